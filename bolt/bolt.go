@@ -1,0 +1,502 @@
+// Package bolt is the embedded store of a single node, on go.etcd.io/bbolt.
+//
+// Every write is one bbolt transaction that is fsynced before it returns, so
+// whatever a caller was told is stored survives kill -9 and power loss.
+// Concurrent message writes are coalesced with DB.Batch so that many senders
+// share one fsync. The layout of buckets is private to this package; values
+// are JSON.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/fednode/fednode"
+)
+
+var (
+	bUsers        = []byte("users")          // canonical username -> User
+	bSessions     = []byte("sessions")       // session id -> Session
+	bUserSessions = []byte("user_sessions")  // canonical username -> {issued(8)|id -> nil}
+	bMessages     = []byte("messages")       // message id -> Message
+	bMailboxes    = []byte("mailboxes")      // canonical username -> {cursor(8) -> message id}
+	bFailures     = []byte("login_failures") // canonical username -> []unix nanos
+	bMeta         = []byte("meta")
+)
+
+// DB is the embedded store. It satisfies the store interfaces that node/
+// declares and passes the storetest conformance suite.
+type DB struct {
+	db *bbolt.DB
+}
+
+// Open opens (creating if needed) the store file under dir. The file is
+// locked: a second process opening the same dir waits up to timeout and
+// then fails, which is how the offline admin commands detect a running node.
+func Open(dir string, timeout time.Duration) (*DB, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("bolt: create data dir: %w", err)
+	}
+	path := filepath.Join(dir, "fednode.db")
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	if err != nil {
+		if errors.Is(err, bbolt.ErrTimeout) {
+			return nil, fmt.Errorf("bolt: %s is in use by another process (is the node running?): %w", path, err)
+		}
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	// Coalesce concurrent writers into one fsync, but keep a lone writer's
+	// added latency small.
+	db.MaxBatchDelay = 2 * time.Millisecond
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("bolt: init buckets: %w", err)
+	}
+	return &DB{db: db}, nil
+}
+
+// Close closes the store.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Ping reports whether the store can serve a read.
+func (d *DB) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return d.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bMeta) == nil {
+			return errors.New("bolt: meta bucket missing")
+		}
+		return nil
+	})
+}
+
+func u64(n uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], n)
+	return b[:]
+}
+
+func put(b *bbolt.Bucket, k []byte, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, buf)
+}
+
+func get(b *bbolt.Bucket, k []byte, v any) error {
+	buf := b.Get(k)
+	if buf == nil {
+		return fednode.ErrNotFound
+	}
+	return json.Unmarshal(buf, v)
+}
+
+// ---- users ----
+
+// CreateUser stores a new user, refusing a name taken in any letter case.
+func (d *DB) CreateUser(ctx context.Context, u fednode.User) error {
+	key := []byte(fednode.CanonicalUsername(u.Username))
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bUsers)
+		if b.Get(key) != nil {
+			return fednode.ErrTaken
+		}
+		return put(b, key, u)
+	})
+	if err != nil && !errors.Is(err, fednode.ErrTaken) {
+		return fmt.Errorf("bolt: create user: %w", err)
+	}
+	return err
+}
+
+// User returns the user with that name in any letter case.
+func (d *DB) User(ctx context.Context, username string) (fednode.User, error) {
+	var u fednode.User
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		return get(tx.Bucket(bUsers), []byte(fednode.CanonicalUsername(username)), &u)
+	})
+	return u, err
+}
+
+// UpdateUser applies fn to the stored user in one transaction.
+func (d *DB) UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error {
+	key := []byte(fednode.CanonicalUsername(username))
+	return d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bUsers)
+		var u fednode.User
+		if err := get(b, key, &u); err != nil {
+			return err
+		}
+		if err := fn(&u); err != nil {
+			return err
+		}
+		return put(b, key, u)
+	})
+}
+
+// ---- sessions ----
+
+func sessionIndexKey(s fednode.Session) []byte {
+	return append(u64(uint64(s.IssuedAt.UnixNano())), s.ID...)
+}
+
+// CreateSession stores s. When its user then has more than max sessions, the
+// oldest are deleted and their ids returned.
+func (d *DB) CreateSession(ctx context.Context, s fednode.Session, max int) ([]string, error) {
+	var evicted []string
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		idx, err := tx.Bucket(bUserSessions).CreateBucketIfNotExists([]byte(s.Username))
+		if err != nil {
+			return err
+		}
+		if err := put(tx.Bucket(bSessions), []byte(s.ID), s); err != nil {
+			return err
+		}
+		if err := idx.Put(sessionIndexKey(s), nil); err != nil {
+			return err
+		}
+		if max <= 0 {
+			return nil
+		}
+		var all [][]byte
+		c := idx.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			all = append(all, bytes.Clone(k))
+		}
+		if len(all) <= max {
+			return nil
+		}
+		old := all[:len(all)-max]
+		for _, k := range old {
+			id := string(k[8:])
+			evicted = append(evicted, id)
+			if err := idx.Delete(k); err != nil {
+				return err
+			}
+			if err := tx.Bucket(bSessions).Delete([]byte(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: create session: %w", err)
+	}
+	return evicted, nil
+}
+
+// Session returns the live session with that id.
+func (d *DB) Session(ctx context.Context, id string) (fednode.Session, error) {
+	var s fednode.Session
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		return get(tx.Bucket(bSessions), []byte(id), &s)
+	})
+	return s, err
+}
+
+func deleteSession(tx *bbolt.Tx, s fednode.Session) error {
+	if idx := tx.Bucket(bUserSessions).Bucket([]byte(s.Username)); idx != nil {
+		if err := idx.Delete(sessionIndexKey(s)); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bSessions).Delete([]byte(s.ID))
+}
+
+// DeleteSession revokes one session. Deleting an absent session is not an
+// error: revocation is idempotent.
+func (d *DB) DeleteSession(ctx context.Context, id string) error {
+	return d.db.Update(func(tx *bbolt.Tx) error {
+		var s fednode.Session
+		if err := get(tx.Bucket(bSessions), []byte(id), &s); err != nil {
+			if errors.Is(err, fednode.ErrNotFound) {
+				return nil
+			}
+			return err
+		}
+		return deleteSession(tx, s)
+	})
+}
+
+// DeleteUserSessions revokes every session of one user and returns their ids.
+func (d *DB) DeleteUserSessions(ctx context.Context, username string) ([]string, error) {
+	var ids []string
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		name := []byte(fednode.CanonicalUsername(username))
+		idx := tx.Bucket(bUserSessions).Bucket(name)
+		if idx == nil {
+			return nil
+		}
+		sessions := tx.Bucket(bSessions)
+		if err := idx.ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k[8:]))
+			return sessions.Delete(k[8:])
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bUserSessions).DeleteBucket(name)
+	})
+	return ids, err
+}
+
+// DeleteAllSessions revokes every session of every user and returns their
+// ids: the operator's answer to a suspected breach.
+func (d *DB) DeleteAllSessions(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		if err := tx.Bucket(bSessions).ForEach(func(k, _ []byte) error {
+			ids = append(ids, string(k))
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, b := range [][]byte{bSessions, bUserSessions} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+			if _, err := tx.CreateBucket(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// PruneSessions deletes sessions that expired before now.
+func (d *DB) PruneSessions(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		var expired []fednode.Session
+		if err := tx.Bucket(bSessions).ForEach(func(k, v []byte) error {
+			var s fednode.Session
+			if err := json.Unmarshal(v, &s); err != nil {
+				return err
+			}
+			if s.ExpiresAt.Before(now) {
+				expired = append(expired, s)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, s := range expired {
+			if err := deleteSession(tx, s); err != nil {
+				return err
+			}
+		}
+		n = len(expired)
+		return nil
+	})
+	return n, err
+}
+
+// ---- login failures ----
+
+// maxFailuresKept bounds the record per name; lockout needs only the count
+// inside the window, which never usefully exceeds this.
+const maxFailuresKept = 64
+
+// AddLoginFailure records a failed login for key at time at, forgets those
+// before since, and returns the failures that remain, oldest first.
+func (d *DB) AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error) {
+	var out []time.Time
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bFailures)
+		var ns []int64
+		if err := get(b, []byte(key), &ns); err != nil && !errors.Is(err, fednode.ErrNotFound) {
+			return err
+		}
+		ns = append(keepSince(ns, since), at.UnixNano())
+		if len(ns) > maxFailuresKept {
+			ns = ns[len(ns)-maxFailuresKept:]
+		}
+		out = toTimes(ns)
+		return put(b, []byte(key), ns)
+	})
+	return out, err
+}
+
+// LoginFailures returns the failures for key at or after since, oldest first.
+func (d *DB) LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error) {
+	var ns []int64
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		return get(tx.Bucket(bFailures), []byte(key), &ns)
+	})
+	if errors.Is(err, fednode.ErrNotFound) {
+		return nil, nil
+	}
+	return toTimes(keepSince(ns, since)), err
+}
+
+// ClearLoginFailures forgets the failures for key (after a good login).
+func (d *DB) ClearLoginFailures(ctx context.Context, key string) error {
+	return d.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bFailures).Delete([]byte(key))
+	})
+}
+
+// PruneLoginFailures deletes records whose every failure is before since.
+func (d *DB) PruneLoginFailures(ctx context.Context, since time.Time) (int, error) {
+	n := 0
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bFailures)
+		var stale [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			var ns []int64
+			if err := json.Unmarshal(v, &ns); err != nil {
+				return err
+			}
+			if len(keepSince(ns, since)) == 0 {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(stale)
+		return nil
+	})
+	return n, err
+}
+
+func keepSince(ns []int64, since time.Time) []int64 {
+	cut := since.UnixNano()
+	out := ns[:0]
+	for _, n := range ns {
+		if n >= cut {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func toTimes(ns []int64) []time.Time {
+	out := make([]time.Time, len(ns))
+	for i, n := range ns {
+		out[i] = time.Unix(0, n).UTC()
+	}
+	return out
+}
+
+// ---- messages ----
+
+// AppendMessage stores m and appends it to each named mailbox (canonical
+// usernames; a name given twice is appended once), all in one fsynced
+// transaction. It returns the cursor m got in each mailbox, in the order the
+// names were given. A message whose id is already stored is refused with
+// fednode.ErrDuplicate and changes nothing.
+func (d *DB) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
+	var cursors []uint64
+	err := d.db.Batch(func(tx *bbolt.Tx) error {
+		cursors = make([]uint64, len(mailboxes)) // Batch may rerun fn
+		msgs := tx.Bucket(bMessages)
+		if msgs.Get([]byte(m.ID)) != nil {
+			return fednode.ErrDuplicate
+		}
+		if err := put(msgs, []byte(m.ID), m); err != nil {
+			return err
+		}
+		done := map[string]uint64{}
+		for i, name := range mailboxes {
+			if c, ok := done[name]; ok {
+				cursors[i] = c
+				continue
+			}
+			mb, err := tx.Bucket(bMailboxes).CreateBucketIfNotExists([]byte(name))
+			if err != nil {
+				return err
+			}
+			seq, err := mb.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := mb.Put(u64(seq), []byte(m.ID)); err != nil {
+				return err
+			}
+			cursors[i], done[name] = seq, seq
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, fednode.ErrDuplicate) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("bolt: append message %s: %w", m.ID, err)
+	}
+	return cursors, nil
+}
+
+// Message returns the stored message with that id.
+func (d *DB) Message(ctx context.Context, id string) (fednode.Message, error) {
+	var m fednode.Message
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		return get(tx.Bucket(bMessages), []byte(id), &m)
+	})
+	return m, err
+}
+
+// Mailbox returns up to limit entries of one mailbox with cursors greater
+// than after, oldest first.
+func (d *DB) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {
+	var out []fednode.Entry
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		mb := tx.Bucket(bMailboxes).Bucket([]byte(fednode.CanonicalUsername(username)))
+		if mb == nil {
+			return nil
+		}
+		msgs := tx.Bucket(bMessages)
+		c := mb.Cursor()
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var m fednode.Message
+			if err := get(msgs, v, &m); err != nil {
+				return fmt.Errorf("mailbox entry %x: %w", k, err)
+			}
+			out = append(out, fednode.Entry{Cursor: binary.BigEndian.Uint64(k), Message: m})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: mailbox: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateMessage applies fn to the stored message in one transaction.
+func (d *DB) UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error {
+	return d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bMessages)
+		var m fednode.Message
+		if err := get(b, []byte(id), &m); err != nil {
+			return err
+		}
+		if err := fn(&m); err != nil {
+			return err
+		}
+		return put(b, []byte(id), m)
+	})
+}

@@ -1,0 +1,82 @@
+package fednode
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes. They are part of the public API: clients match on them, so a
+// code is never renamed. node/ maps each to one HTTP status in one place.
+const (
+	EInvalid      = "invalid_request"     // malformed request body or parameters
+	EBodyTooLarge = "body_too_large"      // request body over its cap
+	EUnsupported  = "unsupported_media"   // body is not JSON
+	EConflict     = "conflict"            // generic conflict
+	ETaken        = "username_taken"      // registration of an existing name
+	ENotFound     = "not_found"           // resource absent or not visible to the caller
+	ERecipient    = "unknown_recipient"   // message addressed to no such user
+	EUnauthorized = "unauthorized"        // missing, invalid, expired or revoked token
+	ECredentials  = "invalid_credentials" // wrong username or password
+	ELocked       = "account_locked"      // too many failed logins
+	EForbidden    = "forbidden"           // authenticated but not allowed
+	EOrigin       = "origin_not_allowed"  // browser Origin not in ALLOWED_ORIGINS
+	ERemote       = "federation_disabled" // remote address while federation is off
+	EUnavailable  = "unavailable"         // a dependency (store) cannot answer now
+	EInternal     = "internal_error"      // anything else; detail is logged, never sent
+	ERateLimited  = "rate_limited"        // too many requests
+	EMethod       = "method_not_allowed"  // wrong HTTP method on a known path
+)
+
+// Error is the one error type that reaches users. Code is stable, Message is
+// safe to show, Field names the offending input when there is one. Internal
+// causes are wrapped, logged by node/, and never serialised.
+type Error struct {
+	Code    string
+	Message string
+	Field   string
+	// RetryAfter, when positive, is the number of seconds a client should
+	// wait before trying again (sent as Retry-After).
+	RetryAfter int
+	Err        error
+}
+
+func (e *Error) Error() string {
+	s := e.Code + ": " + e.Message
+	if e.Field != "" {
+		s = e.Code + ": " + e.Field + ": " + e.Message
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the code and a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// FieldError returns an *Error naming the offending field.
+func FieldError(code, field, format string, args ...any) *Error {
+	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of the first *Error in err's chain, or EInternal.
+func ErrorCode(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return EInternal
+}
+
+// Sentinel errors the stores return; callers test them with errors.Is.
+var (
+	ErrNotFound = &Error{Code: ENotFound, Message: "not found"}
+	ErrTaken    = &Error{Code: ETaken, Message: "that username is taken"}
+)
+
+// ErrDuplicate is returned when a message id is already stored.
+var ErrDuplicate = &Error{Code: EConflict, Message: "a message with that id already exists"}

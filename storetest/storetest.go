@@ -1,0 +1,317 @@
+// Package storetest is the conformance suite every store backend must pass.
+// The embedded bbolt store runs it now; the Redis store of a later issue runs
+// the very same tests, which is what makes the backends interchangeable.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fednode/fednode"
+)
+
+// Store is everything a backend provides.
+type Store interface {
+	Ping(ctx context.Context) error
+
+	CreateUser(ctx context.Context, u fednode.User) error
+	User(ctx context.Context, username string) (fednode.User, error)
+	UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error
+
+	CreateSession(ctx context.Context, s fednode.Session, max int) ([]string, error)
+	Session(ctx context.Context, id string) (fednode.Session, error)
+	DeleteSession(ctx context.Context, id string) error
+	DeleteUserSessions(ctx context.Context, username string) ([]string, error)
+	DeleteAllSessions(ctx context.Context) ([]string, error)
+	PruneSessions(ctx context.Context, now time.Time) (int, error)
+
+	AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error)
+	LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error)
+	ClearLoginFailures(ctx context.Context, key string) error
+	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
+
+	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
+	Message(ctx context.Context, id string) (fednode.Message, error)
+	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
+	UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error
+}
+
+// Run runs the suite. open returns a fresh, empty store; the suite closes
+// nothing, so open should register its own cleanup.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	t.Run("Ping", func(t *testing.T) {
+		if err := open(t).Ping(context.Background()); err != nil {
+			t.Fatalf("Ping on a fresh store: %v", err)
+		}
+	})
+	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
+	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
+	t.Run("LoginFailures", func(t *testing.T) { testFailures(t, open(t)) })
+	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
+	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
+}
+
+var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func testUsers(t *testing.T, s Store) {
+	ctx := context.Background()
+	alice := fednode.User{Username: "Alice", PasswordHash: "h1", Role: fednode.RoleUser, CreatedAt: t0}
+	if err := s.CreateUser(ctx, alice); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if err := s.CreateUser(ctx, fednode.User{Username: "aLiCe", PasswordHash: "h2"}); !errors.Is(err, fednode.ErrTaken) {
+		t.Fatalf("CreateUser with another case: got %v, want ErrTaken", err)
+	}
+	got, err := s.User(ctx, "ALICE")
+	if err != nil {
+		t.Fatalf("User: %v", err)
+	}
+	if got.Username != "Alice" || got.PasswordHash != "h1" || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("User = %+v, want the first registration unchanged", got)
+	}
+	if _, err := s.User(ctx, "bob"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("User(bob): got %v, want ErrNotFound", err)
+	}
+	if err := s.UpdateUser(ctx, "alice", func(u *fednode.User) error { u.Role = fednode.RoleAdmin; return nil }); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	boom := errors.New("boom")
+	if err := s.UpdateUser(ctx, "alice", func(u *fednode.User) error { u.PasswordHash = "x"; return boom }); !errors.Is(err, boom) {
+		t.Fatalf("UpdateUser returning an error: got %v", err)
+	}
+	got, _ = s.User(ctx, "alice")
+	if got.Role != fednode.RoleAdmin || got.PasswordHash != "h1" {
+		t.Fatalf("after updates: %+v, want role admin and the hash untouched by the failed update", got)
+	}
+	if err := s.UpdateUser(ctx, "nobody", func(*fednode.User) error { return nil }); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("UpdateUser(nobody): got %v, want ErrNotFound", err)
+	}
+}
+
+func session(id, user string, issued time.Time) fednode.Session {
+	return fednode.Session{ID: id, Username: user, IssuedAt: issued, ExpiresAt: issued.Add(time.Hour)}
+}
+
+func testSessions(t *testing.T, s Store) {
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		ev, err := s.CreateSession(ctx, session(fmt.Sprintf("a%d", i), "alice", t0.Add(time.Duration(i)*time.Second)), 3)
+		if err != nil || len(ev) != 0 {
+			t.Fatalf("CreateSession %d: evicted %v, err %v", i, ev, err)
+		}
+	}
+	ev, err := s.CreateSession(ctx, session("a3", "alice", t0.Add(3*time.Second)), 3)
+	if err != nil || len(ev) != 1 || ev[0] != "a0" {
+		t.Fatalf("fourth session over a limit of 3: evicted %v (err %v), want [a0]", ev, err)
+	}
+	if _, err := s.Session(ctx, "a0"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("evicted session still there: %v", err)
+	}
+	got, err := s.Session(ctx, "a3")
+	if err != nil || got.Username != "alice" || !got.ExpiresAt.Equal(t0.Add(3*time.Second+time.Hour)) {
+		t.Fatalf("Session(a3) = %+v, %v", got, err)
+	}
+	if _, err := s.CreateSession(ctx, session("b0", "bob", t0), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteSession(ctx, "a1"); err != nil {
+		t.Fatalf("DeleteSession: %v", err)
+	}
+	if err := s.DeleteSession(ctx, "a1"); err != nil {
+		t.Fatalf("DeleteSession twice must be idempotent: %v", err)
+	}
+	if _, err := s.Session(ctx, "a1"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("deleted session still there: %v", err)
+	}
+	// After a1 was deleted alice has a2, a3: two more fit under 3 with one eviction.
+	if ev, _ := s.CreateSession(ctx, session("a4", "alice", t0.Add(4*time.Second)), 3); len(ev) != 0 {
+		t.Fatalf("after a delete the index must shrink: evicted %v", ev)
+	}
+	ids, err := s.DeleteUserSessions(ctx, "ALICE")
+	if err != nil || !sameSet(ids, "a2", "a3", "a4") {
+		t.Fatalf("DeleteUserSessions = %v, %v; want a2 a3 a4", ids, err)
+	}
+	if _, err := s.Session(ctx, "b0"); err != nil {
+		t.Fatalf("bob's session must survive alice's revocation: %v", err)
+	}
+	if _, err := s.CreateSession(ctx, session("a5", "alice", t0.Add(5*time.Second)), 3); err != nil {
+		t.Fatal(err)
+	}
+	ids, err = s.DeleteAllSessions(ctx)
+	if err != nil || !sameSet(ids, "a5", "b0") {
+		t.Fatalf("DeleteAllSessions = %v, %v; want a5 b0", ids, err)
+	}
+	for _, id := range []string{"a5", "b0"} {
+		if _, err := s.Session(ctx, id); !errors.Is(err, fednode.ErrNotFound) {
+			t.Fatalf("session %s survived DeleteAllSessions", id)
+		}
+	}
+	// Expiry.
+	s.CreateSession(ctx, session("old", "carol", t0), 10)
+	s.CreateSession(ctx, session("new", "carol", t0.Add(2*time.Hour)), 10)
+	n, err := s.PruneSessions(ctx, t0.Add(90*time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneSessions = %d, %v; want 1", n, err)
+	}
+	if _, err := s.Session(ctx, "old"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatal("expired session survived pruning")
+	}
+	if _, err := s.Session(ctx, "new"); err != nil {
+		t.Fatalf("live session pruned: %v", err)
+	}
+}
+
+func testFailures(t *testing.T, s Store) {
+	ctx := context.Background()
+	since := t0.Add(-time.Minute)
+	var got []time.Time
+	var err error
+	for i := 0; i < 3; i++ {
+		got, err = s.AddLoginFailure(ctx, "alice", t0.Add(time.Duration(i)*time.Second), since)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(got) != 3 || !got[0].Equal(t0) {
+		t.Fatalf("AddLoginFailure = %v, want 3 oldest first", got)
+	}
+	// A later window forgets the first two.
+	got, _ = s.LoginFailures(ctx, "alice", t0.Add(2*time.Second))
+	if len(got) != 1 {
+		t.Fatalf("LoginFailures since t0+2s = %v, want 1", got)
+	}
+	if got, _ := s.LoginFailures(ctx, "bob", since); len(got) != 0 {
+		t.Fatalf("failures for another name: %v", got)
+	}
+	if err := s.ClearLoginFailures(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.LoginFailures(ctx, "alice", since); len(got) != 0 {
+		t.Fatalf("after Clear: %v", got)
+	}
+	s.AddLoginFailure(ctx, "old", t0, since)
+	s.AddLoginFailure(ctx, "recent", t0.Add(time.Hour), since)
+	n, err := s.PruneLoginFailures(ctx, t0.Add(time.Minute))
+	if err != nil || n != 1 {
+		t.Fatalf("PruneLoginFailures = %d, %v; want 1", n, err)
+	}
+	if got, _ := s.LoginFailures(ctx, "recent", since); len(got) != 1 {
+		t.Fatalf("recent failure pruned: %v", got)
+	}
+}
+
+func msg(id, from, to string) fednode.Message {
+	return fednode.Message{
+		ID:        id,
+		From:      fednode.Address{User: from, Domain: "a.example"},
+		To:        fednode.Address{User: to, Domain: "a.example"},
+		Content:   "hello " + id,
+		Tags:      []string{"t1"},
+		CreatedAt: t0,
+		Status:    fednode.StatusDelivered,
+	}
+}
+
+func testMessages(t *testing.T, s Store) {
+	ctx := context.Background()
+	c, err := s.AppendMessage(ctx, msg("m1", "alice", "bob"), "alice", "bob")
+	if err != nil || len(c) != 2 || c[0] != 1 || c[1] != 1 {
+		t.Fatalf("AppendMessage m1 = %v, %v; want cursors [1 1]", c, err)
+	}
+	c, err = s.AppendMessage(ctx, msg("m2", "bob", "alice"), "bob", "alice")
+	if err != nil || c[0] != 2 || c[1] != 2 {
+		t.Fatalf("AppendMessage m2 = %v, %v; want [2 2]", c, err)
+	}
+	c, err = s.AppendMessage(ctx, msg("m3", "alice", "alice"), "alice", "alice")
+	if err != nil || c[0] != 3 || c[1] != 3 {
+		t.Fatalf("a note to self is appended once: %v, %v; want [3 3]", c, err)
+	}
+	if _, err := s.AppendMessage(ctx, msg("m1", "mallory", "bob"), "bob"); !errors.Is(err, fednode.ErrDuplicate) {
+		t.Fatalf("duplicate id: got %v, want ErrDuplicate", err)
+	}
+	got, err := s.Message(ctx, "m1")
+	if err != nil || got.From.User != "alice" || got.Content != "hello m1" || len(got.Tags) != 1 || !got.CreatedAt.Equal(t0) {
+		t.Fatalf("Message(m1) = %+v, %v; the duplicate must not overwrite it", got, err)
+	}
+	if _, err := s.Message(ctx, "nope"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("Message(nope): %v", err)
+	}
+	all, err := s.Mailbox(ctx, "bob", 0, 10)
+	if err != nil || len(all) != 2 || all[0].Message.ID != "m1" || all[1].Message.ID != "m2" || all[1].Cursor != 2 {
+		t.Fatalf("Mailbox(bob) = %+v, %v; want m1, m2 (the duplicate appended nothing)", all, err)
+	}
+	page, _ := s.Mailbox(ctx, "alice", 1, 1)
+	if len(page) != 1 || page[0].Message.ID != "m2" || page[0].Cursor != 2 {
+		t.Fatalf("Mailbox(alice, after 1, limit 1) = %+v", page)
+	}
+	if rest, _ := s.Mailbox(ctx, "alice", 3, 10); len(rest) != 0 {
+		t.Fatalf("nothing after the last cursor, got %+v", rest)
+	}
+	if none, err := s.Mailbox(ctx, "nobody", 0, 10); err != nil || len(none) != 0 {
+		t.Fatalf("empty mailbox = %v, %v", none, err)
+	}
+	err = s.UpdateMessage(ctx, "m1", func(m *fednode.Message) error { m.Status = fednode.StatusFailed; m.Reason = "gone"; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.Message(ctx, "m1"); got.Status != fednode.StatusFailed || got.Reason != "gone" {
+		t.Fatalf("after UpdateMessage: %+v", got)
+	}
+}
+
+func testConcurrentAppend(t *testing.T, s Store) {
+	ctx := context.Background()
+	const n = 64
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, err := s.AppendMessage(ctx, msg(fmt.Sprintf("c%03d", i), "x", "y"), "y")
+			errs <- err
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	all, err := s.Mailbox(ctx, "y", 0, 1000)
+	if err != nil || len(all) != n {
+		t.Fatalf("Mailbox after %d concurrent appends: %d entries, %v", n, len(all), err)
+	}
+	seen := map[string]bool{}
+	for i, e := range all {
+		if e.Cursor != uint64(i+1) {
+			t.Fatalf("entry %d has cursor %d: cursors must be dense and ordered", i, e.Cursor)
+		}
+		if seen[e.Message.ID] {
+			t.Fatalf("message %s appears twice", e.Message.ID)
+		}
+		seen[e.Message.ID] = true
+	}
+}
+
+func sameSet(got []string, want ...string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	m := map[string]int{}
+	for _, g := range got {
+		m[g]++
+	}
+	for _, w := range want {
+		if m[w] == 0 {
+			return false
+		}
+		m[w]--
+	}
+	return true
+}
