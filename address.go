@@ -54,7 +54,7 @@ func ParseAddress(s, localDomain string) (Address, error) {
 		domain = localDomain
 	}
 	if !ValidUsername(user) {
-		return Address{}, Errorf(EInvalid, "user part must be 1 to 64 letters, digits, '_' or '-'")
+		return Address{}, Errorf(EInvalidAddress, "user part must be 1 to 64 letters, digits, '_' or '-'")
 	}
 	d, err := ParseDomain(domain)
 	if err != nil {
@@ -67,7 +67,7 @@ func ParseAddress(s, localDomain string) (Address, error) {
 // canonical form (lower case, no trailing dot, no default port stripping:
 // the port is part of the node's identity).
 func ParseDomain(s string) (string, error) {
-	bad := Errorf(EInvalid, "domain must be a host name or IP address with an optional port")
+	bad := Errorf(EInvalidAddress, "domain must be a host name or IP address with an optional port")
 	if s == "" || len(s) > MaxDomainLen {
 		return "", bad
 	}

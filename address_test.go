@@ -49,8 +49,8 @@ func TestParseAddress(t *testing.T) {
 			if tt.ok && got.String() != tt.want {
 				t.Fatalf("ParseAddress(%q) = %q, want %q", tt.in, got, tt.want)
 			}
-			if !tt.ok && ErrorCode(err) != EInvalid {
-				t.Fatalf("error code %q, want %q", ErrorCode(err), EInvalid)
+			if !tt.ok && ErrorCode(err) != EInvalidAddress {
+				t.Fatalf("error code %q, want %q", ErrorCode(err), EInvalidAddress)
 			}
 		})
 	}

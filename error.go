@@ -8,23 +8,32 @@ import (
 // Error codes. They are part of the public API: clients match on them, so a
 // code is never renamed. node/ maps each to one HTTP status in one place.
 const (
-	EInvalid      = "invalid_request"     // malformed request body or parameters
-	EBodyTooLarge = "body_too_large"      // request body over its cap
-	EUnsupported  = "unsupported_media"   // body is not JSON
-	EConflict     = "conflict"            // generic conflict
-	ETaken        = "username_taken"      // registration of an existing name
-	ENotFound     = "not_found"           // resource absent or not visible to the caller
-	ERecipient    = "unknown_recipient"   // message addressed to no such user
-	EUnauthorized = "unauthorized"        // missing, invalid, expired or revoked token
-	ECredentials  = "invalid_credentials" // wrong username or password
-	ELocked       = "account_locked"      // too many failed logins
-	EForbidden    = "forbidden"           // authenticated but not allowed
-	EOrigin       = "origin_not_allowed"  // browser Origin not in ALLOWED_ORIGINS
-	ERemote       = "federation_disabled" // remote address while federation is off
-	EUnavailable  = "unavailable"         // a dependency (store) cannot answer now
-	EInternal     = "internal_error"      // anything else; detail is logged, never sent
-	ERateLimited  = "rate_limited"        // too many requests
-	EMethod       = "method_not_allowed"  // wrong HTTP method on a known path
+	EInvalid         = "invalid_request"     // malformed request in general
+	EInvalidJSON     = "invalid_json"        // body is not one well-formed JSON object
+	EUnknownField    = "unknown_field"       // body has a member the endpoint does not take
+	EMissingField    = "missing_field"       // a required member is absent
+	EInvalidUsername = "invalid_username"    // username breaks the alphabet or length rule
+	EInvalidPassword = "invalid_password"    // password breaks the length rule
+	EInvalidContent  = "invalid_content"     // message content breaks the content rules
+	EInvalidTags     = "invalid_tags"        // tags break the tag rules
+	EInvalidAddress  = "invalid_address"     // user@domain does not parse
+	EInvalidParam    = "invalid_parameter"   // a query parameter is malformed
+	EBodyTooLarge    = "body_too_large"      // request body over its cap
+	EUnsupported     = "unsupported_media"   // body is not JSON
+	EConflict        = "conflict"            // generic conflict
+	ETaken           = "username_taken"      // registration of an existing name
+	ENotFound        = "not_found"           // resource absent or not visible to the caller
+	ERecipient       = "unknown_recipient"   // message addressed to no such user
+	EUnauthorized    = "unauthorized"        // missing, invalid, expired or revoked token
+	ECredentials     = "invalid_credentials" // wrong username or password
+	ELocked          = "account_locked"      // too many failed logins
+	EForbidden       = "forbidden"           // authenticated but not allowed
+	EOrigin          = "origin_not_allowed"  // browser Origin not in ALLOWED_ORIGINS
+	ERemote          = "federation_disabled" // remote address while federation is off
+	EUnavailable     = "unavailable"         // a dependency (store) cannot answer now
+	EInternal        = "internal_error"      // anything else; detail is logged, never sent
+	ERateLimited     = "rate_limited"        // too many requests
+	EMethod          = "method_not_allowed"  // wrong HTTP method on a known path
 )
 
 // Error is the one error type that reaches users. Code is stable, Message is

@@ -46,11 +46,11 @@ func NormalizeContent(s string) (string, error) {
 	s = strings.ReplaceAll(s, "\x00", "")
 	switch {
 	case !utf8.ValidString(s):
-		return "", FieldError(EInvalid, "content", "content must be valid UTF-8")
+		return "", FieldError(EInvalidContent, "content", "content must be valid UTF-8")
 	case strings.TrimSpace(s) == "":
-		return "", FieldError(EInvalid, "content", "content must not be empty")
+		return "", FieldError(EInvalidContent, "content", "content must not be empty")
 	case utf8.RuneCountInString(s) > MaxContentChars:
-		return "", FieldError(EInvalid, "content", "content must be at most %d characters", MaxContentChars)
+		return "", FieldError(EInvalidContent, "content", "content must be at most %d characters", MaxContentChars)
 	}
 	return s, nil
 }
@@ -59,15 +59,15 @@ func NormalizeContent(s string) (string, error) {
 // letters, digits, '_' or '-', no duplicates (compared exactly).
 func ValidateTags(tags []string) error {
 	if len(tags) > MaxTags {
-		return FieldError(EInvalid, "tags", "at most %d tags are allowed", MaxTags)
+		return FieldError(EInvalidTags, "tags", "at most %d tags are allowed", MaxTags)
 	}
 	seen := make(map[string]bool, len(tags))
 	for i, t := range tags {
 		if !tagRE.MatchString(t) {
-			return FieldError(EInvalid, "tags", "tag %d must be 1 to %d letters, digits, '_' or '-'", i, MaxTagLen)
+			return FieldError(EInvalidTags, "tags", "tag %d must be 1 to %d letters, digits, '_' or '-'", i, MaxTagLen)
 		}
 		if seen[t] {
-			return FieldError(EInvalid, "tags", "tag %q appears twice", t)
+			return FieldError(EInvalidTags, "tags", "tag %q appears twice", t)
 		}
 		seen[t] = true
 	}

@@ -423,6 +423,7 @@ func (d *DB) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...
 		}
 		done := map[string]uint64{}
 		for i, name := range mailboxes {
+			name = fednode.CanonicalUsername(name)
 			if c, ok := done[name]; ok {
 				cursors[i] = c
 				continue
@@ -499,4 +500,16 @@ func (d *DB) UpdateMessage(ctx context.Context, id string, fn func(*fednode.Mess
 		}
 		return put(b, []byte(id), m)
 	})
+}
+
+// MailboxHead returns the newest cursor of a mailbox, 0 when it is empty.
+func (d *DB) MailboxHead(ctx context.Context, username string) (uint64, error) {
+	var head uint64
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		if mb := tx.Bucket(bMailboxes).Bucket([]byte(fednode.CanonicalUsername(username))); mb != nil {
+			head = mb.Sequence()
+		}
+		return nil
+	})
+	return head, err
 }

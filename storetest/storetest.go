@@ -37,6 +37,7 @@ type Store interface {
 	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
 	Message(ctx context.Context, id string) (fednode.Message, error)
 	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
+	MailboxHead(ctx context.Context, username string) (uint64, error)
 	UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error
 }
 
@@ -253,6 +254,12 @@ func testMessages(t *testing.T, s Store) {
 	}
 	if none, err := s.Mailbox(ctx, "nobody", 0, 10); err != nil || len(none) != 0 {
 		t.Fatalf("empty mailbox = %v, %v", none, err)
+	}
+	if h, err := s.MailboxHead(ctx, "ALICE"); err != nil || h != 3 {
+		t.Fatalf("MailboxHead(alice) = %d, %v; want 3", h, err)
+	}
+	if h, err := s.MailboxHead(ctx, "nobody"); err != nil || h != 0 {
+		t.Fatalf("MailboxHead(nobody) = %d, %v; want 0", h, err)
 	}
 	err = s.UpdateMessage(ctx, "m1", func(m *fednode.Message) error { m.Status = fednode.StatusFailed; m.Reason = "gone"; return nil })
 	if err != nil {

@@ -1,0 +1,76 @@
+// Command fednode runs a fednode node, or performs an offline admin action
+// on its store. Everything it does is in package node; this file only reads
+// the environment, sets up logging and calls node.Run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/fednode/fednode/node"
+)
+
+const usage = `usage:
+  fednode                           run the node (configuration from the environment; see README)
+  fednode admin promote USERNAME    give USERNAME the admin role (node must be stopped)
+  fednode admin revoke-sessions     revoke every session of every user (node must be stopped)
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "fednode:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	cfg, err := node.FromEnv(os.Getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch {
+	case len(args) == 0:
+		auditOut, closeAudit, err := openAudit(cfg.AuditLog)
+		if err != nil {
+			return err
+		}
+		defer closeAudit()
+		audit := slog.New(slog.NewJSONHandler(auditOut, nil)).With("stream", "audit")
+		return node.Run(ctx, cfg, log, audit)
+	case len(args) == 3 && args[0] == "admin" && args[1] == "promote":
+		return node.Promote(ctx, cfg, args[2])
+	case len(args) == 2 && args[0] == "admin" && args[1] == "revoke-sessions":
+		n, err := node.RevokeAllOffline(ctx, cfg)
+		if err == nil {
+			fmt.Printf("revoked %d sessions\n", n)
+		}
+		return err
+	default:
+		fmt.Fprint(os.Stderr, usage)
+		return fmt.Errorf("unknown command")
+	}
+}
+
+// openAudit opens the audit stream: stdout, stderr or an append-only file.
+func openAudit(dest string) (io.Writer, func(), error) {
+	switch dest {
+	case "stdout":
+		return os.Stdout, func() {}, nil
+	case "stderr":
+		return os.Stderr, func() {}, nil
+	}
+	f, err := os.OpenFile(dest, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("AUDIT_LOG: %w", err)
+	}
+	return f, func() { f.Close() }, nil
+}

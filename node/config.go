@@ -1,0 +1,290 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fednode/fednode"
+)
+
+// Environments.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// MinSecretLen is the shortest JWT secret accepted in production (the seed's
+// "min 32 chars").
+const MinSecretLen = 32
+
+// Config is everything the node is told. It is read once, from the
+// environment, by FromEnv, checked by Validate, and passed explicitly: no
+// package reads the environment or keeps configuration in globals.
+type Config struct {
+	Env        string // ENV: development | production
+	ListenAddr string // LISTEN_ADDR
+	DataDir    string // DATA_DIR
+	NodeDomain string // NODE_DOMAIN: host[:port] that names this node in addresses
+	PublicURL  string // PUBLIC_URL: the base URL users and peers reach the node at
+
+	JWTSecret     string        // JWT_SECRET or JWT_SECRET_FILE
+	JWTAlgorithm  string        // JWT_ALGORITHM: HS256 | HS384 | HS512
+	JWTExpiration time.Duration // JWT_EXPIRATION_HOURS
+
+	AllowedOrigins []string // ALLOWED_ORIGINS: comma-separated origins, or *
+
+	TLSEnabled           bool   // TLS_ENABLED
+	TLSCertPath          string // TLS_CERT_PATH
+	TLSKeyPath           string // TLS_KEY_PATH
+	TLSTerminatedByProxy bool   // TLS_TERMINATED_BY_PROXY: a trusted proxy in front terminates TLS
+
+	LoginMaxFailures   int           // LOGIN_MAX_FAILURES
+	LoginFailureWindow time.Duration // LOGIN_FAILURE_WINDOW
+	MaxSessionsPerUser int           // MAX_SESSIONS_PER_USER
+
+	LogLevel slog.Level // LOG_LEVEL: debug | info | warn | error
+	AuditLog string     // AUDIT_LOG: stdout | stderr | a file path
+
+	// Not from the environment: tuning that tests shorten.
+	Password      PasswordParams
+	WSPingPeriod  time.Duration
+	WSPongWait    time.Duration
+	WSWriteWait   time.Duration
+	PruneInterval time.Duration
+	// Now is the clock; nil means time.Now. Tests move it to cross windows.
+	Now func() time.Time
+}
+
+// DefaultConfig returns the embedded defaults: development mode on
+// 127.0.0.1:8080 with data under ./data.
+func DefaultConfig() Config {
+	return Config{
+		Env:                EnvDevelopment,
+		ListenAddr:         "127.0.0.1:8080",
+		DataDir:            "./data",
+		JWTAlgorithm:       "HS256",
+		JWTExpiration:      24 * time.Hour,
+		LoginMaxFailures:   5,
+		LoginFailureWindow: 15 * time.Minute,
+		MaxSessionsPerUser: 10,
+		LogLevel:           slog.LevelInfo,
+		AuditLog:           "stdout",
+		Password:           DefaultPasswordParams,
+		WSPingPeriod:       25 * time.Second,
+		WSPongWait:         60 * time.Second,
+		WSWriteWait:        10 * time.Second,
+		PruneInterval:      time.Minute,
+	}
+}
+
+// FromEnv reads the configuration from getenv (os.Getenv in cmd/) on top of
+// DefaultConfig. A secret may also be given as NAME_FILE, the path of a file
+// holding it (trailing newlines are trimmed); setting both is an error. Every
+// unparsable variable is reported, not just the first.
+func FromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	var errs []error
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	secret := func(name string, dst *string) {
+		v, file := getenv(name), getenv(name+"_FILE")
+		switch {
+		case v != "" && file != "":
+			errs = append(errs, fmt.Errorf("%s and %s_FILE are both set; set one", name, name))
+		case file != "":
+			b, err := os.ReadFile(file)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s_FILE: %w", name, err))
+				return
+			}
+			*dst = strings.TrimRight(string(b), "\r\n")
+		case v != "":
+			*dst = v
+		}
+	}
+	boolean := func(name string, dst *bool) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not true or false", name, v))
+				return
+			}
+			*dst = b
+		}
+	}
+	integer := func(name string, dst *int) {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a whole number", name, v))
+				return
+			}
+			*dst = n
+		}
+	}
+	duration := func(name string, dst *time.Duration) {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 15m", name, v))
+				return
+			}
+			*dst = d
+		}
+	}
+
+	str("ENV", &c.Env)
+	str("LISTEN_ADDR", &c.ListenAddr)
+	str("DATA_DIR", &c.DataDir)
+	str("NODE_DOMAIN", &c.NodeDomain)
+	str("PUBLIC_URL", &c.PublicURL)
+	secret("JWT_SECRET", &c.JWTSecret)
+	str("JWT_ALGORITHM", &c.JWTAlgorithm)
+	if v := getenv("JWT_EXPIRATION_HOURS"); v != "" {
+		h, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("JWT_EXPIRATION_HOURS: %q is not a number", v))
+		} else {
+			c.JWTExpiration = time.Duration(h * float64(time.Hour))
+		}
+	}
+	if v := getenv("ALLOWED_ORIGINS"); v != "" {
+		c.AllowedOrigins = nil
+		for _, o := range strings.Split(v, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
+			}
+		}
+	}
+	boolean("TLS_ENABLED", &c.TLSEnabled)
+	str("TLS_CERT_PATH", &c.TLSCertPath)
+	str("TLS_KEY_PATH", &c.TLSKeyPath)
+	boolean("TLS_TERMINATED_BY_PROXY", &c.TLSTerminatedByProxy)
+	integer("LOGIN_MAX_FAILURES", &c.LoginMaxFailures)
+	duration("LOGIN_FAILURE_WINDOW", &c.LoginFailureWindow)
+	integer("MAX_SESSIONS_PER_USER", &c.MaxSessionsPerUser)
+	if v := getenv("LOG_LEVEL"); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("LOG_LEVEL: %q is not debug, info, warn or error", v))
+		}
+	}
+	str("AUDIT_LOG", &c.AuditLog)
+	return c, errors.Join(errs...)
+}
+
+// Production reports whether the node runs in production mode.
+func (c Config) Production() bool { return c.Env == EnvProduction }
+
+// Validate checks the whole configuration and names every problem at once,
+// so an operator fixes them in one go. In production it refuses what the
+// seed's checklist calls "must do before production": a missing or short
+// JWT secret, wildcard CORS, and plain HTTP without a TLS-terminating proxy.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		bad("ENV: %q is not development or production", c.Env)
+	}
+	if c.ListenAddr == "" {
+		bad("LISTEN_ADDR: must not be empty")
+	}
+	if c.DataDir == "" {
+		bad("DATA_DIR: must not be empty")
+	}
+	if c.NodeDomain != "" {
+		if d, err := fednode.ParseDomain(c.NodeDomain); err != nil || d != c.NodeDomain {
+			bad("NODE_DOMAIN: %q is not a lower-case host name or IP address with an optional port", c.NodeDomain)
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("PUBLIC_URL: %q is not an http(s) base URL", c.PublicURL)
+		}
+	}
+	switch c.JWTAlgorithm {
+	case "HS256", "HS384", "HS512":
+	default:
+		bad("JWT_ALGORITHM: %q is not supported; use HS256, HS384 or HS512", c.JWTAlgorithm)
+	}
+	if c.JWTExpiration < time.Minute || c.JWTExpiration > 90*24*time.Hour {
+		bad("JWT_EXPIRATION_HOURS: must be between 1 minute and 2160 hours")
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < MinSecretLen {
+		bad("JWT_SECRET: must be at least %d characters (generate one with: openssl rand -base64 48)", MinSecretLen)
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("ALLOWED_ORIGINS: %q is not an origin such as https://app.example.org", o)
+		}
+	}
+	if c.TLSEnabled {
+		for name, p := range map[string]string{"TLS_CERT_PATH": c.TLSCertPath, "TLS_KEY_PATH": c.TLSKeyPath} {
+			if p == "" {
+				bad("%s: required when TLS_ENABLED=true", name)
+			} else if _, err := os.Stat(p); err != nil {
+				bad("%s: %v", name, err)
+			}
+		}
+	}
+	if c.LoginMaxFailures < 1 {
+		bad("LOGIN_MAX_FAILURES: must be at least 1")
+	}
+	if c.LoginFailureWindow < time.Second {
+		bad("LOGIN_FAILURE_WINDOW: must be at least 1s")
+	}
+	if c.MaxSessionsPerUser < 1 {
+		bad("MAX_SESSIONS_PER_USER: must be at least 1")
+	}
+	if c.AuditLog == "" {
+		bad("AUDIT_LOG: must be stdout, stderr or a file path")
+	}
+	if err := c.Password.validate(); err != nil {
+		bad("password hashing: %v", err)
+	}
+
+	if c.Production() {
+		if c.JWTSecret == "" {
+			bad("JWT_SECRET: required in production (or JWT_SECRET_FILE)")
+		}
+		for _, o := range c.AllowedOrigins {
+			if o == "*" {
+				bad("ALLOWED_ORIGINS: * is refused in production; list the origins of your web clients")
+			}
+		}
+		if !c.TLSEnabled && !c.TLSTerminatedByProxy {
+			bad("TLS_ENABLED: TLS is required in production; set TLS_ENABLED=true, or TLS_TERMINATED_BY_PROXY=true if a trusted proxy terminates TLS in front of the node")
+		}
+		if c.NodeDomain == "" {
+			bad("NODE_DOMAIN: required in production")
+		}
+		if !strings.HasPrefix(c.PublicURL, "https://") {
+			bad("PUBLIC_URL: an https:// URL is required in production")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// originAllowed reports whether a browser Origin may use the API.
+func (c Config) originAllowed(origin string) bool {
+	origin = strings.TrimRight(origin, "/")
+	for _, o := range c.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,36 @@
+package node
+
+import (
+	"context"
+	"net"
+	"net/http"
+
+	"github.com/fednode/fednode"
+)
+
+type principalKey struct{}
+
+// principal is who a request is authenticated as.
+type principal struct {
+	Session fednode.Session
+	User    fednode.User
+}
+
+func newContextWithPrincipal(ctx context.Context, p principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+func principalFromContext(ctx context.Context) (principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(principal)
+	return p, ok
+}
+
+// clientIP is the address of the peer socket. Forwarding headers are not
+// trusted here; trusted-proxy handling belongs to the rate-limiting work.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

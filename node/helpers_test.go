@@ -1,0 +1,199 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fednode/fednode/node"
+)
+
+// clock is a settable time source shared by a test and its node.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time        { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// syncBuffer collects the audit stream.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+type testNode struct {
+	t     testing.TB
+	cfg   node.Config
+	srv   *node.Server
+	url   string
+	audit *syncBuffer
+	clock *clock
+}
+
+const testSecret = "test-secret-that-is-long-enough-0123456789"
+
+// startNode runs a node through node.Open on a random loopback port with a
+// temporary DATA_DIR and cheap password hashing (the production parameters
+// are pinned by their own test).
+func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
+	t.Helper()
+	cfg := node.DefaultConfig()
+	cfg.ListenAddr = "127.0.0.1:0"
+	cfg.DataDir = t.TempDir()
+	cfg.JWTSecret = testSecret
+	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	cfg.WSPingPeriod = 200 * time.Millisecond
+	cfg.WSPongWait = time.Second
+	cfg.WSWriteWait = time.Second
+	c := &clock{t: time.Now()}
+	cfg.Now = c.Now
+	for _, m := range mod {
+		m(&cfg)
+	}
+	n := &testNode{t: t, cfg: cfg, audit: &syncBuffer{}, clock: c}
+	n.open()
+	t.Cleanup(func() {
+		if n.srv != nil {
+			n.srv.Close()
+		}
+	})
+	return n
+}
+
+func (n *testNode) open() {
+	n.t.Helper()
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	audit := slog.New(slog.NewJSONHandler(n.audit, nil))
+	srv, err := node.Open(context.Background(), n.cfg, log, audit)
+	if err != nil {
+		n.t.Fatalf("node.Open: %v", err)
+	}
+	n.srv, n.url = srv, srv.URL()
+	if n.cfg.ListenAddr == "127.0.0.1:0" { // keep the port (and so the domain) across restarts
+		n.cfg.ListenAddr = strings.TrimPrefix(n.url, "http://")
+	}
+}
+
+// restart closes the node and opens it again on the same DATA_DIR and port.
+func (n *testNode) restart() {
+	n.t.Helper()
+	if err := n.srv.Close(); err != nil {
+		n.t.Fatalf("Close: %v", err)
+	}
+	n.srv = nil
+	n.open()
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+func (r response) code() string {
+	e, _ := r.Body["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+func (r response) field() string {
+	e, _ := r.Body["error"].(map[string]any)
+	f, _ := e["field"].(string)
+	return f
+}
+
+// do sends a request; body is marshalled unless it is a string, sent as is.
+func (n *testNode) do(method, path, token string, body any) response {
+	n.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		buf, _ := json.Marshal(b)
+		rd = bytes.NewReader(buf)
+	}
+	req, err := http.NewRequest(method, n.url+path, rd)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		n.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &out.Body); err != nil {
+			n.t.Fatalf("%s %s: body is not a JSON object: %q", method, path, raw)
+		}
+	}
+	return out
+}
+
+func (n *testNode) register(user, pw string) {
+	n.t.Helper()
+	if r := n.do("POST", "/api/auth/register", "", map[string]string{"username": user, "password": pw}); r.Status != http.StatusCreated {
+		n.t.Fatalf("register %s: %d %s", user, r.Status, r.Raw)
+	}
+}
+
+func (n *testNode) login(user, pw string) string {
+	n.t.Helper()
+	r := n.do("POST", "/api/auth/login", "", map[string]string{"username": user, "password": pw})
+	if r.Status != http.StatusOK {
+		n.t.Fatalf("login %s: %d %s", user, r.Status, r.Raw)
+	}
+	return r.Body["token"].(string)
+}
+
+// user registers and logs in, returning a token.
+func (n *testNode) user(name string) string {
+	n.t.Helper()
+	n.register(name, "password-"+name)
+	return n.login(name, "password-"+name)
+}
+
+func (n *testNode) send(token, to, content string) string {
+	n.t.Helper()
+	r := n.do("POST", "/api/messages", token, map[string]any{"to": to, "content": content})
+	if r.Status != http.StatusAccepted {
+		n.t.Fatalf("send to %s: %d %s", to, r.Status, r.Raw)
+	}
+	return r.Body["id"].(string)
+}
+
+// mailbox returns all of a user's messages.
+func (n *testNode) mailbox(token string) []map[string]any {
+	n.t.Helper()
+	r := n.do("GET", "/api/messages?limit=200", token, nil)
+	if r.Status != http.StatusOK {
+		n.t.Fatalf("list: %d %s", r.Status, r.Raw)
+	}
+	var out []map[string]any
+	for _, m := range r.Body["messages"].([]any) {
+		out = append(out, m.(map[string]any))
+	}
+	return out
+}

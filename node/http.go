@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"github.com/fednode/fednode"
+)
+
+// statusOf is the one place where error codes become HTTP statuses.
+var statusOf = map[string]int{
+	fednode.EInvalid:         http.StatusBadRequest,
+	fednode.EInvalidJSON:     http.StatusBadRequest,
+	fednode.EUnknownField:    http.StatusBadRequest,
+	fednode.EMissingField:    http.StatusBadRequest,
+	fednode.EInvalidUsername: http.StatusBadRequest,
+	fednode.EInvalidPassword: http.StatusBadRequest,
+	fednode.EInvalidContent:  http.StatusBadRequest,
+	fednode.EInvalidTags:     http.StatusBadRequest,
+	fednode.EInvalidAddress:  http.StatusBadRequest,
+	fednode.EInvalidParam:    http.StatusBadRequest,
+	fednode.EBodyTooLarge:    http.StatusRequestEntityTooLarge,
+	fednode.EUnsupported:     http.StatusUnsupportedMediaType,
+	fednode.EConflict:        http.StatusConflict,
+	fednode.ETaken:           http.StatusConflict,
+	fednode.ENotFound:        http.StatusNotFound,
+	fednode.ERecipient:       http.StatusUnprocessableEntity,
+	fednode.ERemote:          http.StatusUnprocessableEntity,
+	fednode.EUnauthorized:    http.StatusUnauthorized,
+	fednode.ECredentials:     http.StatusUnauthorized,
+	fednode.ELocked:          http.StatusTooManyRequests,
+	fednode.ERateLimited:     http.StatusTooManyRequests,
+	fednode.EForbidden:       http.StatusForbidden,
+	fednode.EOrigin:          http.StatusForbidden,
+	fednode.EMethod:          http.StatusMethodNotAllowed,
+	fednode.EUnavailable:     http.StatusServiceUnavailable,
+	fednode.EInternal:        http.StatusInternalServerError,
+}
+
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+		Field   string `json:"field,omitempty"`
+	} `json:"error"`
+}
+
+// writeError answers err as {"error":{"code","message","field"}}. An error
+// that is not an *fednode.Error is internal: it is logged with the request
+// and answered with a generic message, never its text.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *fednode.Error
+	if !errors.As(err, &e) {
+		if errors.Is(err, context.Canceled) {
+			return // the client went away; nobody to answer
+		}
+		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &fednode.Error{Code: fednode.EInternal, Message: "internal error; the operator can find it in the logs"}
+	} else if e.Err != nil {
+		log.WarnContext(r.Context(), "request refused", "code", e.Code, "path", r.URL.Path, "err", e.Err)
+	}
+	status, ok := statusOf[e.Code]
+	if !ok {
+		status = http.StatusInternalServerError
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="fednode"`)
+	}
+	var body errorBody
+	body.Error.Code, body.Error.Message, body.Error.Field = e.Code, e.Message, e.Field
+	writeJSON(w, status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,105 @@
+package node
+
+import "sync"
+
+// hub tells live sockets that their user's mailbox has grown, and closes the
+// sockets of revoked sessions.
+//
+// It carries no messages: each socket holds a one-slot wake channel and,
+// when woken, reads its mailbox from the store after the last cursor it
+// sent. So a publisher never blocks on a slow client, memory per client is
+// constant, several wakes coalesce into one read, and a client that falls
+// behind or reconnects catches up from the store with nothing lost.
+type hub struct {
+	mu      sync.Mutex
+	clients map[string]map[*liveClient]struct{} // canonical username -> clients
+}
+
+type liveClient struct {
+	user, session string
+	wake          chan struct{} // cap 1
+	kick          chan string   // cap 1: why the server closes the socket
+}
+
+func newHub() *hub { return &hub{clients: map[string]map[*liveClient]struct{}{}} }
+
+func (h *hub) add(c *liveClient) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.clients[c.user] == nil {
+		h.clients[c.user] = map[*liveClient]struct{}{}
+	}
+	h.clients[c.user][c] = struct{}{}
+}
+
+func (h *hub) remove(c *liveClient) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients[c.user], c)
+	if len(h.clients[c.user]) == 0 {
+		delete(h.clients, c.user)
+	}
+}
+
+// notify wakes every socket of the named users.
+func (h *hub) notify(users ...string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, u := range users {
+		for c := range h.clients[u] {
+			select {
+			case c.wake <- struct{}{}:
+			default: // already woken; it will read everything new
+			}
+		}
+	}
+}
+
+// closeSessions closes the sockets of the given sessions.
+func (h *hub) closeSessions(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, cs := range h.clients {
+		for c := range cs {
+			if set[c.session] {
+				c.close(closeRevoked)
+			}
+		}
+	}
+}
+
+// closeAll closes every socket (at shutdown).
+func (h *hub) closeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, cs := range h.clients {
+		for c := range cs {
+			c.close(closeGoingAway)
+		}
+	}
+}
+
+func (c *liveClient) close(reason string) {
+	select {
+	case c.kick <- reason:
+	default:
+	}
+}
+
+// count returns the number of live sockets (for tests and metrics).
+func (h *hub) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, cs := range h.clients {
+		n += len(cs)
+	}
+	return n
+}

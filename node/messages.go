@@ -1,0 +1,218 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/fednode/fednode"
+)
+
+// messageStore is what messaging needs from a store.
+type messageStore interface {
+	User(ctx context.Context, username string) (fednode.User, error)
+	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
+	Message(ctx context.Context, id string) (fednode.Message, error)
+	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
+	MailboxHead(ctx context.Context, username string) (uint64, error)
+}
+
+// messaging accepts and serves messages. Each message lives once in the
+// store and is listed in the mailbox of each local party (sender and
+// recipient), which is what GET /api/messages and the WebSocket read.
+type messaging struct {
+	store  messageStore
+	domain string
+	now    func() time.Time
+	notify func(users ...string)
+}
+
+// send validates and durably stores a message from a local user. It returns
+// only after the store has fsynced it; then live sockets are woken.
+func (m *messaging) send(ctx context.Context, from string, to string, content string, tags []string) (fednode.Message, error) {
+	content, err := fednode.NormalizeContent(content)
+	if err != nil {
+		return fednode.Message{}, err
+	}
+	if err := fednode.ValidateTags(tags); err != nil {
+		return fednode.Message{}, err
+	}
+	addr, err := fednode.ParseAddress(to, m.domain)
+	if err != nil {
+		e := err.(*fednode.Error)
+		return fednode.Message{}, fednode.FieldError(e.Code, "to", "%s", e.Message)
+	}
+	if addr.Domain != m.domain {
+		return fednode.Message{}, fednode.FieldError(fednode.ERemote, "to", "%s is on another node and this node does not federate yet", addr)
+	}
+	if _, err := m.store.User(ctx, addr.User); err != nil {
+		if errors.Is(err, fednode.ErrNotFound) {
+			return fednode.Message{}, fednode.FieldError(fednode.ERecipient, "to", "there is no user %s", addr)
+		}
+		return fednode.Message{}, fmt.Errorf("send: recipient: %w", err)
+	}
+	if tags == nil {
+		tags = []string{}
+	}
+	now := m.now().UTC()
+	msg := fednode.Message{
+		ID:        fednode.NewID(now),
+		From:      fednode.Address{User: from, Domain: m.domain},
+		To:        addr,
+		Content:   content,
+		Tags:      tags,
+		CreatedAt: now,
+		Status:    fednode.StatusDelivered,
+	}
+	if _, err := m.store.AppendMessage(ctx, msg, from, addr.User); err != nil {
+		return fednode.Message{}, fmt.Errorf("send: %w", err)
+	}
+	m.notify(from, addr.User)
+	return msg, nil
+}
+
+// visibleTo reports whether a local user is a party to msg.
+func (m *messaging) visibleTo(msg fednode.Message, user string) bool {
+	return (msg.From.Domain == m.domain && msg.From.User == user) || (msg.To.Domain == m.domain && msg.To.User == user)
+}
+
+// messageJSON is the wire form of a message, in the API and on the socket.
+type messageJSON struct {
+	ID        string   `json:"id"`
+	From      string   `json:"from"`
+	To        string   `json:"to"`
+	Content   string   `json:"content"`
+	Tags      []string `json:"tags"`
+	CreatedAt string   `json:"created_at"`
+	Status    string   `json:"status"`
+	Reason    string   `json:"reason,omitempty"`
+	Cursor    string   `json:"cursor,omitempty"`
+}
+
+// timeFormat is RFC 3339 in UTC with milliseconds.
+const timeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+func toJSON(m fednode.Message) messageJSON {
+	tags := m.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return messageJSON{
+		ID: m.ID, From: m.From.String(), To: m.To.String(), Content: m.Content, Tags: tags,
+		CreatedAt: m.CreatedAt.UTC().Format(timeFormat), Status: m.Status, Reason: m.Reason,
+	}
+}
+
+func entryJSON(e fednode.Entry) messageJSON {
+	j := toJSON(e.Message)
+	j.Cursor = formatCursor(e.Cursor)
+	return j
+}
+
+// Cursors are the decimal mailbox position. They are opaque to clients but
+// stable: the same cursor always means the same place.
+func formatCursor(c uint64) string { return strconv.FormatUint(c, 10) }
+
+func parseCursor(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	c, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || (len(s) > 1 && s[0] == '0') {
+		return 0, fednode.FieldError(fednode.EInvalidParam, "after", "after must be a cursor returned by this node")
+	}
+	return c, nil
+}
+
+const (
+	defaultPageSize = 50
+	maxPageSize     = 200
+)
+
+func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		To      *string  `json:"to"`
+		Content *string  `json:"content"`
+		Tags    []string `json:"tags"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	switch {
+	case req.To == nil:
+		writeError(w, r, s.log, fednode.FieldError(fednode.EMissingField, "to", "to is required"))
+		return
+	case req.Content == nil:
+		writeError(w, r, s.log, fednode.FieldError(fednode.EMissingField, "content", "content is required"))
+		return
+	}
+	p, _ := principalFromContext(r.Context())
+	msg, err := s.messages.send(r.Context(), p.Session.Username, *req.To, *req.Content, req.Tags)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"id": msg.ID, "status": msg.Status})
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	after, err := parseCursor(q.Get("after"))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	limit := defaultPageSize
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxPageSize {
+			writeError(w, r, s.log, fednode.FieldError(fednode.EInvalidParam, "limit", "limit must be 1 to %d", maxPageSize))
+			return
+		}
+		limit = n
+	}
+	p, _ := principalFromContext(r.Context())
+	entries, err := s.messages.store.Mailbox(r.Context(), p.Session.Username, after, limit)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	out := struct {
+		Messages []messageJSON `json:"messages"`
+		Next     string        `json:"next"`
+	}{Messages: make([]messageJSON, 0, len(entries)), Next: formatCursor(after)}
+	for _, e := range entries {
+		out.Messages = append(out.Messages, entryJSON(e))
+		out.Next = formatCursor(e.Cursor)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	notFound := fednode.Errorf(fednode.ENotFound, "no such message")
+	if !fednode.ValidID(id) {
+		writeError(w, r, s.log, notFound)
+		return
+	}
+	msg, err := s.messages.store.Message(r.Context(), id)
+	if errors.Is(err, fednode.ErrNotFound) {
+		writeError(w, r, s.log, notFound)
+		return
+	} else if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	p, _ := principalFromContext(r.Context())
+	if !s.messages.visibleTo(msg, p.Session.Username) {
+		writeError(w, r, s.log, notFound) // not 403: do not confirm the id exists
+		return
+	}
+	writeJSON(w, http.StatusOK, toJSON(msg))
+}

@@ -1,0 +1,279 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/mux"
+
+	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/bolt"
+)
+
+// Store is everything the node needs from its storage backend.
+type Store interface {
+	authStore
+	messageStore
+	Ping(ctx context.Context) error
+	PruneSessions(ctx context.Context, now time.Time) (int, error)
+	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
+	Close() error
+}
+
+// Server is a running node.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	audit    *slog.Logger
+	store    Store
+	accounts *accounts
+	messages *messaging
+	hub      *hub
+	now      func() time.Time
+
+	ln       net.Listener
+	http     *http.Server
+	url      string
+	serveErr chan error
+	stop     chan struct{}
+	bg       sync.WaitGroup // janitor and live sockets
+}
+
+// Run starts a node and serves until ctx is done, then shuts down cleanly.
+// It is all cmd/fednode calls; end-to-end tests call it too.
+func Run(ctx context.Context, cfg Config, log, audit *slog.Logger) error {
+	s, err := Open(ctx, cfg, log, audit)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-s.serveErr:
+		log.Error("server stopped", "err", err)
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Open validates cfg, opens the store, listens on cfg.ListenAddr and starts
+// serving. When NodeDomain is empty (development) it becomes the address the
+// listener got, and PublicURL follows from it.
+func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("configuration:\n%w", err)
+	}
+	if cfg.JWTSecret == "" { // development only: Validate refuses this in production
+		secret, err := loadOrCreateDevSecret(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		cfg.JWTSecret = secret
+		log.Warn("JWT_SECRET is not set: using the development secret kept in DATA_DIR", "file", devSecretFile)
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSEnabled {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCertPath, cfg.TLSKeyPath)
+		if err != nil {
+			return nil, fmt.Errorf("tls: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	store, err := bolt.Open(cfg.DataDir, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	scheme := "http"
+	if cfg.TLSEnabled {
+		scheme = "https"
+	}
+	if cfg.NodeDomain == "" {
+		cfg.NodeDomain, _ = fednode.ParseDomain(ln.Addr().String())
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = scheme + "://" + cfg.NodeDomain
+	}
+	s, err := newServer(cfg, store, log, audit)
+	if err != nil {
+		ln.Close()
+		store.Close()
+		return nil, err
+	}
+	s.ln = ln
+	s.url = scheme + "://" + ln.Addr().String()
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	go func() {
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.serveErr <- err
+		}
+	}()
+	s.bg.Add(1)
+	go s.janitor()
+	log.Info("listening", "addr", ln.Addr().String(), "url", s.url, "node_domain", cfg.NodeDomain, "env", cfg.Env)
+	return s, nil
+}
+
+func newServer(cfg Config, store Store, log, audit *slog.Logger) (*Server, error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{
+		cfg: cfg, log: log, audit: audit, store: store, hub: newHub(), now: now,
+		serveErr: make(chan error, 1), stop: make(chan struct{}),
+	}
+	tokens := &tokenIssuer{secret: []byte(cfg.JWTSecret), alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
+	var err error
+	s.accounts, err = newAccounts(store, tokens, cfg, audit, s.hub.closeSessions)
+	if err != nil {
+		return nil, err
+	}
+	s.messages = &messaging{store: store, domain: cfg.NodeDomain, now: s.now, notify: s.hub.notify}
+	return s, nil
+}
+
+// URL is the base URL the server listens on.
+func (s *Server) URL() string { return s.url }
+
+// Domain is the node's NODE_DOMAIN as resolved at Open.
+func (s *Server) Domain() string { return s.cfg.NodeDomain }
+
+// Close stops accepting requests, closes live sockets, waits for in-flight
+// work and closes the store.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(ctx)
+	close(s.stop)
+	s.hub.closeAll()
+	s.bg.Wait()
+	if cerr := s.store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// janitor prunes expired sessions and stale login failures.
+func (s *Server) janitor() {
+	defer s.bg.Done()
+	t := time.NewTicker(s.cfg.PruneInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			ctx := context.Background()
+			now := s.now()
+			if _, err := s.store.PruneSessions(ctx, now); err != nil {
+				s.log.Error("prune sessions", "err", err)
+			}
+			if _, err := s.store.PruneLoginFailures(ctx, now.Add(-s.cfg.LoginFailureWindow)); err != nil {
+				s.log.Error("prune login failures", "err", err)
+			}
+		}
+	}
+}
+
+// Handler is the node's whole HTTP surface.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "no such endpoint"))
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
+	})
+	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet)
+	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet)
+
+	r.HandleFunc("/api/auth/register", s.handleRegister).Methods(http.MethodPost)
+	r.HandleFunc("/api/auth/login", s.handleLogin).Methods(http.MethodPost)
+	r.Handle("/api/auth/logout", s.authed(s.handleLogout)).Methods(http.MethodPost)
+	r.Handle("/api/auth/password", s.authed(s.handlePassword)).Methods(http.MethodPost)
+	r.Handle("/api/me", s.authed(s.handleMe)).Methods(http.MethodGet)
+
+	r.Handle("/api/messages", s.authed(s.handleSend)).Methods(http.MethodPost)
+	r.Handle("/api/messages", s.authed(s.handleList)).Methods(http.MethodGet)
+	r.Handle("/api/messages/{id}", s.authed(s.handleGet)).Methods(http.MethodGet)
+	r.HandleFunc("/api/ws", s.handleWS).Methods(http.MethodGet)
+
+	r.Handle("/api/admin/sessions/revoke-all", s.admin(s.handleRevokeAll)).Methods(http.MethodPost)
+
+	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
+	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, cors(s.cfg, s.log, r))))
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authed requires a live session.
+func (s *Server) authed(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, user, err := s.accounts.authenticate(r.Context(), bearerToken(r))
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		h(w, r.WithContext(newContextWithPrincipal(r.Context(), principal{Session: sess, User: user})))
+	})
+}
+
+// admin requires a live session of a user with the admin role.
+func (s *Server) admin(h http.HandlerFunc) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := principalFromContext(r.Context())
+		if p.User.Role != fednode.RoleAdmin {
+			writeError(w, r, s.log, fednode.Errorf(fednode.EForbidden, "this needs the admin role"))
+			return
+		}
+		h(w, r)
+	})
+}
+
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		s.log.Error("readiness: store", "err", err)
+		writeError(w, r, s.log, &fednode.Error{Code: fednode.EUnavailable, Message: "the store is not reachable", RetryAfter: 5})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
+}
