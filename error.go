@@ -10,6 +10,7 @@ import (
 const (
 	EInvalid         = "invalid_request"     // malformed request in general
 	EInvalidJSON     = "invalid_json"        // body is not one well-formed JSON object
+	EInvalidEncoding = "invalid_encoding"    // a member is not valid UTF-8
 	EUnknownField    = "unknown_field"       // body has a member the endpoint does not take
 	EMissingField    = "missing_field"       // a required member is absent
 	EInvalidUsername = "invalid_username"    // username breaks the alphabet or length rule

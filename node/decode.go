@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/fednode/fednode"
 )
@@ -24,7 +25,8 @@ const maxBody = 96 << 10
 // a body over the cap, a content type other than JSON, anything that is not
 // a single object, a member the struct does not declare (matched exactly,
 // where encoding/json would match case-insensitively), a member given twice,
-// a member of the wrong type, and any data after the object.
+// a member of the wrong type, a member that is not valid UTF-8, and any data
+// after the object.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -67,6 +69,10 @@ func decodeJSON(body []byte, dst any) error {
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
 			return fednode.Errorf(fednode.EInvalidJSON, "the body is not well-formed JSON")
+		}
+		// encoding/json would quietly turn invalid UTF-8 into U+FFFD.
+		if !utf8.Valid(raw) {
+			return fednode.FieldError(fednode.EInvalidEncoding, name, "%q is not valid UTF-8", name)
 		}
 		members[name] = raw
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/fednode/fednode"
 )
@@ -31,6 +32,7 @@ func TestDecodeJSON(t *testing.T) {
 		{"trailing garbage", `{"to":"bob"} x`, fednode.EInvalidJSON, ""},
 		{"unterminated", `{"to":"bob"`, fednode.EInvalidJSON, ""},
 		{"bad value", `{"to":}`, fednode.EInvalidJSON, ""},
+		{"invalid UTF-8", "{\"to\":\"a\xffb\"}", fednode.EInvalidEncoding, "to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,13 +66,13 @@ func FuzzDecodeJSON(f *testing.F) {
 		err := decodeJSON([]byte(body), &s)
 		if err != nil {
 			code := fednode.ErrorCode(err)
-			if code != fednode.EInvalidJSON && code != fednode.EUnknownField {
+			if code != fednode.EInvalidJSON && code != fednode.EUnknownField && code != fednode.EInvalidEncoding {
 				t.Fatalf("unexpected code %q for %q", code, body)
 			}
 			return
 		}
-		if !strings.Contains(body, "{") {
-			t.Fatalf("accepted a body with no object: %q", body)
+		if !strings.Contains(body, "{") || !utf8.ValidString(body) {
+			t.Fatalf("accepted a body with no object or invalid UTF-8: %q", body)
 		}
 	})
 }

@@ -16,6 +16,7 @@ var statusOf = map[string]int{
 	fednode.EInvalid:         http.StatusBadRequest,
 	fednode.EInvalidJSON:     http.StatusBadRequest,
 	fednode.EUnknownField:    http.StatusBadRequest,
+	fednode.EInvalidEncoding: http.StatusBadRequest,
 	fednode.EMissingField:    http.StatusBadRequest,
 	fednode.EInvalidUsername: http.StatusBadRequest,
 	fednode.EInvalidPassword: http.StatusBadRequest,

@@ -277,3 +277,6 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
 }
+
+// LiveSockets is the number of open WebSocket connections.
+func (s *Server) LiveSockets() int { return s.hub.count() }
