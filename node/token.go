@@ -71,6 +71,7 @@ func (t *tokenIssuer) parse(s string) (id, sub string, err error) {
 		jwt.WithIssuer(t.issuer),
 		jwt.WithTimeFunc(t.now),
 		jwt.WithLeeway(5*time.Second),
+		jwt.WithStrictDecoding(),
 	)
 	switch {
 	case err != nil:

@@ -1,0 +1,224 @@
+package main_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// binary builds cmd/fednode once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "fednode-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "fednode")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	url string
+}
+
+// start runs the binary with env and waits for its "listening" log line.
+func start(t *testing.T, bin string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	stderr, _ := cmd.StderrPipe()
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line struct{ Msg, URL string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				addr <- line.URL
+			}
+		}
+	}()
+	select {
+	case u := <-addr:
+		return &proc{cmd: cmd, url: u}
+	case <-time.After(20 * time.Second):
+		t.Fatal("node did not start")
+	}
+	return nil
+}
+
+func (p *proc) post(t *testing.T, path, token string, body any) (int, map[string]any) {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", p.url+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func (p *proc) ids(t *testing.T, token string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	after := ""
+	for {
+		req, _ := http.NewRequest("GET", p.url+"/api/messages?limit=200&after="+after, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Messages []struct{ ID string }
+			Next     string
+		}
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		for _, m := range page.Messages {
+			ids[m.ID] = true
+		}
+		if len(page.Messages) == 0 {
+			return ids
+		}
+		after = page.Next
+	}
+}
+
+// TestBinarySurvivesKill9UnderLoad runs the real binary on the embedded
+// defaults, sends from several goroutines, kills the process with SIGKILL
+// mid-load, restarts it on the same DATA_DIR, and checks that every message
+// that was answered 202 is there, once.
+func TestBinarySurvivesKill9UnderLoad(t *testing.T) {
+	bin := binary(t)
+	dir := t.TempDir()
+	env := []string{"DATA_DIR=" + dir, "LISTEN_ADDR=127.0.0.1:0", "NODE_DOMAIN=node-a.test"}
+	p := start(t, bin, env...)
+	for _, u := range []string{"alice", "bob"} {
+		if code, body := p.post(t, "/api/auth/register", "", map[string]string{"username": u, "password": "password-" + u}); code != 201 {
+			t.Fatalf("register %s: %d %v", u, code, body)
+		}
+	}
+	_, login := p.post(t, "/api/auth/login", "", map[string]string{"username": "alice", "password": "password-alice"})
+	alice := login["token"].(string)
+	_, login = p.post(t, "/api/auth/login", "", map[string]string{"username": "bob", "password": "password-bob"})
+	bob := login["token"].(string)
+
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body := p.post(t, "/api/messages", alice, map[string]any{"to": "bob", "content": fmt.Sprintf("w%d-%d", w, i)})
+				if code == 202 {
+					mu.Lock()
+					accepted[body["id"].(string)] = true
+					mu.Unlock()
+				}
+			}
+		}(w)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(accepted)
+		mu.Unlock()
+		if n >= 200 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if len(accepted) < 50 {
+		t.Fatalf("only %d messages accepted before the kill; the test proves nothing", len(accepted))
+	}
+
+	p2 := start(t, bin, env...) // same DATA_DIR; tokens and secret survive too
+	got := p2.ids(t, bob)
+	for id := range accepted {
+		if !got[id] {
+			t.Fatalf("message %s was answered 202 but is gone after kill -9 (%d accepted, %d stored)", id, len(accepted), len(got))
+		}
+	}
+	t.Logf("%d accepted before SIGKILL, %d stored after restart, none lost", len(accepted), len(got))
+	if code, _ := p2.post(t, "/api/messages", alice, map[string]any{"to": "bob@node-a.test", "content": "after restart"}); code != 202 {
+		t.Fatalf("send after restart: %d", code)
+	}
+	if got := p2.ids(t, alice); len(got) < len(accepted)+1 {
+		t.Fatalf("alice sees %d messages", len(got))
+	}
+}
+
+func TestBinaryRefusesUnsafeProduction(t *testing.T) {
+	bin := binary(t)
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"ENV=production", "ALLOWED_ORIGINS=*", "DATA_DIR=" + t.TempDir()}
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("production with no secret, wildcard CORS and no TLS must not start")
+	}
+	for _, want := range []string{"JWT_SECRET", "ALLOWED_ORIGINS", "TLS_ENABLED", "NODE_DOMAIN"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output does not name %s:\n%s", want, out)
+		}
+	}
+}

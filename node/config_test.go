@@ -1,0 +1,134 @@
+package node
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestFromEnvDefaults(t *testing.T) {
+	c, err := FromEnv(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Env != EnvDevelopment || c.ListenAddr != "127.0.0.1:8080" || c.DataDir != "./data" || c.JWTAlgorithm != "HS256" ||
+		c.JWTExpiration != 24*time.Hour || c.LoginMaxFailures != 5 || c.LoginFailureWindow != 15*time.Minute || c.MaxSessionsPerUser != 10 {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("the embedded defaults must be valid: %v", err)
+	}
+}
+
+func TestFromEnvReadsEverything(t *testing.T) {
+	dir := t.TempDir()
+	secretFile := filepath.Join(dir, "s")
+	os.WriteFile(secretFile, []byte(strings.Repeat("k", 40)+"\n"), 0o600)
+	c, err := FromEnv(env(map[string]string{
+		"ENV": "production", "LISTEN_ADDR": ":9000", "DATA_DIR": dir, "NODE_DOMAIN": "a.example", "PUBLIC_URL": "https://a.example",
+		"JWT_SECRET_FILE": secretFile, "JWT_ALGORITHM": "HS512", "JWT_EXPIRATION_HOURS": "1.5",
+		"ALLOWED_ORIGINS": "https://x.example/, https://y.example", "TLS_TERMINATED_BY_PROXY": "true",
+		"LOGIN_MAX_FAILURES": "3", "LOGIN_FAILURE_WINDOW": "10m", "MAX_SESSIONS_PER_USER": "4", "LOG_LEVEL": "debug", "AUDIT_LOG": "stderr",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.JWTSecret != strings.Repeat("k", 40) || c.JWTAlgorithm != "HS512" || c.JWTExpiration != 90*time.Minute ||
+		len(c.AllowedOrigins) != 2 || c.AllowedOrigins[0] != "https://x.example" || c.LoginMaxFailures != 3 ||
+		c.LoginFailureWindow != 10*time.Minute || c.MaxSessionsPerUser != 4 || c.AuditLog != "stderr" || !c.TLSTerminatedByProxy {
+		t.Fatalf("parsed %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("a complete production config must validate: %v", err)
+	}
+}
+
+func TestFromEnvNamesEveryBadVariable(t *testing.T) {
+	_, err := FromEnv(env(map[string]string{
+		"TLS_ENABLED": "maybe", "LOGIN_MAX_FAILURES": "five", "LOGIN_FAILURE_WINDOW": "15", "JWT_EXPIRATION_HOURS": "a day",
+		"LOG_LEVEL": "loud", "JWT_SECRET": "x", "JWT_SECRET_FILE": "/nonexistent",
+	}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, name := range []string{"TLS_ENABLED", "LOGIN_MAX_FAILURES", "LOGIN_FAILURE_WINDOW", "JWT_EXPIRATION_HOURS", "LOG_LEVEL", "JWT_SECRET and JWT_SECRET_FILE"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+}
+
+func TestProductionRefusesUnsafeConfig(t *testing.T) {
+	c := DefaultConfig()
+	c.Env = EnvProduction
+	c.AllowedOrigins = []string{"*"}
+	err := c.Validate()
+	if err == nil {
+		t.Fatal("unsafe production config accepted")
+	}
+	for _, want := range []string{"JWT_SECRET: required", "ALLOWED_ORIGINS: * is refused", "TLS_ENABLED", "NODE_DOMAIN", "PUBLIC_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	c.JWTSecret = strings.Repeat("s", 31)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "at least 32") {
+		t.Fatalf("a 31-character secret: %v", err)
+	}
+	c.JWTSecret = strings.Repeat("s", 32)
+	c.AllowedOrigins = []string{"https://app.example"}
+	c.TLSEnabled = true
+	c.TLSCertPath, c.TLSKeyPath = "/nonexistent/cert", ""
+	err = c.Validate()
+	if err == nil || !strings.Contains(err.Error(), "TLS_CERT_PATH") || !strings.Contains(err.Error(), "TLS_KEY_PATH: required") {
+		t.Fatalf("TLS without files: %v", err)
+	}
+}
+
+func TestValidateRefusesNonsense(t *testing.T) {
+	for name, mod := range map[string]func(*Config){
+		"ENV":                   func(c *Config) { c.Env = "staging" },
+		"JWT_ALGORITHM":         func(c *Config) { c.JWTAlgorithm = "none" },
+		"JWT_EXPIRATION_HOURS":  func(c *Config) { c.JWTExpiration = 0 },
+		"NODE_DOMAIN":           func(c *Config) { c.NodeDomain = "Bad Domain" },
+		"PUBLIC_URL":            func(c *Config) { c.PublicURL = "ftp://x" },
+		"ALLOWED_ORIGINS":       func(c *Config) { c.AllowedOrigins = []string{"not a url"} },
+		"MAX_SESSIONS_PER_USER": func(c *Config) { c.MaxSessionsPerUser = 0 },
+	} {
+		c := DefaultConfig()
+		mod(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func TestDevSecretIsGeneratedOnceWithMode0600(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := loadOrCreateDevSecret(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, devSecretFile))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file mode %v, %v", st.Mode().Perm(), err)
+	}
+	if len(s1) < MinSecretLen {
+		t.Fatalf("generated secret too short: %d", len(s1))
+	}
+	s2, _ := loadOrCreateDevSecret(dir)
+	if s1 != s2 {
+		t.Fatal("the development secret must be kept, not regenerated")
+	}
+	if other, _ := loadOrCreateDevSecret(t.TempDir()); other == s1 {
+		t.Fatal("two data dirs got the same secret")
+	}
+	os.Chmod(filepath.Join(dir, devSecretFile), 0o644)
+	if _, err := loadOrCreateDevSecret(dir); err == nil || !strings.Contains(err.Error(), "readable by others") {
+		t.Fatalf("world-readable secret used: %v", err)
+	}
+}
