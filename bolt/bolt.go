@@ -2,8 +2,7 @@
 //
 // Every write is one bbolt transaction that is fsynced before it returns, so
 // whatever a caller was told is stored survives kill -9 and power loss.
-// Concurrent message writes are coalesced with DB.Batch so that many senders
-// share one fsync. The layout of buckets is private to this package; values
+// Concurrent message writes share one fsync through a group committer. The layout of buckets is private to this package; values
 // are JSON.
 package bolt
 
@@ -16,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -36,7 +36,11 @@ var (
 // DB is the embedded store. It satisfies the store interfaces that node/
 // declares and passes the storetest conformance suite.
 type DB struct {
-	db *bbolt.DB
+	db            *bbolt.DB
+	appends       chan *appendReq
+	committerDone chan struct{}
+	closeMu       sync.RWMutex
+	closed        bool
 }
 
 // Open opens (creating if needed) the store file under dir. The file is
@@ -54,9 +58,6 @@ func Open(dir string, timeout time.Duration) (*DB, error) {
 		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	// Coalesce concurrent writers into one fsync, but keep a lone writer's
-	// added latency small.
-	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -69,11 +70,22 @@ func Open(dir string, timeout time.Duration) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("bolt: init buckets: %w", err)
 	}
-	return &DB{db: db}, nil
+	d := &DB{db: db, appends: make(chan *appendReq, maxGroup), committerDone: make(chan struct{})}
+	go d.committer()
+	return d, nil
 }
 
-// Close closes the store.
-func (d *DB) Close() error { return d.db.Close() }
+// Close waits for queued appends to commit, then closes the store.
+func (d *DB) Close() error {
+	d.closeMu.Lock()
+	if !d.closed {
+		d.closed = true
+		close(d.appends)
+	}
+	d.closeMu.Unlock()
+	<-d.committerDone
+	return d.db.Close()
+}
 
 // Ping reports whether the store can serve a read.
 func (d *DB) Ping(ctx context.Context) error {
@@ -405,51 +417,112 @@ func toTimes(ns []int64) []time.Time {
 
 // ---- messages ----
 
-// AppendMessage stores m and appends it to each named mailbox (canonical
-// usernames; a name given twice is appended once), all in one fsynced
-// transaction. It returns the cursor m got in each mailbox, in the order the
-// names were given. A message whose id is already stored is refused with
-// fednode.ErrDuplicate and changes nothing.
-func (d *DB) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
-	var cursors []uint64
-	err := d.db.Batch(func(tx *bbolt.Tx) error {
-		cursors = make([]uint64, len(mailboxes)) // Batch may rerun fn
-		msgs := tx.Bucket(bMessages)
-		if msgs.Get([]byte(m.ID)) != nil {
-			return fednode.ErrDuplicate
-		}
-		if err := put(msgs, []byte(m.ID), m); err != nil {
-			return err
-		}
-		done := map[string]uint64{}
-		for i, name := range mailboxes {
-			name = fednode.CanonicalUsername(name)
-			if c, ok := done[name]; ok {
-				cursors[i] = c
-				continue
+// appendReq is one AppendMessage call waiting for the group committer.
+type appendReq struct {
+	m         fednode.Message
+	mailboxes []string
+	cursors   []uint64
+	err       error
+	done      chan struct{}
+}
+
+// maxGroup bounds how many appends share one transaction.
+const maxGroup = 256
+
+// committer is the group commit loop: it takes the first waiting append,
+// every other append already queued behind it (up to maxGroup), and commits
+// them in one fsynced transaction. A lone writer is committed at once, with
+// no timer to wait out; under load, the appends that arrive during one fsync
+// share the next.
+func (d *DB) committer() {
+	defer close(d.committerDone)
+	for first := range d.appends {
+		group := []*appendReq{first}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-d.appends:
+				if !ok {
+					break drain
+				}
+				group = append(group, r)
+			default:
+				break drain
 			}
-			mb, err := tx.Bucket(bMailboxes).CreateBucketIfNotExists([]byte(name))
+		}
+		err := d.db.Update(func(tx *bbolt.Tx) error {
+			for _, r := range group {
+				r.cursors, r.err = appendOne(tx, r.m, r.mailboxes)
+				if r.err != nil && !errors.Is(r.err, fednode.ErrDuplicate) {
+					return r.err // a storage failure fails the whole group
+				}
+			}
+			return nil
+		})
+		for _, r := range group {
 			if err != nil {
-				return err
+				r.cursors, r.err = nil, err
 			}
-			seq, err := mb.NextSequence()
-			if err != nil {
-				return err
-			}
-			if err := mb.Put(u64(seq), []byte(m.ID)); err != nil {
-				return err
-			}
-			cursors[i], done[name] = seq, seq
+			close(r.done)
 		}
-		return nil
-	})
-	if err != nil {
-		if errors.Is(err, fednode.ErrDuplicate) {
+	}
+}
+
+// appendOne writes one message inside tx. A duplicate id writes nothing.
+func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string) ([]uint64, error) {
+	msgs := tx.Bucket(bMessages)
+	if msgs.Get([]byte(m.ID)) != nil {
+		return nil, fednode.ErrDuplicate
+	}
+	if err := put(msgs, []byte(m.ID), m); err != nil {
+		return nil, err
+	}
+	cursors := make([]uint64, len(mailboxes))
+	done := map[string]uint64{}
+	for i, name := range mailboxes {
+		name = fednode.CanonicalUsername(name)
+		if c, ok := done[name]; ok {
+			cursors[i] = c
+			continue
+		}
+		mb, err := tx.Bucket(bMailboxes).CreateBucketIfNotExists([]byte(name))
+		if err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("bolt: append message %s: %w", m.ID, err)
+		seq, err := mb.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		if err := mb.Put(u64(seq), []byte(m.ID)); err != nil {
+			return nil, err
+		}
+		cursors[i], done[name] = seq, seq
 	}
 	return cursors, nil
+}
+
+// AppendMessage stores m and appends it to each named mailbox (a name given
+// twice is appended once) in one fsynced transaction, shared with whatever
+// other appends are waiting (group commit). It returns the cursor m got in
+// each mailbox, in the order the names were given. A message whose id is
+// already stored is refused with fednode.ErrDuplicate and changes nothing.
+func (d *DB) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
+	r := &appendReq{m: m, mailboxes: mailboxes, done: make(chan struct{})}
+	d.closeMu.RLock()
+	if d.closed {
+		d.closeMu.RUnlock()
+		return nil, fmt.Errorf("bolt: append message %s: store closed", m.ID)
+	}
+	d.appends <- r
+	d.closeMu.RUnlock()
+	<-r.done // once queued, the write happens; do not abandon it halfway
+	if r.err != nil {
+		if errors.Is(r.err, fednode.ErrDuplicate) {
+			return nil, r.err
+		}
+		return nil, fmt.Errorf("bolt: append message %s: %w", m.ID, r.err)
+	}
+	return r.cursors, nil
 }
 
 // Message returns the stored message with that id.
