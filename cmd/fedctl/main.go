@@ -1,0 +1,158 @@
+// Command fedctl is a command-line client for a fednode node.
+//
+//	fedctl register USERNAME        (password read from standard input)
+//	fedctl login USERNAME           (password from standard input; saves the token)
+//	fedctl send TO CONTENT [TAG...]
+//	fedctl inbox [-after CURSOR] [-limit N]
+//	fedctl tail [-after CURSOR]     (follows the live socket, reconnecting)
+//	fedctl logout
+//
+// The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
+// from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
+// $HOME/.config/fednode/token), which login writes with mode 0600.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/fednode/fednode/client"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Getenv); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "fedctl:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: fedctl register|login USERNAME   (password on standard input)
+       fedctl send TO CONTENT [TAG...]
+       fedctl inbox [-after CURSOR] [-limit N]
+       fedctl tail [-after CURSOR]
+       fedctl logout`
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	base := getenv("FEDNODE_URL")
+	if base == "" {
+		base = "http://127.0.0.1:8080"
+	}
+	tokenFile := getenv("FEDCTL_TOKEN_FILE")
+	if tokenFile == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return err
+		}
+		tokenFile = filepath.Join(home, ".config", "fednode", "token")
+	}
+	c := &client.Client{BaseURL: base, Token: getenv("FEDNODE_TOKEN")}
+	if c.Token == "" {
+		if b, err := os.ReadFile(tokenFile); err == nil {
+			c.Token = strings.TrimSpace(string(b))
+		}
+	}
+	out := json.NewEncoder(stdout)
+
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "register", "login":
+		if len(rest) != 1 {
+			return errors.New(usage)
+		}
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		if cmd == "register" {
+			if err := c.Register(ctx, rest[0], pw); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "registered %s\n", rest[0])
+			return nil
+		}
+		exp, err := c.Login(ctx, rest[0], pw)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Dir(tokenFile), 0o700); err != nil {
+			return err
+		}
+		if err := os.WriteFile(tokenFile, []byte(c.Token+"\n"), 0o600); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "logged in as %s until %s (token saved in %s)\n", rest[0], exp, tokenFile)
+		return nil
+	case "logout":
+		if err := c.Logout(ctx); err != nil {
+			return err
+		}
+		_ = os.Remove(tokenFile)
+		fmt.Fprintln(stdout, "logged out")
+		return nil
+	case "send":
+		if len(rest) < 2 {
+			return errors.New(usage)
+		}
+		id, status, err := c.Send(ctx, rest[0], rest[1], rest[2:])
+		if err != nil {
+			return err
+		}
+		return out.Encode(map[string]string{"id": id, "status": status})
+	case "inbox":
+		fs := flag.NewFlagSet("inbox", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		after := fs.String("after", "", "cursor to start after")
+		limit := fs.Int("limit", 50, "messages to show (1-200)")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		p, err := c.Messages(ctx, *after, *limit)
+		if err != nil {
+			return err
+		}
+		for _, m := range p.Messages {
+			if err := out.Encode(m); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintf(stderr, "next: %s\n", p.Next)
+		return nil
+	case "tail":
+		fs := flag.NewFlagSet("tail", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		after := fs.String("after", "", "cursor to resume after (default: from now)")
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		return c.Tail(ctx, *after, func(m client.Message) error { return out.Encode(m) },
+			func(state string) { fmt.Fprintln(stderr, "tail:", state) })
+	default:
+		return errors.New(usage)
+	}
+}
+
+// readPassword reads one line from stdin. Keep passwords out of argv and
+// shell history: pipe them in, or type them at the prompt.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	fmt.Fprint(stderr, "password: ")
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}

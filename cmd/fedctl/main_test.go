@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fednode/fednode/node"
+)
+
+func openNode(t *testing.T, cfg node.Config) *node.Server {
+	t.Helper()
+	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	s, err := node.Open(context.Background(), cfg, quiet, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func TestFedctl(t *testing.T) {
+	cfg := node.DefaultConfig()
+	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	srv := openNode(t, cfg)
+	cfg.ListenAddr = strings.TrimPrefix(srv.URL(), "http://")
+	defer func() { srv.Close() }()
+
+	dir := t.TempDir()
+	envFor := func(user string) func(string) string {
+		return func(k string) string {
+			switch k {
+			case "FEDNODE_URL":
+				return srv.URL()
+			case "FEDCTL_TOKEN_FILE":
+				return filepath.Join(dir, user+".token")
+			}
+			return ""
+		}
+	}
+	fedctl := func(user, stdin string, args ...string) (string, error) {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, strings.NewReader(stdin), &out, &errb, envFor(user))
+		return out.String(), err
+	}
+	for _, u := range []string{"alice", "bob"} {
+		if _, err := fedctl(u, "password-"+u+"\n", "register", u); err != nil {
+			t.Fatalf("register %s: %v", u, err)
+		}
+		if out, err := fedctl(u, "password-"+u+"\n", "login", u); err != nil || !strings.Contains(out, "logged in") {
+			t.Fatalf("login %s: %q %v", u, out, err)
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, "bob.token"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", st, err)
+	}
+	if _, err := fedctl("alice", "wrong-password\n", "login", "alice"); err == nil || !strings.Contains(err.Error(), "invalid_credentials") {
+		t.Fatalf("bad login must report the API code: %v", err)
+	}
+	if _, err := fedctl("alice", "", "send", "nobody", "x"); err == nil || !strings.Contains(err.Error(), "unknown_recipient") {
+		t.Fatalf("send to nobody: %v", err)
+	}
+
+	// tail as bob, across a node restart.
+	var tailOut lockedBuf
+	ctx, cancel := context.WithCancel(context.Background())
+	tailDone := make(chan error, 1)
+	go func() { tailDone <- run(ctx, []string{"tail"}, nil, &tailOut, io.Discard, envFor("bob")) }()
+	waitFor := func(want int) []map[string]any {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var msgs []map[string]any
+			for _, line := range strings.Split(strings.TrimSpace(tailOut.String()), "\n") {
+				if line == "" {
+					continue
+				}
+				var m map[string]any
+				if err := json.Unmarshal([]byte(line), &m); err != nil {
+					t.Fatalf("tail printed %q", line)
+				}
+				msgs = append(msgs, m)
+			}
+			if len(msgs) >= want || time.Now().After(deadline) {
+				return msgs
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let tail connect; it starts from now
+	if _, err := fedctl("alice", "", "send", "bob", "first", "tag1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := waitFor(1); len(got) != 1 || got[0]["content"] != "first" {
+		t.Fatalf("tail before restart: %v", got)
+	}
+	srv.Close()
+	srv = openNode(t, cfg)
+	if _, err := fedctl("alice", "", "send", "bob", "second"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(2)
+	time.Sleep(300 * time.Millisecond) // room for a duplicate to show up
+	got := waitFor(0)
+	if len(got) != 2 || got[1]["content"] != "second" {
+		t.Fatalf("tail after restart must resume from its cursor, once: %v", got)
+	}
+	cancel()
+	<-tailDone
+
+	out, err := fedctl("bob", "", "inbox")
+	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"tag1"`) {
+		t.Fatalf("inbox: %q %v", out, err)
+	}
+	if out, err := fedctl("bob", "", "logout"); err != nil || !strings.Contains(out, "logged out") {
+		t.Fatalf("logout: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bob.token")); !os.IsNotExist(err) {
+		t.Fatal("logout must remove the token file")
+	}
+}
