@@ -19,6 +19,7 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fednode/fednode"
 )
@@ -53,7 +54,7 @@ func Open(dir string, timeout time.Duration) (*DB, error) {
 	path := filepath.Join(dir, "fednode.db")
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
 	if err != nil {
-		if errors.Is(err, bbolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("bolt: %s is in use by another process (is the node running?): %w", path, err)
 		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)

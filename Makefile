@@ -1,0 +1,38 @@
+# The boring dev loop. `make test` is the README's test command and what
+# .ci/run runs.
+GO ?= go
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
+FUZZTIME ?= 30s
+
+.PHONY: run build test lint bench fuzz
+
+run:
+	$(GO) run ./cmd/fednode
+
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+# Unit, integration, end-to-end and the fuzz targets' seed corpora, with the
+# race detector.
+test:
+	$(GO) test -race -count=1 ./...
+
+lint:
+	$(GO) vet ./...
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
+	$(GO) run $(GOVULNCHECK) ./... # needs the vulnerability database: not reachable on an offline machine
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
+
+# Each fuzz target for FUZZTIME (go test runs one -fuzz target at a time).
+fuzz:
+	@grep -rl --include='*_test.go' '^func Fuzz' . | while read f; do \
+		dir=$$(dirname $$f); \
+		for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+			echo "== $$dir $$t"; \
+			$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$dir || exit 1; \
+		done; \
+	done
