@@ -25,9 +25,9 @@ const maxBody = 96 << 10
 // a body over the cap, a content type other than JSON, anything that is not
 // a single object, a member the struct does not declare (matched exactly,
 // where encoding/json would match case-insensitively), a member given twice,
-// a member of the wrong type, a member that is not valid UTF-8, and any data
-// after the object.
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+// a member of the wrong type, a member that is not valid UTF-8, any data
+// after the object, and the absence of a required member.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any, required ...string) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {
@@ -42,11 +42,11 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 		}
 		return fmt.Errorf("read body: %w", err)
 	}
-	return decodeJSON(body, dst)
+	return decodeJSON(body, dst, required...)
 }
 
 // decodeJSON is decodeBody's parser, separate so that it can be fuzzed.
-func decodeJSON(body []byte, dst any) error {
+func decodeJSON(body []byte, dst any, required ...string) error {
 	fields := jsonFields(dst)
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
@@ -87,6 +87,11 @@ func decodeJSON(body []byte, dst any) error {
 		f := v.Field(fields[name])
 		if err := json.Unmarshal(raw, f.Addr().Interface()); err != nil {
 			return fednode.FieldError(fednode.EInvalidJSON, name, "%q has the wrong type", name)
+		}
+	}
+	for _, name := range required {
+		if _, ok := members[name]; !ok {
+			return fednode.FieldError(fednode.EMissingField, name, "%s is required", name)
 		}
 	}
 	return nil

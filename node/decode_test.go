@@ -32,12 +32,13 @@ func TestDecodeJSON(t *testing.T) {
 		{"trailing garbage", `{"to":"bob"} x`, fednode.EInvalidJSON, ""},
 		{"unterminated", `{"to":"bob"`, fednode.EInvalidJSON, ""},
 		{"bad value", `{"to":}`, fednode.EInvalidJSON, ""},
+		{"missing required", `{"content":"x"}`, fednode.EMissingField, "to"},
 		{"invalid UTF-8", "{\"to\":\"a\xffb\"}", fednode.EInvalidEncoding, "to"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var s sample
-			err := decodeJSON([]byte(tt.body), &s)
+			err := decodeJSON([]byte(tt.body), &s, "to")
 			if tt.code == "" {
 				if err != nil {
 					t.Fatalf("unexpected error %v", err)
@@ -63,10 +64,10 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		var s sample
-		err := decodeJSON([]byte(body), &s)
+		err := decodeJSON([]byte(body), &s, "to")
 		if err != nil {
 			code := fednode.ErrorCode(err)
-			if code != fednode.EInvalidJSON && code != fednode.EUnknownField && code != fednode.EInvalidEncoding {
+			if code != fednode.EInvalidJSON && code != fednode.EUnknownField && code != fednode.EInvalidEncoding && code != fednode.EMissingField {
 				t.Fatalf("unexpected code %q for %q", code, body)
 			}
 			return

@@ -8,51 +8,33 @@ import (
 )
 
 type credentials struct {
-	Username *string `json:"username"`
-	Password *string `json:"password"`
-}
-
-func (c credentials) check() error {
-	if c.Username == nil {
-		return fednode.FieldError(fednode.EMissingField, "username", "username is required")
-	}
-	if c.Password == nil {
-		return fednode.FieldError(fednode.EMissingField, "password", "password is required")
-	}
-	return nil
+	Username string `json:"username"`
+	Password string `json:"password"`
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var req credentials
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeBody(w, r, &req, "username", "password"); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if err := req.check(); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	if err := s.accounts.register(r.Context(), *req.Username, *req.Password, clientIP(r)); err != nil {
+	if err := s.accounts.register(r.Context(), req.Username, req.Password, clientIP(r)); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{
-		"username": *req.Username,
-		"address":  fednode.Address{User: fednode.CanonicalUsername(*req.Username), Domain: s.cfg.NodeDomain}.String(),
+		"username": req.Username,
+		"address":  fednode.Address{User: fednode.CanonicalUsername(req.Username), Domain: s.cfg.NodeDomain}.String(),
 	})
 }
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req credentials
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeBody(w, r, &req, "username", "password"); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if err := req.check(); err != nil {
-		writeError(w, r, s.log, err)
-		return
-	}
-	tok, exp, err := s.accounts.login(r.Context(), *req.Username, *req.Password, clientIP(r))
+	tok, exp, err := s.accounts.login(r.Context(), req.Username, req.Password, clientIP(r))
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -71,23 +53,15 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Current *string `json:"current_password"`
-		New     *string `json:"new_password"`
+		Current string `json:"current_password"`
+		New     string `json:"new_password"`
 	}
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeBody(w, r, &req, "current_password", "new_password"); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	switch {
-	case req.Current == nil:
-		writeError(w, r, s.log, fednode.FieldError(fednode.EMissingField, "current_password", "current_password is required"))
-		return
-	case req.New == nil:
-		writeError(w, r, s.log, fednode.FieldError(fednode.EMissingField, "new_password", "new_password is required"))
-		return
-	}
 	p, _ := principalFromContext(r.Context())
-	if err := s.accounts.changePassword(r.Context(), p.Session, *req.Current, *req.New, clientIP(r)); err != nil {
+	if err := s.accounts.changePassword(r.Context(), p.Session, req.Current, req.New, clientIP(r)); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}

@@ -62,7 +62,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &fednode.Error{Code: fednode.EInternal, Message: "internal error; the operator can find it in the logs"}
 	} else if e.Err != nil {
-		log.WarnContext(r.Context(), "request refused", "code", e.Code, "path", r.URL.Path, "err", e.Err)
+		log.DebugContext(r.Context(), "request refused", "code", e.Code, "path", r.URL.Path, "err", e.Err)
 	}
 	status, ok := statusOf[e.Code]
 	if !ok {

@@ -136,24 +136,16 @@ const (
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		To      *string  `json:"to"`
-		Content *string  `json:"content"`
+		To      string   `json:"to"`
+		Content string   `json:"content"`
 		Tags    []string `json:"tags"`
 	}
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeBody(w, r, &req, "to", "content"); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	switch {
-	case req.To == nil:
-		writeError(w, r, s.log, fednode.FieldError(fednode.EMissingField, "to", "to is required"))
-		return
-	case req.Content == nil:
-		writeError(w, r, s.log, fednode.FieldError(fednode.EMissingField, "content", "content is required"))
-		return
-	}
 	p, _ := principalFromContext(r.Context())
-	msg, err := s.messages.send(r.Context(), p.Session.Username, *req.To, *req.Content, req.Tags)
+	msg, err := s.messages.send(r.Context(), p.Session.Username, req.To, req.Content, req.Tags)
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
