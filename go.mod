@@ -10,4 +10,7 @@ require (
 	golang.org/x/crypto v0.59.0
 )
 
-require golang.org/x/sys v0.50.0 // indirect
+require (
+	github.com/go-fed/httpsig v1.1.0 // indirect
+	golang.org/x/sys v0.50.0 // indirect
+)
