@@ -3,6 +3,7 @@ module github.com/fednode/fednode
 go 1.26.0
 
 require (
+	github.com/go-fed/httpsig v1.1.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/gorilla/mux v1.8.1
 	github.com/gorilla/websocket v1.5.3
@@ -10,7 +11,4 @@ require (
 	golang.org/x/crypto v0.59.0
 )
 
-require (
-	github.com/go-fed/httpsig v1.1.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-)
+require golang.org/x/sys v0.50.0 // indirect
