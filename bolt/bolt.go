@@ -31,6 +31,8 @@ var (
 	bMessages     = []byte("messages")       // message id -> Message
 	bMailboxes    = []byte("mailboxes")      // canonical username -> {cursor(8) -> message id}
 	bFailures     = []byte("login_failures") // canonical username -> []unix nanos
+	bOutbox       = []byte("outbox")         // peer domain -> {seq(8) -> Job}
+	bDead         = []byte("dead_letters")   // message id -> DeadLetter
 	bMeta         = []byte("meta")
 )
 
@@ -60,7 +62,7 @@ func Open(dir string, timeout time.Duration) (*DB, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bMeta} {
+		for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -422,6 +424,7 @@ func toTimes(ns []int64) []time.Time {
 type appendReq struct {
 	m         fednode.Message
 	mailboxes []string
+	job       bool // also enqueue m for delivery to m.To.Domain
 	cursors   []uint64
 	err       error
 	done      chan struct{}
@@ -453,7 +456,7 @@ func (d *DB) committer() {
 		}
 		err := d.db.Update(func(tx *bbolt.Tx) error {
 			for _, r := range group {
-				r.cursors, r.err = appendOne(tx, r.m, r.mailboxes)
+				r.cursors, r.err = appendOne(tx, r.m, r.mailboxes, r.job)
 				if r.err != nil && !errors.Is(r.err, fednode.ErrDuplicate) {
 					return r.err // a storage failure fails the whole group
 				}
@@ -469,8 +472,9 @@ func (d *DB) committer() {
 	}
 }
 
-// appendOne writes one message inside tx. A duplicate id writes nothing.
-func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string) ([]uint64, error) {
+// appendOne writes one message inside tx, and its outbox job when job is
+// set. A duplicate id writes nothing.
+func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string, job bool) ([]uint64, error) {
 	msgs := tx.Bucket(bMessages)
 	if msgs.Get([]byte(m.ID)) != nil {
 		return nil, fednode.ErrDuplicate
@@ -499,6 +503,20 @@ func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string) ([]uint64, e
 		}
 		cursors[i], done[name] = seq, seq
 	}
+	if job {
+		q, err := tx.Bucket(bOutbox).CreateBucketIfNotExists([]byte(m.To.Domain))
+		if err != nil {
+			return nil, err
+		}
+		seq, err := q.NextSequence()
+		if err != nil {
+			return nil, err
+		}
+		j := fednode.Job{Seq: seq, Peer: m.To.Domain, MessageID: m.ID, Pair: m.From.String() + "|" + m.To.String(), EnqueuedAt: m.CreatedAt}
+		if err := put(q, u64(seq), j); err != nil {
+			return nil, err
+		}
+	}
 	return cursors, nil
 }
 
@@ -508,7 +526,23 @@ func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string) ([]uint64, e
 // each mailbox, in the order the names were given. A message whose id is
 // already stored is refused with fednode.ErrDuplicate and changes nothing.
 func (d *DB) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
-	r := &appendReq{m: m, mailboxes: mailboxes, done: make(chan struct{})}
+	return d.append(&appendReq{m: m, mailboxes: mailboxes, done: make(chan struct{})})
+}
+
+// AppendOutgoing stores m (addressed to another node), appends it to the
+// sender's mailbox and enqueues its delivery job for m.To.Domain, all in one
+// fsynced transaction: a message is never accepted without its job, nor a
+// job without its message.
+func (d *DB) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error) {
+	c, err := d.append(&appendReq{m: m, mailboxes: []string{senderMailbox}, job: true, done: make(chan struct{})})
+	if err != nil {
+		return 0, err
+	}
+	return c[0], nil
+}
+
+func (d *DB) append(r *appendReq) ([]uint64, error) {
+	m := r.m
 	d.closeMu.RLock()
 	if d.closed {
 		d.closeMu.RUnlock()
@@ -586,4 +620,143 @@ func (d *DB) MailboxHead(ctx context.Context, username string) (uint64, error) {
 		return nil
 	})
 	return head, err
+}
+
+// ---- outbox ----
+
+// PendingPeers returns the peers with jobs waiting.
+func (d *DB) PendingPeers(ctx context.Context) ([]string, error) {
+	var peers []string
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bOutbox).ForEachBucket(func(k []byte) error {
+			if firstKey(tx.Bucket(bOutbox).Bucket(k)) != nil {
+				peers = append(peers, string(k))
+			}
+			return nil
+		})
+	})
+	return peers, err
+}
+
+func firstKey(b *bbolt.Bucket) []byte {
+	k, _ := b.Cursor().First()
+	return k
+}
+
+// PeerJobs returns up to limit of a peer's jobs, oldest first.
+func (d *DB) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error) {
+	var jobs []fednode.Job
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
+		if q == nil {
+			return nil
+		}
+		c := q.Cursor()
+		for k, v := c.First(); k != nil && len(jobs) < limit; k, v = c.Next() {
+			var j fednode.Job
+			if err := json.Unmarshal(v, &j); err != nil {
+				return err
+			}
+			jobs = append(jobs, j)
+		}
+		return nil
+	})
+	return jobs, err
+}
+
+// NoteAttempt records a failed attempt on the given jobs.
+func (d *DB) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error {
+	return d.db.Update(func(tx *bbolt.Tx) error {
+		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
+		if q == nil {
+			return nil
+		}
+		for _, s := range seqs {
+			var j fednode.Job
+			if err := get(q, u64(s), &j); err != nil {
+				if errors.Is(err, fednode.ErrNotFound) {
+					continue
+				}
+				return err
+			}
+			j.Attempts++
+			j.LastError = reason
+			if err := put(q, u64(s), j); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// FinishJobs ends jobs in one transaction: each job is removed, its
+// message's status set, and a failed one recorded as a dead letter.
+func (d *DB) FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error {
+	return d.db.Update(func(tx *bbolt.Tx) error {
+		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
+		msgs := tx.Bucket(bMessages)
+		for _, r := range results {
+			var j fednode.Job
+			if q != nil {
+				if err := get(q, u64(r.Seq), &j); err != nil && !errors.Is(err, fednode.ErrNotFound) {
+					return err
+				}
+				if err := q.Delete(u64(r.Seq)); err != nil {
+					return err
+				}
+			}
+			var m fednode.Message
+			if err := get(msgs, []byte(r.MessageID), &m); err != nil {
+				return fmt.Errorf("message %s: %w", r.MessageID, err)
+			}
+			m.Status, m.Reason = r.Status, r.Reason
+			if err := put(msgs, []byte(m.ID), m); err != nil {
+				return err
+			}
+			if r.Status == fednode.StatusFailed {
+				dl := fednode.DeadLetter{MessageID: m.ID, Peer: peer, Reason: r.Reason, Attempts: j.Attempts + 1, FailedAt: now.UTC()}
+				if err := put(tx.Bucket(bDead), []byte(m.ID), dl); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// DeadLetters returns up to limit dead letters.
+func (d *DB) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error) {
+	var out []fednode.DeadLetter
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bDead).Cursor()
+		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
+			var dl fednode.DeadLetter
+			if err := json.Unmarshal(v, &dl); err != nil {
+				return err
+			}
+			out = append(out, dl)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// ---- meta ----
+
+// Meta returns a value the node keeps about itself, or ErrNotFound.
+func (d *DB) Meta(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		v = bytes.Clone(tx.Bucket(bMeta).Get([]byte(key)))
+		if v == nil {
+			return fednode.ErrNotFound
+		}
+		return nil
+	})
+	return v, err
+}
+
+// SetMeta stores a value the node keeps about itself.
+func (d *DB) SetMeta(ctx context.Context, key string, value []byte) error {
+	return d.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(key), value) })
 }

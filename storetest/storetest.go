@@ -39,6 +39,16 @@ type Store interface {
 	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
 	MailboxHead(ctx context.Context, username string) (uint64, error)
 	UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error
+
+	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
+	PendingPeers(ctx context.Context) ([]string, error)
+	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
+	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
+	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
+	DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error)
+
+	Meta(ctx context.Context, key string) ([]byte, error)
+	SetMeta(ctx context.Context, key string, value []byte) error
 }
 
 // Run runs the suite. open returns a fresh, empty store; the suite closes
@@ -54,6 +64,95 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("LoginFailures", func(t *testing.T) { testFailures(t, open(t)) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
 	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
+	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
+	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
+}
+
+func remote(id, from, to string) fednode.Message {
+	m := msg(id, from, to)
+	m.To.Domain = "b.example"
+	m.Status = fednode.StatusQueued
+	return m
+}
+
+func testOutbox(t *testing.T, s Store) {
+	ctx := context.Background()
+	if peers, _ := s.PendingPeers(ctx); len(peers) != 0 {
+		t.Fatalf("fresh store has pending peers %v", peers)
+	}
+	for i, id := range []string{"o1", "o2", "o3"} {
+		c, err := s.AppendOutgoing(ctx, remote(id, "alice", "bob"), "alice")
+		if err != nil || c != uint64(i+1) {
+			t.Fatalf("AppendOutgoing %s = %d, %v", id, c, err)
+		}
+	}
+	other := remote("o4", "alice", "carol")
+	other.To.Domain = "c.example"
+	s.AppendOutgoing(ctx, other, "alice")
+	if _, err := s.AppendOutgoing(ctx, remote("o1", "alice", "bob"), "alice"); !errors.Is(err, fednode.ErrDuplicate) {
+		t.Fatalf("duplicate outgoing id: %v", err)
+	}
+	peers, err := s.PendingPeers(ctx)
+	if err != nil || !sameSet(peers, "b.example", "c.example") {
+		t.Fatalf("PendingPeers = %v, %v", peers, err)
+	}
+	jobs, err := s.PeerJobs(ctx, "b.example", 10)
+	if err != nil || len(jobs) != 3 || jobs[0].MessageID != "o1" || jobs[2].MessageID != "o3" {
+		t.Fatalf("PeerJobs = %+v, %v; want o1..o3 in order", jobs, err)
+	}
+	if j := jobs[0]; j.Peer != "b.example" || j.Pair != "alice@a.example|bob@b.example" || !j.EnqueuedAt.Equal(t0) || j.Attempts != 0 {
+		t.Fatalf("job fields: %+v", j)
+	}
+	if box, _ := s.Mailbox(ctx, "alice", 0, 10); len(box) != 4 || box[0].Message.Status != fednode.StatusQueued {
+		t.Fatalf("the sender's mailbox must hold the queued messages: %+v", box)
+	}
+	if box, _ := s.Mailbox(ctx, "bob", 0, 10); len(box) != 0 {
+		t.Fatal("a remote recipient has no local mailbox")
+	}
+	if err := s.NoteAttempt(ctx, "b.example", []uint64{jobs[0].Seq, jobs[1].Seq}, "connection refused"); err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ = s.PeerJobs(ctx, "b.example", 2)
+	if len(jobs) != 2 || jobs[0].Attempts != 1 || jobs[0].LastError != "connection refused" || jobs[1].Attempts != 1 {
+		t.Fatalf("after NoteAttempt: %+v", jobs)
+	}
+	err = s.FinishJobs(ctx, "b.example", []fednode.JobResult{
+		{Seq: jobs[0].Seq, MessageID: "o1", Status: fednode.StatusDelivered},
+		{Seq: jobs[1].Seq, MessageID: "o2", Status: fednode.StatusFailed, Reason: "unknown_recipient"},
+	}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.Message(ctx, "o1"); m.Status != fednode.StatusDelivered {
+		t.Fatalf("o1 status %q", m.Status)
+	}
+	if m, _ := s.Message(ctx, "o2"); m.Status != fednode.StatusFailed || m.Reason != "unknown_recipient" {
+		t.Fatalf("o2: %+v", m)
+	}
+	if rest, _ := s.PeerJobs(ctx, "b.example", 10); len(rest) != 1 || rest[0].MessageID != "o3" {
+		t.Fatalf("remaining jobs: %+v", rest)
+	}
+	dead, err := s.DeadLetters(ctx, 10)
+	if err != nil || len(dead) != 1 || dead[0].MessageID != "o2" || dead[0].Peer != "b.example" || dead[0].Attempts != 2 || dead[0].Reason != "unknown_recipient" {
+		t.Fatalf("DeadLetters = %+v, %v", dead, err)
+	}
+	jobs, _ = s.PeerJobs(ctx, "b.example", 10)
+	s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: jobs[0].Seq, MessageID: "o3", Status: fednode.StatusDelivered}}, t0)
+	if peers, _ := s.PendingPeers(ctx); !sameSet(peers, "c.example") {
+		t.Fatalf("a drained peer must not be pending: %v", peers)
+	}
+}
+
+func testMeta(t *testing.T, s Store) {
+	ctx := context.Background()
+	if _, err := s.Meta(ctx, "k"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("Meta on a fresh store: %v", err)
+	}
+	s.SetMeta(ctx, "k", []byte("v1"))
+	s.SetMeta(ctx, "k", []byte("v2"))
+	if v, err := s.Meta(ctx, "k"); err != nil || string(v) != "v2" {
+		t.Fatalf("Meta = %q, %v", v, err)
+	}
 }
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
