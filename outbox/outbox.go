@@ -1,0 +1,468 @@
+// Package outbox delivers accepted messages to their recipients' nodes.
+//
+// Jobs wait in the store, written with their message in one transaction, and
+// leave it only when the peer has answered for them (or the node gives up),
+// so delivery is at-least-once across crashes; the receiving node
+// deduplicates by message id.
+//
+// Each peer is served by its own workers: a dead or slow peer only holds its
+// own lanes. A peer has up to Lanes requests in flight; the jobs of one
+// sender–recipient pair always go to the same lane, which sends them in
+// order, a batch (one envelope) at a time. A failed request backs the whole
+// peer off exponentially with jitter, honouring Retry-After; the schedule is
+// in docs/PROTOCOL.md. A permanent refusal (a 4xx other than 401, 408 and
+// 429, or a per-message refusal) fails the message at once; redirects are not
+// followed and count as failures to retry. After GiveUpAfter a message is
+// failed and kept as a dead letter.
+package outbox
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/keys"
+)
+
+// Store is what the outbox needs from storage.
+type Store interface {
+	PendingPeers(ctx context.Context) ([]string, error)
+	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
+	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
+	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
+	Message(ctx context.Context, id string) (fednode.Message, error)
+}
+
+// Peers resolves peer node documents.
+type Peers interface {
+	Peer(ctx context.Context, domain string) (*federation.Peer, error)
+	Refresh(ctx context.Context, domain string) (*federation.Peer, bool, error)
+}
+
+// Config tunes delivery.
+type Config struct {
+	Domain      string        // this node's domain
+	Lanes       int           // requests in flight per peer
+	BatchSize   int           // messages per envelope
+	RetryBase   time.Duration // first retry delay
+	RetryMax    time.Duration // longest delay between retries
+	GiveUpAfter time.Duration // how long a message is retried before it fails
+	Allowed     func(domain string) bool
+}
+
+// Outbox is the delivery engine.
+type Outbox struct {
+	cfg     Config
+	store   Store
+	peers   Peers
+	keyring keys.Keyring
+	client  *http.Client
+	log     *slog.Logger
+	now     func() time.Time
+	notify  chan struct{}
+	onEvent func(peer string, delivered, failed, retried int) // metrics hook; may be nil
+
+	mu     sync.Mutex
+	states map[string]*peerState
+	wg     sync.WaitGroup
+}
+
+type peerState struct {
+	running  bool
+	dirty    bool // new work arrived while running
+	next     time.Time
+	failures int
+}
+
+// New returns an outbox; Run starts it.
+func New(cfg Config, store Store, peers Peers, kr keys.Keyring, client *http.Client, log *slog.Logger, now func() time.Time) *Outbox {
+	if cfg.Lanes < 1 {
+		cfg.Lanes = 1
+	}
+	if cfg.BatchSize < 1 || cfg.BatchSize > federation.MaxEnvelopeMsgs {
+		cfg.BatchSize = 16
+	}
+	if cfg.Allowed == nil {
+		cfg.Allowed = func(string) bool { return true }
+	}
+	return &Outbox{cfg: cfg, store: store, peers: peers, keyring: kr, client: client, log: log, now: now,
+		notify: make(chan struct{}, 1), states: map[string]*peerState{}}
+}
+
+// OnEvent sets a hook called after each request with its outcome counts.
+func (o *Outbox) OnEvent(fn func(peer string, delivered, failed, retried int)) { o.onEvent = fn }
+
+// Notify tells the outbox new jobs were enqueued.
+func (o *Outbox) Notify() {
+	select {
+	case o.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Run schedules deliveries until ctx ends, then waits for in-flight
+// requests to finish.
+func (o *Outbox) Run(ctx context.Context) {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	defer o.wg.Wait()
+	for {
+		o.schedule(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-o.notify:
+		case <-tick.C:
+		}
+	}
+}
+
+func (o *Outbox) schedule(ctx context.Context) {
+	peers, err := o.store.PendingPeers(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			o.log.Error("outbox: pending peers", "err", err)
+		}
+		return
+	}
+	now := o.now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, p := range peers {
+		st := o.states[p]
+		if st == nil {
+			st = &peerState{}
+			o.states[p] = st
+		}
+		if st.running {
+			st.dirty = true
+			continue
+		}
+		if now.Before(st.next) {
+			continue
+		}
+		st.running = true
+		o.wg.Add(1)
+		go o.servePeer(ctx, p, st)
+	}
+}
+
+// servePeer runs the peer's lanes until its queue is empty or it backs off.
+func (o *Outbox) servePeer(ctx context.Context, peer string, st *peerState) {
+	defer o.wg.Done()
+	for {
+		var wg sync.WaitGroup
+		for lane := 0; lane < o.cfg.Lanes; lane++ {
+			wg.Add(1)
+			go func(lane int) {
+				defer wg.Done()
+				o.serveLane(ctx, peer, lane, st)
+			}(lane)
+		}
+		wg.Wait()
+		o.mu.Lock()
+		again := st.dirty && !o.now().Before(st.next) && ctx.Err() == nil
+		st.dirty = false
+		if !again {
+			st.running = false
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+	}
+}
+
+func laneOf(pair string, lanes int) int {
+	h := fnv.New32a()
+	h.Write([]byte(pair))
+	return int(h.Sum32() % uint32(lanes))
+}
+
+// scanLimit bounds how far into a peer's queue a lane looks for its jobs.
+const scanLimit = 1024
+
+func (o *Outbox) serveLane(ctx context.Context, peer string, lane int, st *peerState) {
+	for ctx.Err() == nil {
+		o.mu.Lock()
+		backingOff := o.now().Before(st.next)
+		o.mu.Unlock()
+		if backingOff {
+			return
+		}
+		jobs, err := o.store.PeerJobs(ctx, peer, scanLimit)
+		if err != nil {
+			o.log.Error("outbox: read jobs", "peer", peer, "err", err)
+			return
+		}
+		var batch []fednode.Job
+		for _, j := range jobs {
+			if laneOf(j.Pair, o.cfg.Lanes) == lane {
+				batch = append(batch, j)
+				if len(batch) == o.cfg.BatchSize {
+					break
+				}
+			}
+		}
+		batch = o.fit(ctx, batch)
+		if len(batch) == 0 {
+			return
+		}
+		if !o.deliver(ctx, peer, batch, st) {
+			return
+		}
+	}
+}
+
+// worstCaseBytes bounds one message's share of an envelope: content
+// JSON-escaped at up to 6 bytes a character, base64 (4/3), plus metadata, a
+// wrapped key and tags.
+func worstCaseBytes(m fednode.Message) int {
+	return len(m.Content)*6*4/3 + 2048
+}
+
+// fit shortens a batch so that its envelope stays under the inbox's cap.
+func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) []fednode.Job {
+	total := 1024
+	for i, j := range batch {
+		m, err := o.store.Message(ctx, j.MessageID)
+		if err != nil {
+			return batch[:max(i, 1)] // send will report the error
+		}
+		total += worstCaseBytes(m)
+		if total > federation.MaxEnvelopeBytes && i > 0 {
+			return batch[:i]
+		}
+	}
+	return batch
+}
+
+// outcome of one request.
+type attemptError struct {
+	reason     string
+	retryAfter time.Duration
+	permanent  bool
+}
+
+func (e *attemptError) Error() string { return e.reason }
+
+// deliver sends one batch and records the outcome. It reports whether the
+// lane may go on (false after a retryable failure).
+func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, st *peerState) bool {
+	now := o.now()
+	if !o.cfg.Allowed(peer) {
+		o.finish(ctx, peer, batch, fednode.StatusFailed, "this node does not federate with "+peer)
+		return true
+	}
+	results, err := o.send(ctx, peer, batch)
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *attemptError
+	if err != nil && !errors.As(err, &ae) {
+		ae = &attemptError{reason: err.Error()}
+	}
+	if ae != nil && ae.permanent {
+		o.finish(ctx, peer, batch, fednode.StatusFailed, ae.reason)
+		return true
+	}
+	if ae != nil {
+		o.retry(ctx, peer, batch, ae, st, now)
+		return false
+	}
+	// Per-message answers.
+	var done []fednode.JobResult
+	var again []fednode.Job
+	delivered, failed := 0, 0
+	for _, j := range batch {
+		r, ok := results[j.MessageID]
+		switch {
+		case ok && (r.Status == "accepted" || r.Status == "duplicate"):
+			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusDelivered})
+			delivered++
+		case ok && r.Status == "refused" && !retryableCode(r.Code):
+			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: "refused by " + peer + ": " + r.Code})
+			failed++
+		default:
+			again = append(again, j)
+		}
+	}
+	if err := o.store.FinishJobs(ctx, peer, done, now); err != nil {
+		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
+		return false
+	}
+	o.mu.Lock()
+	st.failures = 0
+	o.mu.Unlock()
+	if len(again) > 0 {
+		// The peer could not unwrap: our copy of its keys is stale.
+		o.peers.Refresh(ctx, peer)
+		o.retry(ctx, peer, again, &attemptError{reason: "peer could not open some messages; its keys were refetched"}, st, now)
+		o.event(peer, delivered, failed, len(again))
+		return false
+	}
+	o.event(peer, delivered, failed, 0)
+	return true
+}
+
+func (o *Outbox) event(peer string, delivered, failed, retried int) {
+	if o.onEvent != nil {
+		o.onEvent(peer, delivered, failed, retried)
+	}
+}
+
+func retryableCode(code string) bool { return code == "unwrap_failed" }
+
+func (o *Outbox) finish(ctx context.Context, peer string, batch []fednode.Job, status, reason string) {
+	res := make([]fednode.JobResult, len(batch))
+	for i, j := range batch {
+		res[i] = fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: status, Reason: reason}
+	}
+	if err := o.store.FinishJobs(ctx, peer, res, o.now()); err != nil {
+		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
+		return
+	}
+	o.log.Warn("outbox: delivery failed", "peer", peer, "messages", len(batch), "reason", reason)
+	o.event(peer, 0, len(batch), 0)
+}
+
+// retry records the failure, fails what is too old, and backs the peer off.
+func (o *Outbox) retry(ctx context.Context, peer string, batch []fednode.Job, ae *attemptError, st *peerState, now time.Time) {
+	var keep []uint64
+	var expired []fednode.Job
+	for _, j := range batch {
+		if now.Sub(j.EnqueuedAt) >= o.cfg.GiveUpAfter {
+			expired = append(expired, j)
+		} else {
+			keep = append(keep, j.Seq)
+		}
+	}
+	if len(expired) > 0 {
+		o.finish(ctx, peer, expired, fednode.StatusFailed, fmt.Sprintf("gave up after %s: %s", o.cfg.GiveUpAfter, ae.reason))
+	}
+	if err := o.store.NoteAttempt(ctx, peer, keep, ae.reason); err != nil {
+		o.log.Error("outbox: note attempt", "peer", peer, "err", err)
+	}
+	o.mu.Lock()
+	st.failures++
+	delay := Backoff(o.cfg.RetryBase, o.cfg.RetryMax, st.failures)
+	if ae.retryAfter > delay {
+		delay = min(ae.retryAfter, 24*time.Hour)
+	}
+	st.next = now.Add(delay)
+	o.mu.Unlock()
+	o.log.Info("outbox: will retry", "peer", peer, "messages", len(keep), "in", delay.Round(time.Millisecond).String(), "reason", ae.reason)
+	o.event(peer, 0, 0, len(keep))
+}
+
+// Backoff is the delay before retry number n (1 for the first): base·2^(n-1)
+// capped at max, then a uniformly random jitter of ±20%.
+func Backoff(base, max time.Duration, n int) time.Duration {
+	d := base
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	d = min(d, max)
+	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
+	return d + jitter
+}
+
+type result struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// send seals, signs and posts one envelope and returns the peer's
+// per-message results.
+func (o *Outbox) send(ctx context.Context, peer string, batch []fednode.Job) (map[string]result, error) {
+	p, err := o.peers.Peer(ctx, peer)
+	if err != nil {
+		return nil, &attemptError{reason: "peer document: " + err.Error()}
+	}
+	msgs := make([]fednode.Message, 0, len(batch))
+	for _, j := range batch {
+		m, err := o.store.Message(ctx, j.MessageID)
+		if err != nil {
+			return nil, fmt.Errorf("outbox: message %s: %w", j.MessageID, err)
+		}
+		msgs = append(msgs, m)
+	}
+	env, err := federation.SealMessages(o.cfg.Domain, p.Enc, msgs)
+	if err != nil {
+		return nil, &attemptError{reason: "seal: " + err.Error()}
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Inbox.String(), bytes.NewReader(body))
+	if err != nil {
+		return nil, &attemptError{reason: err.Error(), permanent: true}
+	}
+	if err := federation.SignRequest(ctx, o.keyring, o.cfg.Domain, req, body, o.now()); err != nil {
+		return nil, &attemptError{reason: "sign: " + err.Error()}
+	}
+	resp, err := o.client.Do(req)
+	if err != nil {
+		return nil, &attemptError{reason: "post: " + err.Error()}
+	}
+	defer resp.Body.Close()
+	raw, readErr := federation.ReadCapped(resp, federation.MaxResponseBytes)
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		if readErr != nil {
+			return nil, &attemptError{reason: "answer: " + readErr.Error()}
+		}
+		var out struct {
+			Results []result `json:"results"`
+		}
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return nil, &attemptError{reason: "answer is not the expected JSON"}
+		}
+		m := make(map[string]result, len(out.Results))
+		for _, r := range out.Results {
+			m[r.ID] = r
+		}
+		return m, nil
+	case resp.StatusCode == 401 || resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500 || resp.StatusCode < 400:
+		return nil, &attemptError{reason: fmt.Sprintf("HTTP %d %s", resp.StatusCode, errorCode(raw)), retryAfter: retryAfter(resp.Header.Get("Retry-After"), o.now())}
+	default:
+		return nil, &attemptError{reason: fmt.Sprintf("refused by %s: HTTP %d %s", peer, resp.StatusCode, errorCode(raw)), permanent: true}
+	}
+}
+
+func errorCode(raw []byte) string {
+	var e struct {
+		Error struct{ Code string } `json:"error"`
+	}
+	json.Unmarshal(raw, &e)
+	return e.Error.Code
+}
+
+// retryAfter parses Retry-After as seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}
