@@ -35,6 +35,22 @@ const (
 	EInternal        = "internal_error"      // anything else; detail is logged, never sent
 	ERateLimited     = "rate_limited"        // too many requests
 	EMethod          = "method_not_allowed"  // wrong HTTP method on a known path
+
+	// Federation inbox refusals (docs/PROTOCOL.md).
+	ESigMissing     = "signature_missing"         // no Signature header
+	ESigMalformed   = "signature_malformed"       // Signature header does not parse
+	ESigHeaders     = "signature_headers_missing" // a required header is not signed
+	ESigAlgorithm   = "signature_algorithm"       // algorithm not allowed for the key type
+	ESigInvalid     = "signature_invalid"         // signature does not verify
+	EUnknownKey     = "unknown_key"               // keyId is not a key of the sending node
+	EKeyUnavailable = "key_unavailable"           // the sender's node document cannot be fetched now
+	EKeyIDMismatch  = "key_id_mismatch"           // keyId host is not exactly the envelope's sender
+	EDigest         = "digest_mismatch"           // Digest missing or not the body's SHA-256
+	EDate           = "date_out_of_window"        // Date missing or too far from now
+	EWrongHost      = "wrong_host"                // Host is not this node
+	EWrongNode      = "wrong_node"                // envelope addressed to another node
+	EEnvelope       = "invalid_envelope"          // envelope does not decode or breaks a rule
+	EPeerBlocked    = "peer_blocked"              // this node does not federate with the sender
 )
 
 // Error is the one error type that reaches users. Code is stable, Message is

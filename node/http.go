@@ -40,6 +40,20 @@ var statusOf = map[string]int{
 	fednode.EMethod:          http.StatusMethodNotAllowed,
 	fednode.EUnavailable:     http.StatusServiceUnavailable,
 	fednode.EInternal:        http.StatusInternalServerError,
+	fednode.ESigMissing:      http.StatusUnauthorized,
+	fednode.ESigMalformed:    http.StatusBadRequest,
+	fednode.ESigHeaders:      http.StatusBadRequest,
+	fednode.ESigAlgorithm:    http.StatusBadRequest,
+	fednode.ESigInvalid:      http.StatusUnauthorized,
+	fednode.EUnknownKey:      http.StatusUnauthorized,
+	fednode.EKeyUnavailable:  http.StatusUnauthorized,
+	fednode.EKeyIDMismatch:   http.StatusBadRequest,
+	fednode.EDigest:          http.StatusBadRequest,
+	fednode.EDate:            http.StatusUnauthorized,
+	fednode.EWrongHost:       http.StatusMisdirectedRequest,
+	fednode.EWrongNode:       http.StatusMisdirectedRequest,
+	fednode.EEnvelope:        http.StatusBadRequest,
+	fednode.EPeerBlocked:     http.StatusForbidden,
 }
 
 type errorBody struct {

@@ -1,0 +1,280 @@
+// Package inbox receives deliveries from peer nodes: POST /federation/inbox.
+//
+// Checks run cheapest first, and a refused request changes nothing:
+//  1. body size (Content-Length, then a capped read), per-IP limit;
+//  2. the Signature header, parsed strictly: required covered headers,
+//     allowed algorithm; then the per-peer limit (keyed by the keyId's node);
+//  3. Date within the window, Host is this node, the peer is not blocked;
+//  4. the body: Digest, then envelope shape; the keyId's node must be
+//     exactly the envelope's sender, and the envelope addressed to us;
+//  5. the sender's key from its node document (cached; refetched at most
+//     once per interval when verification fails), and the signature;
+//  6. per message: sender and recipient domains, replayed id, unknown
+//     recipient, then RSA unwrap and GCM open, then the content rules.
+//
+// go-fed/httpsig verifies the signature bytes only; everything else above is
+// ours.
+package inbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/keys"
+)
+
+// Store is what the inbox needs from storage.
+type Store interface {
+	User(ctx context.Context, username string) (fednode.User, error)
+	Message(ctx context.Context, id string) (fednode.Message, error)
+	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
+}
+
+// Peers resolves peer node documents.
+type Peers interface {
+	Peer(ctx context.Context, domain string) (*federation.Peer, error)
+	Refresh(ctx context.Context, domain string) (*federation.Peer, bool, error)
+}
+
+// Limiter counts requests per key.
+type Limiter interface{ Allow(key string) bool }
+
+// Config is the inbox's part of the node configuration.
+type Config struct {
+	Domain     string
+	DateWindow time.Duration
+}
+
+// Inbox verifies and stores deliveries.
+type Inbox struct {
+	cfg       Config
+	store     Store
+	peers     Peers
+	keyring   keys.Keyring
+	allowed   func(domain string) bool
+	perIP     Limiter
+	perPeer   Limiter
+	notify    func(users ...string)
+	now       func() time.Time
+	log       *slog.Logger
+	onRefusal func(code string) // metrics hook; may be nil
+}
+
+// New returns an inbox.
+func New(cfg Config, store Store, peers Peers, kr keys.Keyring, allowed func(string) bool, perIP, perPeer Limiter, notify func(...string), now func() time.Time, log *slog.Logger) *Inbox {
+	return &Inbox{cfg: cfg, store: store, peers: peers, keyring: kr, allowed: allowed, perIP: perIP, perPeer: perPeer, notify: notify, now: now, log: log}
+}
+
+// OnRefusal sets a hook called with the code of every refused request.
+func (in *Inbox) OnRefusal(fn func(code string)) { in.onRefusal = fn }
+
+// Result is the answer for one message of an accepted request.
+type Result struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"` // accepted | duplicate | refused
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// Response is the answer to an accepted request.
+type Response struct {
+	Results []Result `json:"results"`
+}
+
+func refuse(code, format string, args ...any) *fednode.Error {
+	return fednode.Errorf(code, format, args...)
+}
+
+// Receive checks and processes one delivery. An error is a refusal of the
+// whole request (an *fednode.Error) or an internal failure.
+func (in *Inbox) Receive(ctx context.Context, r *http.Request, clientIP string) (Response, error) {
+	resp, err := in.receive(ctx, r, clientIP)
+	if err != nil && in.onRefusal != nil {
+		in.onRefusal(fednode.ErrorCode(err))
+	}
+	return resp, err
+}
+
+func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) (Response, error) {
+	// 1. Size and per-IP limit.
+	if r.ContentLength > federation.MaxEnvelopeBytes {
+		return Response{}, refuse(fednode.EBodyTooLarge, "the body must be at most %d bytes", federation.MaxEnvelopeBytes)
+	}
+	if !in.perIP.Allow(clientIP) {
+		return Response{}, &fednode.Error{Code: fednode.ERateLimited, Message: "too many deliveries from this address", RetryAfter: 60}
+	}
+	// 2. Signature parameters.
+	sigHeader := r.Header.Get("Signature")
+	if sigHeader == "" {
+		return Response{}, refuse(fednode.ESigMissing, "the request is not signed")
+	}
+	params, err := federation.ParseSignature(sigHeader)
+	if err != nil {
+		return Response{}, refuse(fednode.ESigMalformed, "the Signature header does not parse: %v", err)
+	}
+	if missing := federation.MissingSignedHeaders(params); len(missing) > 0 {
+		return Response{}, refuse(fednode.ESigHeaders, "the signature must cover %s", strings.Join(missing, ", "))
+	}
+	if !federation.AlgorithmAllowed(params.Algorithm) {
+		return Response{}, refuse(fednode.ESigAlgorithm, "algorithm %q is not allowed for RSA keys; use hs2019 or rsa-sha256", params.Algorithm)
+	}
+	keyDomain, _, err := federation.ParseKeyID(params.KeyID)
+	if err != nil {
+		return Response{}, refuse(fednode.ESigMalformed, "keyId must be <node domain>#<key id>")
+	}
+	if !in.perPeer.Allow(keyDomain) {
+		return Response{}, &fednode.Error{Code: fednode.ERateLimited, Message: "too many deliveries from this node", RetryAfter: 60}
+	}
+	// 3. Date, Host, policy.
+	date, err := http.ParseTime(r.Header.Get("Date"))
+	if err != nil {
+		return Response{}, refuse(fednode.EDate, "the Date header is missing or malformed")
+	}
+	if skew := in.now().Sub(date); skew > in.cfg.DateWindow || skew < -in.cfg.DateWindow {
+		return Response{}, refuse(fednode.EDate, "Date is %s away from this node's clock; at most %s is accepted", skew.Round(time.Second), in.cfg.DateWindow)
+	}
+	if r.Host != in.cfg.Domain {
+		return Response{}, refuse(fednode.EWrongHost, "this node is %s, not %s", in.cfg.Domain, r.Host)
+	}
+	if !in.allowed(keyDomain) {
+		return Response{}, refuse(fednode.EPeerBlocked, "this node does not federate with %s", keyDomain)
+	}
+	// 4. Body, digest, envelope.
+	body, err := io.ReadAll(io.LimitReader(r.Body, federation.MaxEnvelopeBytes+1))
+	if err != nil {
+		return Response{}, fmt.Errorf("inbox: read body: %w", err)
+	}
+	if len(body) > federation.MaxEnvelopeBytes {
+		return Response{}, refuse(fednode.EBodyTooLarge, "the body must be at most %d bytes", federation.MaxEnvelopeBytes)
+	}
+	if !federation.DigestMatches(r.Header.Get("Digest"), body) {
+		return Response{}, refuse(fednode.EDigest, "the Digest header is missing or is not the SHA-256 of the body")
+	}
+	env, err := federation.DecodeEnvelope(body)
+	if err != nil {
+		return Response{}, refuse(fednode.EEnvelope, "%v", err)
+	}
+	if env.FromNode != keyDomain {
+		return Response{}, refuse(fednode.EKeyIDMismatch, "the request is signed by a key of %s but the envelope is from %s", keyDomain, env.FromNode)
+	}
+	if env.ToNode != in.cfg.Domain {
+		return Response{}, refuse(fednode.EWrongNode, "the envelope is for %s; this node is %s", env.ToNode, in.cfg.Domain)
+	}
+	// 5. Key and signature.
+	if err := in.verify(ctx, r, params.KeyID, keyDomain); err != nil {
+		return Response{}, err
+	}
+	// 6. Messages.
+	out := Response{Results: make([]Result, 0, len(env.Messages))}
+	var woken []string
+	for _, m := range env.Messages {
+		res, user := in.accept(ctx, env, m)
+		out.Results = append(out.Results, res)
+		if user != "" {
+			woken = append(woken, user)
+		}
+	}
+	if len(woken) > 0 {
+		in.notify(woken...)
+	}
+	return out, nil
+}
+
+// verify finds the signing key in the peer's document, refetching it at
+// most once per interval when the key is unknown or the signature fails.
+func (in *Inbox) verify(ctx context.Context, r *http.Request, keyID, domain string) error {
+	peer, err := in.peers.Peer(ctx, domain)
+	if err != nil {
+		in.log.Warn("inbox: peer document", "peer", domain, "err", err)
+		return &fednode.Error{Code: fednode.EKeyUnavailable, Message: "the sending node's document cannot be fetched now", RetryAfter: 30}
+	}
+	check := func(p *federation.Peer) error {
+		pub, ok := p.SigKeys[keyID]
+		if !ok {
+			return refuse(fednode.EUnknownKey, "%s is not a signing key of %s", keyID, domain)
+		}
+		if err := federation.VerifySignature(r, pub); err != nil {
+			return refuse(fednode.ESigInvalid, "the signature does not verify")
+		}
+		return nil
+	}
+	err = check(peer)
+	if err == nil {
+		return nil
+	}
+	fresh, refetched, ferr := in.peers.Refresh(ctx, domain)
+	if !refetched || ferr != nil {
+		return err
+	}
+	return check(fresh)
+}
+
+// accept processes one message; it returns the recipient to wake when the
+// message was stored.
+func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federation.EncryptedMessage) (Result, string) {
+	refused := func(code, format string, args ...any) (Result, string) {
+		return Result{ID: m.ID, Status: "refused", Code: code, Message: fmt.Sprintf(format, args...)}, ""
+	}
+	from, _ := fednode.ParseAddress(m.From, "")
+	to, _ := fednode.ParseAddress(m.To, "")
+	if from.Domain != env.FromNode {
+		return refused("sender_mismatch", "%s is not a user of the sending node %s", m.From, env.FromNode)
+	}
+	if to.Domain != in.cfg.Domain {
+		return refused("recipient_mismatch", "%s is not a user of this node", m.To)
+	}
+	if existing, err := in.store.Message(ctx, m.ID); err == nil {
+		if existing.From.Domain == env.FromNode {
+			return Result{ID: m.ID, Status: "duplicate"}, "" // a redelivery or a replay: stored once already
+		}
+		return refused("id_conflict", "another node already used this message id")
+	} else if !errors.Is(err, fednode.ErrNotFound) {
+		return in.unavailable(m.ID, err)
+	}
+	if _, err := in.store.User(ctx, to.User); errors.Is(err, fednode.ErrNotFound) {
+		return refused(fednode.ERecipient, "there is no user %s", m.To)
+	} else if err != nil {
+		return in.unavailable(m.ID, err)
+	}
+	pt, err := federation.OpenMessage(ctx, in.keyring, env, m)
+	switch {
+	case errors.Is(err, federation.ErrUnwrap):
+		return refused("unwrap_failed", "the data key does not unwrap with a current encryption key of this node")
+	case err != nil:
+		return refused("open_failed", "the ciphertext does not open")
+	}
+	content, err := fednode.NormalizeContent(pt.Content)
+	if err != nil {
+		return refused(fednode.ErrorCode(err), "%s", err.(*fednode.Error).Message)
+	}
+	if err := fednode.ValidateTags(pt.Tags); err != nil {
+		return refused(fednode.ErrorCode(err), "%s", err.(*fednode.Error).Message)
+	}
+	created, _ := time.Parse(time.RFC3339Nano, m.CreatedAt)
+	tags := pt.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	msg := fednode.Message{ID: m.ID, From: from, To: to, Content: content, Tags: tags, CreatedAt: created.UTC(), Status: fednode.StatusDelivered}
+	if _, err := in.store.AppendMessage(ctx, msg, to.User); errors.Is(err, fednode.ErrDuplicate) {
+		return Result{ID: m.ID, Status: "duplicate"}, "" // raced with a concurrent redelivery
+	} else if err != nil {
+		return in.unavailable(m.ID, err)
+	}
+	return Result{ID: m.ID, Status: "accepted"}, to.User
+}
+
+// unavailable answers a message the node could not process for an internal
+// reason; the sender retries it (an unknown status is retried).
+func (in *Inbox) unavailable(id string, err error) (Result, string) {
+	in.log.Error("inbox: store", "message", id, "err", err)
+	return Result{ID: id, Status: "retry", Code: fednode.EUnavailable, Message: "try again later"}, ""
+}
