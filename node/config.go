@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/federation"
 )
 
 // Environments.
@@ -51,6 +53,23 @@ type Config struct {
 	LogLevel slog.Level // LOG_LEVEL: debug | info | warn | error
 	AuditLog string     // AUDIT_LOG: stdout | stderr | a file path
 
+	FederationMode         string        // FEDERATION_MODE: open | allowlist
+	FederationAllowlist    []string      // FEDERATION_ALLOWLIST
+	FederationBlocklist    []string      // FEDERATION_BLOCKLIST
+	FederationAllowPrivate bool          // FEDERATION_ALLOW_PRIVATE: peers on loopback/private addresses (development)
+	FederationPlainHTTP    bool          // FEDERATION_PLAIN_HTTP: talk to peers over http:// (development)
+	FederationDateWindow   time.Duration // FEDERATION_DATE_WINDOW
+	PeerKeyTTL             time.Duration // PEER_KEY_TTL
+	PeerKeyRefetch         time.Duration // PEER_KEY_REFETCH_INTERVAL
+	OutboxLanes            int           // OUTBOX_LANES_PER_PEER
+	OutboxBatchSize        int           // OUTBOX_BATCH_SIZE
+	OutboxRetryBase        time.Duration // OUTBOX_RETRY_BASE
+	OutboxRetryMax         time.Duration // OUTBOX_RETRY_MAX
+	OutboxGiveUpAfter      time.Duration // OUTBOX_GIVE_UP_AFTER
+	InboxRatePerIP         int           // INBOX_RATE_PER_IP: deliveries per minute
+	InboxRatePerPeer       int           // INBOX_RATE_PER_PEER: deliveries per minute
+	KeyRotationOverlap     time.Duration // KEY_ROTATION_OVERLAP
+
 	// Not from the environment: tuning that tests shorten.
 	Password      PasswordParams
 	WSPingPeriod  time.Duration
@@ -59,6 +78,9 @@ type Config struct {
 	PruneInterval time.Duration
 	// Now is the clock; nil means time.Now. Tests move it to cross windows.
 	Now func() time.Time
+	// GenerateKey makes the node's RSA-4096 keys on first start; nil means
+	// crypto/rand. Tests hand out fixed keys: generation takes seconds.
+	GenerateKey func() (*rsa.PrivateKey, error)
 }
 
 // DefaultConfig returns the embedded defaults: development mode on
@@ -80,6 +102,19 @@ func DefaultConfig() Config {
 		WSPongWait:         60 * time.Second,
 		WSWriteWait:        10 * time.Second,
 		PruneInterval:      time.Minute,
+
+		FederationMode:       "open",
+		FederationDateWindow: 5 * time.Minute,
+		PeerKeyTTL:           time.Hour,
+		PeerKeyRefetch:       time.Minute,
+		OutboxLanes:          4,
+		OutboxBatchSize:      16,
+		OutboxRetryBase:      30 * time.Second,
+		OutboxRetryMax:       6 * time.Hour,
+		OutboxGiveUpAfter:    5 * 24 * time.Hour,
+		InboxRatePerIP:       600,
+		InboxRatePerPeer:     1200,
+		KeyRotationOverlap:   7 * 24 * time.Hour,
 	}
 }
 
@@ -157,14 +192,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 			c.JWTExpiration = time.Duration(h * float64(time.Hour))
 		}
 	}
-	if v := getenv("ALLOWED_ORIGINS"); v != "" {
-		c.AllowedOrigins = nil
-		for _, o := range strings.Split(v, ",") {
-			if o = strings.TrimSpace(o); o != "" {
-				c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
+	list := func(name string, dst *[]string, clean func(string) string) {
+		if v := getenv(name); v != "" {
+			*dst = nil
+			for _, o := range strings.Split(v, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					*dst = append(*dst, clean(o))
+				}
 			}
 		}
 	}
+	list("ALLOWED_ORIGINS", &c.AllowedOrigins, func(o string) string { return strings.TrimRight(o, "/") })
 	boolean("TLS_ENABLED", &c.TLSEnabled)
 	str("TLS_CERT_PATH", &c.TLSCertPath)
 	str("TLS_KEY_PATH", &c.TLSKeyPath)
@@ -178,6 +216,22 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 	}
 	str("AUDIT_LOG", &c.AuditLog)
+	str("FEDERATION_MODE", &c.FederationMode)
+	list("FEDERATION_ALLOWLIST", &c.FederationAllowlist, strings.ToLower)
+	list("FEDERATION_BLOCKLIST", &c.FederationBlocklist, strings.ToLower)
+	boolean("FEDERATION_ALLOW_PRIVATE", &c.FederationAllowPrivate)
+	boolean("FEDERATION_PLAIN_HTTP", &c.FederationPlainHTTP)
+	duration("FEDERATION_DATE_WINDOW", &c.FederationDateWindow)
+	duration("PEER_KEY_TTL", &c.PeerKeyTTL)
+	duration("PEER_KEY_REFETCH_INTERVAL", &c.PeerKeyRefetch)
+	integer("OUTBOX_LANES_PER_PEER", &c.OutboxLanes)
+	integer("OUTBOX_BATCH_SIZE", &c.OutboxBatchSize)
+	duration("OUTBOX_RETRY_BASE", &c.OutboxRetryBase)
+	duration("OUTBOX_RETRY_MAX", &c.OutboxRetryMax)
+	duration("OUTBOX_GIVE_UP_AFTER", &c.OutboxGiveUpAfter)
+	integer("INBOX_RATE_PER_IP", &c.InboxRatePerIP)
+	integer("INBOX_RATE_PER_PEER", &c.InboxRatePerPeer)
+	duration("KEY_ROTATION_OVERLAP", &c.KeyRotationOverlap)
 	return c, errors.Join(errs...)
 }
 
@@ -256,7 +310,40 @@ func (c Config) Validate() error {
 		bad("password hashing: %v", err)
 	}
 
+	if c.FederationMode != "open" && c.FederationMode != "allowlist" {
+		bad("FEDERATION_MODE: %q is not open or allowlist", c.FederationMode)
+	}
+	for name, l := range map[string][]string{"FEDERATION_ALLOWLIST": c.FederationAllowlist, "FEDERATION_BLOCKLIST": c.FederationBlocklist} {
+		for _, d := range l {
+			if cd, err := fednode.ParseDomain(d); err != nil || cd != d {
+				bad("%s: %q is not a node domain", name, d)
+			}
+		}
+	}
+	for name, d := range map[string]time.Duration{"FEDERATION_DATE_WINDOW": c.FederationDateWindow, "PEER_KEY_TTL": c.PeerKeyTTL,
+		"PEER_KEY_REFETCH_INTERVAL": c.PeerKeyRefetch, "OUTBOX_RETRY_BASE": c.OutboxRetryBase, "OUTBOX_RETRY_MAX": c.OutboxRetryMax,
+		"OUTBOX_GIVE_UP_AFTER": c.OutboxGiveUpAfter, "KEY_ROTATION_OVERLAP": c.KeyRotationOverlap} {
+		if d <= 0 {
+			bad("%s: must be a positive duration", name)
+		}
+	}
+	if c.OutboxRetryMax < c.OutboxRetryBase {
+		bad("OUTBOX_RETRY_MAX: must not be shorter than OUTBOX_RETRY_BASE")
+	}
+	if c.OutboxLanes < 1 || c.OutboxLanes > 64 {
+		bad("OUTBOX_LANES_PER_PEER: must be 1 to 64")
+	}
+	if c.OutboxBatchSize < 1 || c.OutboxBatchSize > federation.MaxEnvelopeMsgs {
+		bad("OUTBOX_BATCH_SIZE: must be 1 to %d", federation.MaxEnvelopeMsgs)
+	}
+	if c.InboxRatePerIP < 1 || c.InboxRatePerPeer < 1 {
+		bad("INBOX_RATE_PER_IP, INBOX_RATE_PER_PEER: must be at least 1")
+	}
+
 	if c.Production() {
+		if c.FederationAllowPrivate || c.FederationPlainHTTP {
+			bad("FEDERATION_ALLOW_PRIVATE, FEDERATION_PLAIN_HTTP: development only; refused in production")
+		}
 		if c.JWTSecret == "" {
 			bad("JWT_SECRET: required in production (or JWT_SECRET_FILE)")
 		}
@@ -287,4 +374,13 @@ func (c Config) originAllowed(origin string) bool {
 		}
 	}
 	return false
+}
+
+// federationScheme is how this node reaches peers: https, or http when
+// FEDERATION_PLAIN_HTTP is set for development.
+func (c Config) federationScheme() string {
+	if c.FederationPlainHTTP {
+		return "http"
+	}
+	return "https"
 }

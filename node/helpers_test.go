@@ -3,15 +3,18 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
 )
 
@@ -36,6 +39,14 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+var keyCounter atomic.Int32
+
+// nextTestKey hands out the fixed test keys in turn, so that up to four
+// nodes of one test have distinct keys without generating any.
+func nextTestKey() (*rsa.PrivateKey, error) {
+	return testkeys.Key(int(keyCounter.Add(1)-1) % testkeys.Count), nil
+}
 
 type testNode struct {
 	t     testing.TB
@@ -63,6 +74,8 @@ func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
 	cfg.WSWriteWait = time.Second
 	c := &clock{t: time.Now()}
 	cfg.Now = c.Now
+	cfg.GenerateKey = nextTestKey
+	cfg.FederationAllowPrivate, cfg.FederationPlainHTTP = true, true
 	for _, m := range mod {
 		m(&cfg)
 	}

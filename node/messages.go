@@ -20,16 +20,19 @@ type messageStore interface {
 	Message(ctx context.Context, id string) (fednode.Message, error)
 	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
 	MailboxHead(ctx context.Context, username string) (uint64, error)
+	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
 }
 
 // messaging accepts and serves messages. Each message lives once in the
 // store and is listed in the mailbox of each local party (sender and
 // recipient), which is what GET /api/messages and the WebSocket read.
 type messaging struct {
-	store  messageStore
-	domain string
-	now    func() time.Time
-	notify func(users ...string)
+	store    messageStore
+	domain   string
+	now      func() time.Time
+	notify   func(users ...string)
+	allowed  func(domain string) bool // the federation policy
+	enqueued func()                   // wakes the outbox
 }
 
 // send validates and durably stores a message from a local user. It returns
@@ -47,15 +50,6 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 		e := err.(*fednode.Error)
 		return fednode.Message{}, fednode.FieldError(e.Code, "to", "%s", e.Message)
 	}
-	if addr.Domain != m.domain {
-		return fednode.Message{}, fednode.FieldError(fednode.ERemote, "to", "%s is on another node and this node does not federate yet", addr)
-	}
-	if _, err := m.store.User(ctx, addr.User); err != nil {
-		if errors.Is(err, fednode.ErrNotFound) {
-			return fednode.Message{}, fednode.FieldError(fednode.ERecipient, "to", "there is no user %s", addr)
-		}
-		return fednode.Message{}, fmt.Errorf("send: recipient: %w", err)
-	}
 	if tags == nil {
 		tags = []string{}
 	}
@@ -69,10 +63,35 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 		CreatedAt: now,
 		Status:    fednode.StatusDelivered,
 	}
+	if addr.Domain != m.domain {
+		return m.sendRemote(ctx, msg)
+	}
+	if _, err := m.store.User(ctx, addr.User); err != nil {
+		if errors.Is(err, fednode.ErrNotFound) {
+			return fednode.Message{}, fednode.FieldError(fednode.ERecipient, "to", "there is no user %s", addr)
+		}
+		return fednode.Message{}, fmt.Errorf("send: recipient: %w", err)
+	}
 	if _, err := m.store.AppendMessage(ctx, msg, from, addr.User); err != nil {
 		return fednode.Message{}, fmt.Errorf("send: %w", err)
 	}
 	m.notify(from, addr.User)
+	return msg, nil
+}
+
+// sendRemote stores a message for another node with its delivery job, in
+// one transaction, and wakes the outbox. Whether the recipient exists is for
+// the recipient's node to say; the answer shows in the message's status.
+func (m *messaging) sendRemote(ctx context.Context, msg fednode.Message) (fednode.Message, error) {
+	if !m.allowed(msg.To.Domain) {
+		return fednode.Message{}, fednode.FieldError(fednode.ERemote, "to", "this node does not federate with %s", msg.To.Domain)
+	}
+	msg.Status = fednode.StatusQueued
+	if _, err := m.store.AppendOutgoing(ctx, msg, msg.From.User); err != nil {
+		return fednode.Message{}, fmt.Errorf("send: %w", err)
+	}
+	m.notify(msg.From.User)
+	m.enqueued()
 	return msg, nil
 }
 

@@ -2,6 +2,8 @@ package node_test
 
 import (
 	"net/http"
+
+	"github.com/fednode/fednode/node"
 	"strings"
 	"testing"
 )
@@ -9,7 +11,7 @@ import (
 // TestRefusals sends every kind of bad input and checks its status, code and
 // field, and that nothing stored changed.
 func TestRefusals(t *testing.T) {
-	n := startNode(t)
+	n := startNode(t, func(c *node.Config) { c.FederationBlocklist = []string{"other-node.example"} })
 	alice := n.user("alice")
 	n.user("bob")
 	n.send(alice, "bob", "the only message")
@@ -51,7 +53,7 @@ func TestRefusals(t *testing.T) {
 		{"send: bad address", "POST", "/api/messages", true, map[string]any{"to": "bob@", "content": "x"}, 400, "invalid_address", "to"},
 		{"send: bad domain", "POST", "/api/messages", true, map[string]any{"to": "bob@-bad-", "content": "x"}, 400, "invalid_address", "to"},
 		{"send: unknown recipient", "POST", "/api/messages", true, map[string]any{"to": "nobody", "content": "x"}, 422, "unknown_recipient", "to"},
-		{"send: remote while not federating", "POST", "/api/messages", true, map[string]any{"to": "bob@other-node.example", "content": "x"}, 422, "federation_disabled", "to"},
+		{"send: to a blocked node", "POST", "/api/messages", true, map[string]any{"to": "bob@other-node.example", "content": "x"}, 422, "federation_disabled", "to"},
 		{"send: unknown field", "POST", "/api/messages", true, map[string]any{"to": "bob", "content": "x", "from": "bob"}, 400, "unknown_field", "from"},
 		{"send: body too large", "POST", "/api/messages", true, `{"to":"bob","content":"` + strings.Repeat("y", 200<<10) + `"}`, 413, "body_too_large", ""},
 		// Reading.

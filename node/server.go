@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -16,12 +17,20 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/bolt"
+	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/inbox"
+	"github.com/fednode/fednode/keys"
+	"github.com/fednode/fednode/outbox"
 )
 
 // Store is everything the node needs from its storage backend.
 type Store interface {
 	authStore
 	messageStore
+	outbox.Store
+	inbox.Store
+	metaStore
+	DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error)
 	Ping(ctx context.Context) error
 	PruneSessions(ctx context.Context, now time.Time) (int, error)
 	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
@@ -38,6 +47,13 @@ type Server struct {
 	messages *messaging
 	hub      *hub
 	now      func() time.Time
+
+	keyring   *keys.Local
+	directory *federation.Directory
+	outbox    *outbox.Outbox
+	inbox     *inbox.Inbox
+	policy    *federationPolicy
+	cancelBg  context.CancelFunc
 
 	ln       net.Listener
 	http     *http.Server
@@ -88,6 +104,14 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 		}
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	keyring, err := keys.OpenLocal(filepath.Join(cfg.DataDir, "keys"), keys.LocalOptions{Now: now, Generate: cfg.GenerateKey})
+	if err != nil {
+		return nil, err
+	}
 	store, err := bolt.Open(cfg.DataDir, 2*time.Second)
 	if err != nil {
 		return nil, err
@@ -110,7 +134,7 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = scheme + "://" + cfg.NodeDomain
 	}
-	s, err := newServer(cfg, store, log, audit)
+	s, err := newServer(ctx, cfg, store, keyring, log, audit)
 	if err != nil {
 		ln.Close()
 		store.Close()
@@ -133,28 +157,47 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 			s.serveErr <- err
 		}
 	}()
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go s.janitor()
+	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancelBg = cancel
+	go func() {
+		defer s.bg.Done()
+		s.outbox.Run(bgCtx)
+	}()
 	log.Info("listening", "addr", ln.Addr().String(), "url", s.url, "node_domain", cfg.NodeDomain, "env", cfg.Env)
 	return s, nil
 }
 
-func newServer(cfg Config, store Store, log, audit *slog.Logger) (*Server, error) {
+func newServer(ctx context.Context, cfg Config, store Store, keyring *keys.Local, log, audit *slog.Logger) (*Server, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
 	s := &Server{
-		cfg: cfg, log: log, audit: audit, store: store, hub: newHub(), now: now,
+		cfg: cfg, log: log, audit: audit, store: store, hub: newHub(), now: now, keyring: keyring,
 		serveErr: make(chan error, 1), stop: make(chan struct{}),
 	}
-	tokens := &tokenIssuer{secret: []byte(cfg.JWTSecret), alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
 	var err error
+	if s.policy, err = newFederationPolicy(ctx, store, cfg); err != nil {
+		return nil, err
+	}
+	client := federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: cfg.FederationAllowPrivate})
+	s.directory = federation.NewDirectory(client, cfg.federationScheme(), cfg.PeerKeyTTL, cfg.PeerKeyRefetch, now)
+	s.outbox = outbox.New(outbox.Config{
+		Domain: cfg.NodeDomain, Lanes: cfg.OutboxLanes, BatchSize: cfg.OutboxBatchSize,
+		RetryBase: cfg.OutboxRetryBase, RetryMax: cfg.OutboxRetryMax, GiveUpAfter: cfg.OutboxGiveUpAfter,
+		Allowed: s.policy.Allowed,
+	}, store, s.directory, keyring, client, log, now)
+	s.inbox = inbox.New(inbox.Config{Domain: cfg.NodeDomain, DateWindow: cfg.FederationDateWindow}, store, s.directory, keyring,
+		s.policy.Allowed, inbox.NewWindowLimiter(cfg.InboxRatePerIP, time.Minute, now), inbox.NewWindowLimiter(cfg.InboxRatePerPeer, time.Minute, now),
+		s.hub.notify, now, log)
+	tokens := &tokenIssuer{secret: []byte(cfg.JWTSecret), alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
 	s.accounts, err = newAccounts(store, tokens, cfg, audit, s.hub.closeSessions)
 	if err != nil {
 		return nil, err
 	}
-	s.messages = &messaging{store: store, domain: cfg.NodeDomain, now: s.now, notify: s.hub.notify}
+	s.messages = &messaging{store: store, domain: cfg.NodeDomain, now: s.now, notify: s.hub.notify, allowed: s.policy.Allowed, enqueued: s.outbox.Notify}
 	return s, nil
 }
 
@@ -171,6 +214,7 @@ func (s *Server) Close() error {
 	defer cancel()
 	err := s.http.Shutdown(ctx)
 	close(s.stop)
+	s.cancelBg()
 	s.hub.closeAll()
 	s.bg.Wait()
 	if cerr := s.store.Close(); err == nil {
@@ -224,7 +268,14 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/messages/{id}", s.authed(s.handleGet)).Methods(http.MethodGet)
 	r.HandleFunc("/api/ws", s.handleWS).Methods(http.MethodGet)
 
+	r.HandleFunc(federation.WellKnownPath, s.handleNodeDocument).Methods(http.MethodGet)
+	r.HandleFunc(federation.InboxPath, s.handleInbox).Methods(http.MethodPost)
+
 	r.Handle("/api/admin/sessions/revoke-all", s.admin(s.handleRevokeAll)).Methods(http.MethodPost)
+	r.Handle("/api/admin/federation", s.admin(s.handleGetPolicy)).Methods(http.MethodGet)
+	r.Handle("/api/admin/federation", s.admin(s.handleSetPolicy)).Methods(http.MethodPut, http.MethodDelete)
+	r.Handle("/api/admin/outbox/dead", s.admin(s.handleDeadLetters)).Methods(http.MethodGet)
+	r.Handle("/api/admin/keys/rotate", s.admin(s.handleRotateKeys)).Methods(http.MethodPost)
 
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
 	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, cors(s.cfg, s.log, r))))
@@ -280,3 +331,16 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 
 // LiveSockets is the number of open WebSocket connections.
 func (s *Server) LiveSockets() int { return s.hub.count() }
+
+// RotateKeys makes a new current key of a use ("sig" or "enc"); the old one
+// stays published and usable for overlap.
+func (s *Server) RotateKeys(ctx context.Context, use string, overlap time.Duration) (string, error) {
+	k, err := s.keyring.Rotate(ctx, use, overlap)
+	if err != nil {
+		return "", err
+	}
+	return federation.KeyID(s.cfg.NodeDomain, k.ID), nil
+}
+
+// PeerDocumentFetches is how many peer documents this node has fetched.
+func (s *Server) PeerDocumentFetches() int64 { return s.directory.Fetches() }
