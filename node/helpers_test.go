@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,14 +19,15 @@ import (
 	"github.com/fednode/fednode/node"
 )
 
-// clock is a settable time source shared by a test and its node.
+// clock is real time plus an offset a test can move forward (or back) to
+// cross windows, shared by a test and its node.
 type clock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu     sync.Mutex
+	offset time.Duration
 }
 
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlock() }
 
 // syncBuffer collects the audit stream.
 type syncBuffer struct {
@@ -72,7 +74,7 @@ func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
 	cfg.WSPingPeriod = 200 * time.Millisecond
 	cfg.WSPongWait = time.Second
 	cfg.WSWriteWait = time.Second
-	c := &clock{t: time.Now()}
+	c := &clock{}
 	cfg.Now = c.Now
 	cfg.GenerateKey = nextTestKey
 	cfg.FederationAllowPrivate, cfg.FederationPlainHTTP = true, true
@@ -91,7 +93,11 @@ func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
 
 func (n *testNode) open() {
 	n.t.Helper()
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	var logOut io.Writer = io.Discard
+	if os.Getenv("FEDNODE_TEST_LOG") != "" { // see what a failing node did
+		logOut = os.Stderr
+	}
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	audit := slog.New(slog.NewJSONHandler(n.audit, nil))
 	srv, err := node.Open(context.Background(), n.cfg, log, audit)
 	if err != nil {

@@ -1,0 +1,96 @@
+package node_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fednode/fednode/node"
+)
+
+// TestPeerDownThenBack: bob's node is down while alice sends; everything is
+// delivered when it returns, in order, once.
+func TestPeerDownThenBack(t *testing.T) {
+	a, b := startNode(t, fastRetry), startNode(t, fastRetry)
+	alice := a.user("alice")
+	bob := b.user("bob")
+	bobAddr := "bob@" + b.srv.Domain()
+	a.send(alice, bobAddr, "before the outage")
+	waitMailbox(t, b, bob, 1)
+
+	if err := b.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	var ids []string
+	for i := 0; i < n; i++ {
+		ids = append(ids, a.send(alice, bobAddr, fmt.Sprintf("during %02d", i)))
+	}
+	time.Sleep(300 * time.Millisecond) // several failed attempts
+	r := a.do("GET", "/api/messages/"+ids[0], alice, nil)
+	if r.Body["status"] != "queued" {
+		t.Fatalf("while the peer is down the status stays queued: %v", r.Body["status"])
+	}
+	b.srv = nil
+	b.open() // same DATA_DIR and port
+	box := waitMailbox(t, b, bob, n+1)
+	if len(box) != n+1 {
+		t.Fatalf("bob has %d messages, want %d exactly once", len(box), n+1)
+	}
+	for i := 0; i < n; i++ {
+		if want := fmt.Sprintf("during %02d", i); box[i+1]["content"] != want {
+			t.Fatalf("message %d is %q, want %q: order per pair must hold", i, box[i+1]["content"], want)
+		}
+	}
+	for _, id := range ids {
+		waitStatus(t, a, alice, id, "delivered")
+	}
+}
+
+// TestKeyRotationHealsByItself: both sides rotate with no overlap at all,
+// so each side's cached copy of the other's keys is wrong, and delivery
+// still succeeds through the refetch path. A flood of bad signatures then
+// makes the receiver fetch the sender's document at most once per interval.
+func TestKeyRotationHealsByItself(t *testing.T) {
+	a := startNode(t, fastRetry)
+	b := startNode(t, fastRetry, func(c *node.Config) { c.PeerKeyRefetch = time.Hour })
+	alice := a.user("alice")
+	bob := b.user("bob")
+	bobAddr := "bob@" + b.srv.Domain()
+	a.send(alice, bobAddr, "before rotation") // both now cache each other's documents
+	waitMailbox(t, b, bob, 1)
+
+	ctx := t.Context()
+	if _, err := b.srv.RotateKeys(ctx, "enc", 0); err != nil { // a's cached enc key of b is now dead
+		t.Fatal(err)
+	}
+	if _, err := a.srv.RotateKeys(ctx, "sig", 0); err != nil { // b's cached sig key of a is now dead
+		t.Fatal(err)
+	}
+	id := a.send(alice, bobAddr, "after rotation")
+	waitStatus(t, a, alice, id, "delivered")
+	box := waitMailbox(t, b, bob, 2)
+	if box[1]["content"] != "after rotation" {
+		t.Fatalf("got %v", box[1]["content"])
+	}
+
+	// Flood: requests signed with unknown keys of a known peer. b may refetch
+	// a's document once per PEER_KEY_REFETCH_INTERVAL (an hour here), and it
+	// just did for the rotation: so no fetch at all.
+	m := newPeer(t)
+	m.post(b, marshal(m.envelope(b, "mallory", bobAddr, "x")), time.Now(), nil) // b learns m
+	before := b.srv.PeerDocumentFetches()
+	for i := 0; i < 50; i++ {
+		r := m.post(b, marshal(m.envelope(b, "mallory", bobAddr, "x")), time.Now(), func(r *http.Request) {
+			r.Header.Set("Signature", strings.Replace(r.Header.Get("Signature"), m.sigKeyID(), m.domain+"#sig-"+fmt.Sprintf("%032x", i), 1))
+		})
+		if r.code() != "unknown_key" {
+			t.Fatalf("flood request %d: %s", i, r.Raw)
+		}
+	}
+	if got := b.srv.PeerDocumentFetches() - before; got > 1 {
+		t.Fatalf("50 bad signatures caused %d document fetches; at most 1 per interval", got)
+	}
+}
