@@ -1,0 +1,71 @@
+package outbox
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func TestBackoffSchedule(t *testing.T) {
+	base, max := 30*time.Second, 6*time.Hour
+	want := []time.Duration{30 * time.Second, time.Minute, 2 * time.Minute, 4 * time.Minute}
+	for n, w := range want {
+		for i := 0; i < 200; i++ {
+			d := Backoff(base, max, n+1)
+			if d < w*8/10 || d > w*12/10 {
+				t.Fatalf("retry %d: %v outside %v ±20%%", n+1, d, w)
+			}
+		}
+	}
+	for i := 0; i < 200; i++ {
+		if d := Backoff(base, max, 40); d < max*8/10 || d > max*12/10 {
+			t.Fatalf("late retries must stay at the cap ±20%%: %v", d)
+		}
+	}
+	// Jitter: not every draw is the same.
+	seen := map[time.Duration]bool{}
+	for i := 0; i < 50; i++ {
+		seen[Backoff(base, max, 3)] = true
+	}
+	if len(seen) < 10 {
+		t.Fatalf("backoff has no jitter: %d distinct values in 50", len(seen))
+	}
+	// The schedule keeps trying for days: the sum of the first 30 delays
+	// without jitter exceeds 5 days only after many attempts.
+	var total time.Duration
+	n := 0
+	for total < 5*24*time.Hour {
+		n++
+		d := base << min(n-1, 20)
+		total += min(d, max)
+	}
+	if n < 25 {
+		t.Fatalf("only %d attempts in 5 days", n)
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	if d := retryAfter("120", now); d != 2*time.Minute {
+		t.Fatalf("seconds: %v", d)
+	}
+	if d := retryAfter(now.Add(time.Hour).Format(http.TimeFormat), now); d != time.Hour {
+		t.Fatalf("HTTP date: %v", d)
+	}
+	for _, v := range []string{"", "-5", "soon", now.Add(-time.Hour).Format(http.TimeFormat)} {
+		if d := retryAfter(v, now); d != 0 {
+			t.Fatalf("%q gave %v", v, d)
+		}
+	}
+}
+
+func TestLanesKeepPairsTogether(t *testing.T) {
+	for lanes := 1; lanes <= 8; lanes++ {
+		a := laneOf("alice@a|bob@b", lanes)
+		for i := 0; i < 10; i++ {
+			if laneOf("alice@a|bob@b", lanes) != a || a < 0 || a >= lanes {
+				t.Fatal("a pair must always map to the same lane")
+			}
+		}
+	}
+}
