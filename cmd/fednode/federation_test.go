@@ -1,0 +1,218 @@
+package main_test
+
+import (
+	"crypto/rsa"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fednode/fednode/internal/testkeys"
+	"github.com/fednode/fednode/keys"
+)
+
+type binNode struct {
+	t    *testing.T
+	bin  string
+	env  []string
+	p    *proc
+	addr string
+}
+
+func freeAddr(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startBinNode seeds DATA_DIR with fixed test keys (generation takes
+// seconds) and starts the binary on a fixed port, so it keeps its domain
+// across restarts.
+func startBinNode(t *testing.T, bin string, sigKey, encKey int) *binNode {
+	dir := t.TempDir()
+	order := []int{sigKey, encKey}
+	_, err := keys.OpenLocal(filepath.Join(dir, "keys"), keys.LocalOptions{Generate: func() (*rsa.PrivateKey, error) {
+		k := testkeys.Key(order[0])
+		order = order[1:]
+		return k, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	n := &binNode{t: t, bin: bin, addr: addr, env: []string{
+		"DATA_DIR=" + dir, "LISTEN_ADDR=" + addr,
+		"FEDERATION_ALLOW_PRIVATE=true", "FEDERATION_PLAIN_HTTP=true",
+		"OUTBOX_RETRY_BASE=50ms", "OUTBOX_RETRY_MAX=500ms",
+	}}
+	n.p = start(t, bin, n.env...)
+	return n
+}
+
+func (n *binNode) kill9() {
+	n.p.cmd.Process.Signal(syscall.SIGKILL)
+	n.p.cmd.Wait()
+}
+
+func (n *binNode) restart() { n.p = start(n.t, n.bin, n.env...) }
+
+func (n *binNode) user(name string) string {
+	n.p.post(n.t, "/api/auth/register", "", map[string]string{"username": name, "password": "password-" + name})
+	code, body := n.p.post(n.t, "/api/auth/login", "", map[string]string{"username": name, "password": "password-" + name})
+	if code != 200 {
+		n.t.Fatalf("login %s: %d %v", name, code, body)
+	}
+	return body["token"].(string)
+}
+
+// list returns the ids of a user's mailbox in order, duplicates included.
+func (n *binNode) list(token string) []string {
+	var out []string
+	after := ""
+	for {
+		req, _ := http.NewRequest("GET", n.p.url+"/api/messages?limit=200&after="+after, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		var page struct {
+			Messages []struct{ ID string }
+			Next     string
+		}
+		json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		for _, m := range page.Messages {
+			out = append(out, m.ID)
+		}
+		if len(page.Messages) == 0 {
+			return out
+		}
+		after = page.Next
+	}
+}
+
+// waitFor polls until every id in want is in the recipient's mailbox, then
+// checks none appears twice.
+func (n *binNode) waitFor(token string, want map[string]bool) {
+	n.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := n.list(token)
+		have := map[string]int{}
+		for _, id := range got {
+			have[id]++
+			if have[id] > 1 {
+				n.t.Fatalf("message %s is shown twice", id)
+			}
+		}
+		missing := 0
+		for id := range want {
+			if have[id] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			n.t.Fatalf("%d of %d accepted messages never arrived", missing, len(want))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// load sends from 4 goroutines until stop is closed and returns the ids
+// answered 202.
+func load(t *testing.T, from *binNode, token, to string, stop <-chan struct{}) func() map[string]bool {
+	var mu sync.Mutex
+	accepted := map[string]bool{}
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				code, body := from.p.post(t, "/api/messages", token, map[string]any{"to": to, "content": fmt.Sprintf("w%d-%d", w, i)})
+				if code == 202 {
+					mu.Lock()
+					accepted[body["id"].(string)] = true
+					mu.Unlock()
+				} else if code == 0 {
+					time.Sleep(20 * time.Millisecond) // the node is down
+				}
+			}
+		}(w)
+	}
+	return func() map[string]bool {
+		wg.Wait()
+		return accepted
+	}
+}
+
+func TestBinaryThreeNodesFederateAndSurviveKill9(t *testing.T) {
+	bin := binary(t)
+	a, b, c := startBinNode(t, bin, 0, 1), startBinNode(t, bin, 2, 3), startBinNode(t, bin, 4, 5)
+	alice, bob, carol := a.user("alice"), b.user("bob"), c.user("carol")
+	dave := a.user("dave")
+
+	// Local, and every direction around the ring and back.
+	sends := []struct {
+		from  *binNode
+		token string
+		to    string
+		rcpt  *binNode
+		rtok  string
+	}{
+		{a, alice, "dave", a, dave},
+		{a, alice, "bob@" + b.addr, b, bob}, {b, bob, "carol@" + c.addr, c, carol}, {c, carol, "alice@" + a.addr, a, alice},
+		{b, bob, "alice@" + a.addr, a, alice}, {c, carol, "bob@" + b.addr, b, bob}, {a, alice, "carol@" + c.addr, c, carol},
+	}
+	for _, s := range sends {
+		code, body := s.from.p.post(t, "/api/messages", s.token, map[string]any{"to": s.to, "content": "hello " + s.to})
+		if code != 202 {
+			t.Fatalf("send to %s: %d %v", s.to, code, body)
+		}
+		s.rcpt.waitFor(s.rtok, map[string]bool{body["id"].(string): true})
+	}
+
+	// The sender dies under load: whatever it accepted is delivered after
+	// it restarts, once.
+	stop := make(chan struct{})
+	wait := load(t, a, alice, "bob@"+b.addr, stop)
+	time.Sleep(250 * time.Millisecond)
+	a.kill9()
+	close(stop)
+	accepted := wait()
+	a.restart()
+	if len(accepted) < 20 {
+		t.Fatalf("only %d accepted before the kill", len(accepted))
+	}
+	b.waitFor(bob, accepted)
+	t.Logf("sender killed: %d accepted, all delivered once", len(accepted))
+
+	// The receiver dies under load.
+	stop = make(chan struct{})
+	wait = load(t, c, carol, "bob@"+b.addr, stop)
+	time.Sleep(250 * time.Millisecond)
+	b.kill9()
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	accepted = wait()
+	b.restart()
+	b.waitFor(bob, accepted)
+	t.Logf("receiver killed: %d accepted, all delivered once", len(accepted))
+}
