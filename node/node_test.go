@@ -13,7 +13,7 @@ import (
 )
 
 // dialWS opens the live socket with a bearer header.
-func dialWS(t *testing.T, n *testNode, token, query string) *websocket.Conn {
+func dialWS(t testing.TB, n *testNode, token, query string) *websocket.Conn {
 	t.Helper()
 	h := http.Header{}
 	if token != "" {
@@ -31,7 +31,7 @@ func dialWS(t *testing.T, n *testNode, token, query string) *websocket.Conn {
 	return c
 }
 
-func readMsg(t *testing.T, c *websocket.Conn, within time.Duration) map[string]any {
+func readMsg(t testing.TB, c *websocket.Conn, within time.Duration) map[string]any {
 	t.Helper()
 	c.SetReadDeadline(time.Now().Add(within))
 	var m map[string]any
