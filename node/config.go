@@ -83,6 +83,20 @@ type Config struct {
 	GenerateKey func() (*rsa.PrivateKey, error)
 }
 
+// EnvVars are the environment variables FromEnv reads (secrets also as
+// NAME_FILE). The README's configuration table documents exactly these;
+// tests hold the three together.
+var EnvVars = []string{
+	"ENV", "LISTEN_ADDR", "DATA_DIR", "NODE_DOMAIN", "PUBLIC_URL",
+	"JWT_SECRET", "JWT_ALGORITHM", "JWT_EXPIRATION_HOURS", "ALLOWED_ORIGINS",
+	"TLS_ENABLED", "TLS_CERT_PATH", "TLS_KEY_PATH", "TLS_TERMINATED_BY_PROXY",
+	"LOGIN_MAX_FAILURES", "LOGIN_FAILURE_WINDOW", "MAX_SESSIONS_PER_USER", "LOG_LEVEL", "AUDIT_LOG",
+	"FEDERATION_MODE", "FEDERATION_ALLOWLIST", "FEDERATION_BLOCKLIST", "FEDERATION_ALLOW_PRIVATE", "FEDERATION_PLAIN_HTTP",
+	"FEDERATION_DATE_WINDOW", "PEER_KEY_TTL", "PEER_KEY_REFETCH_INTERVAL",
+	"OUTBOX_LANES_PER_PEER", "OUTBOX_BATCH_SIZE", "OUTBOX_RETRY_BASE", "OUTBOX_RETRY_MAX", "OUTBOX_GIVE_UP_AFTER",
+	"INBOX_RATE_PER_IP", "INBOX_RATE_PER_PEER", "KEY_ROTATION_OVERLAP",
+}
+
 // DefaultConfig returns the embedded defaults: development mode on
 // 127.0.0.1:8080 with data under ./data.
 func DefaultConfig() Config {

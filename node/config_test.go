@@ -132,3 +132,30 @@ func TestDevSecretIsGeneratedOnceWithMode0600(t *testing.T) {
 		t.Fatalf("world-readable secret used: %v", err)
 	}
 }
+
+func TestFromEnvReadsExactlyEnvVars(t *testing.T) {
+	asked := map[string]bool{}
+	FromEnv(func(k string) string { asked[k] = true; return "" })
+	for _, v := range EnvVars {
+		if !asked[v] {
+			t.Errorf("EnvVars lists %s but FromEnv never reads it", v)
+		}
+		delete(asked, v)
+	}
+	delete(asked, "JWT_SECRET_FILE")
+	for v := range asked {
+		t.Errorf("FromEnv reads %s, which EnvVars (and so the README) does not list", v)
+	}
+}
+
+func TestREADMEDocumentsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range EnvVars {
+		if !strings.Contains(string(readme), "| `"+v+"`") && !strings.Contains(string(readme), "`"+v+"` /") && !strings.Contains(string(readme), ", `"+v+"`") {
+			t.Errorf("the README's configuration table has no row for %s", v)
+		}
+	}
+}

@@ -5,12 +5,16 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/fednode/fednode/node"
 )
@@ -19,6 +23,7 @@ const usage = `usage:
   fednode                           run the node (configuration from the environment; see README)
   fednode admin promote USERNAME    give USERNAME the admin role (node must be stopped)
   fednode admin revoke-sessions     revoke every session of every user (node must be stopped)
+  fednode healthcheck               exit 0 if the node on LISTEN_ADDR answers /healthz (for containers)
 `
 
 func main() {
@@ -46,6 +51,8 @@ func run(args []string) error {
 		defer closeAudit()
 		audit := slog.New(slog.NewJSONHandler(auditOut, nil)).With("stream", "audit")
 		return node.Run(ctx, cfg, log, audit)
+	case len(args) == 1 && args[0] == "healthcheck":
+		return healthcheck(cfg.ListenAddr, cfg.TLSEnabled)
 	case len(args) == 3 && args[0] == "admin" && args[1] == "promote":
 		return node.Promote(ctx, cfg, args[2])
 	case len(args) == 2 && args[0] == "admin" && args[1] == "revoke-sessions":
@@ -73,4 +80,31 @@ func openAudit(dest string) (io.Writer, func(), error) {
 		return nil, nil, fmt.Errorf("AUDIT_LOG: %w", err)
 	}
 	return f, func() { f.Close() }, nil
+}
+
+// healthcheck asks the local node whether it is alive. It only ever talks to
+// this host's own listener, so with TLS it does not verify the certificate
+// (which names the public domain, not 127.0.0.1).
+func healthcheck(listen string, useTLS bool) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return err
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	scheme, c := "http", &http.Client{Timeout: 3 * time.Second}
+	if useTLS {
+		scheme = "https"
+		c.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // loopback to ourselves only
+	}
+	resp, err := c.Get(scheme + "://" + net.JoinHostPort(host, port) + "/healthz")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("healthz answered %d", resp.StatusCode)
+	}
+	return nil
 }
