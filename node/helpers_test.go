@@ -220,3 +220,16 @@ func (n *testNode) mailbox(token string) []map[string]any {
 	}
 	return out
 }
+
+// promote makes user an admin the way an operator does: offline.
+func (n *testNode) promote(user string) {
+	n.t.Helper()
+	if err := n.srv.Close(); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := node.Promote(context.Background(), n.cfg, user); err != nil {
+		n.t.Fatal(err)
+	}
+	n.srv = nil
+	n.open()
+}
