@@ -241,3 +241,63 @@ func (c *Client) read(ctx context.Context, conn *websocket.Conn, after *string, 
 		}
 	}
 }
+
+// Policy is the federation policy (admin).
+type Policy struct {
+	Mode      string   `json:"mode"`
+	Allowlist []string `json:"allowlist"`
+	Blocklist []string `json:"blocklist"`
+}
+
+// FederationPolicy returns the policy in force (admin).
+func (c *Client) FederationPolicy(ctx context.Context) (Policy, error) {
+	var p Policy
+	err := c.do(ctx, "GET", "/api/admin/federation", nil, &p)
+	return p, err
+}
+
+// SetFederationPolicy replaces the policy (admin); reset restores the
+// configuration's.
+func (c *Client) SetFederationPolicy(ctx context.Context, p Policy, reset bool) (Policy, error) {
+	var out Policy
+	if reset {
+		return out, c.do(ctx, "DELETE", "/api/admin/federation", nil, &out)
+	}
+	return out, c.do(ctx, "PUT", "/api/admin/federation", p, &out)
+}
+
+// DeadLetter is a message the node gave up delivering.
+type DeadLetter struct {
+	MessageID string `json:"message_id"`
+	Peer      string `json:"peer"`
+	Reason    string `json:"reason"`
+	Attempts  int    `json:"attempts"`
+	FailedAt  string `json:"failed_at"`
+}
+
+// DeadLetters lists them (admin).
+func (c *Client) DeadLetters(ctx context.Context) ([]DeadLetter, error) {
+	var out struct {
+		DeadLetters []DeadLetter `json:"dead_letters"`
+	}
+	err := c.do(ctx, "GET", "/api/admin/outbox/dead", nil, &out)
+	return out.DeadLetters, err
+}
+
+// RotateKeys makes a new key of a use ("sig" or "enc") (admin).
+func (c *Client) RotateKeys(ctx context.Context, use, overlap string) (string, error) {
+	var out struct{ ID string }
+	in := map[string]string{"use": use}
+	if overlap != "" {
+		in["overlap"] = overlap
+	}
+	err := c.do(ctx, "POST", "/api/admin/keys/rotate", in, &out)
+	return out.ID, err
+}
+
+// RevokeAllSessions revokes every session on the node (admin).
+func (c *Client) RevokeAllSessions(ctx context.Context) (int, error) {
+	var out struct{ Revoked int }
+	err := c.do(ctx, "POST", "/api/admin/sessions/revoke-all", nil, &out)
+	return out.Revoked, err
+}

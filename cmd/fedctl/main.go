@@ -6,6 +6,10 @@
 //	fedctl inbox [-after CURSOR] [-limit N]
 //	fedctl tail [-after CURSOR]     (follows the live socket, reconnecting)
 //	fedctl logout
+//	fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
+//	fedctl admin dead-letters
+//	fedctl admin rotate-keys sig|enc [OVERLAP]
+//	fedctl admin revoke-sessions
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
@@ -42,7 +46,11 @@ const usage = `usage: fedctl register|login USERNAME   (password on standard inp
        fedctl send TO CONTENT [TAG...]
        fedctl inbox [-after CURSOR] [-limit N]
        fedctl tail [-after CURSOR]
-       fedctl logout`
+       fedctl logout
+       fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
+       fedctl admin dead-letters
+       fedctl admin rotate-keys sig|enc [OVERLAP]
+       fedctl admin revoke-sessions`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
@@ -141,9 +149,77 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return c.Tail(ctx, *after, func(m client.Message) error { return out.Encode(m) },
 			func(state string) { fmt.Fprintln(stderr, "tail:", state) })
+	case "admin":
+		return admin(ctx, c, rest, out, stderr)
 	default:
 		return errors.New(usage)
 	}
+}
+
+// admin runs the operator's commands; they need an admin's token.
+func admin(ctx context.Context, c *client.Client, args []string, out *json.Encoder, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "federation":
+		if len(args) == 1 {
+			p, err := c.FederationPolicy(ctx)
+			if err != nil {
+				return err
+			}
+			return out.Encode(p)
+		}
+		fs := flag.NewFlagSet("federation", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		allow := fs.String("allow", "", "comma-separated allowlist")
+		block := fs.String("block", "", "comma-separated blocklist")
+		if err := fs.Parse(args[2:]); err != nil {
+			return err
+		}
+		split := func(s string) []string {
+			if s == "" {
+				return []string{}
+			}
+			return strings.Split(s, ",")
+		}
+		p, err := c.SetFederationPolicy(ctx, client.Policy{Mode: args[1], Allowlist: split(*allow), Blocklist: split(*block)}, args[1] == "reset")
+		if err != nil {
+			return err
+		}
+		return out.Encode(p)
+	case "dead-letters":
+		dl, err := c.DeadLetters(ctx)
+		if err != nil {
+			return err
+		}
+		for _, d := range dl {
+			if err := out.Encode(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "rotate-keys":
+		if len(args) < 2 || len(args) > 3 {
+			return errors.New(usage)
+		}
+		overlap := ""
+		if len(args) == 3 {
+			overlap = args[2]
+		}
+		id, err := c.RotateKeys(ctx, args[1], overlap)
+		if err != nil {
+			return err
+		}
+		return out.Encode(map[string]string{"id": id})
+	case "revoke-sessions":
+		n, err := c.RevokeAllSessions(ctx)
+		if err != nil {
+			return err
+		}
+		return out.Encode(map[string]int{"revoked": n})
+	}
+	return errors.New(usage)
 }
 
 // readPassword reads one line from stdin. Keep passwords out of argv and

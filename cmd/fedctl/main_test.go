@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -10,9 +11,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
 )
 
@@ -38,10 +41,13 @@ func (l *lockedBuf) Write(p []byte) (int, error) {
 }
 func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
+var keyN atomic.Int32
+
 func TestFedctl(t *testing.T) {
 	cfg := node.DefaultConfig()
 	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
 	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	cfg.GenerateKey = func() (*rsa.PrivateKey, error) { return testkeys.Key(int(keyN.Add(1)) % testkeys.Count), nil }
 	srv := openNode(t, cfg)
 	cfg.ListenAddr = strings.TrimPrefix(srv.URL(), "http://")
 	defer func() { srv.Close() }()
@@ -133,6 +139,36 @@ func TestFedctl(t *testing.T) {
 	if err != nil || strings.Count(out, "\n") != 2 || !strings.Contains(out, `"tag1"`) {
 		t.Fatalf("inbox: %q %v", out, err)
 	}
+	// Admin commands, after the operator promotes alice offline.
+	if _, err := fedctl("alice", "", "admin", "federation"); err == nil || !strings.Contains(err.Error(), "forbidden") {
+		t.Fatalf("a non-admin ran an admin command: %v", err)
+	}
+	srv.Close()
+	if err := node.Promote(context.Background(), cfg, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	srv = openNode(t, cfg)
+	fedctl("alice", "password-alice\n", "login", "alice")
+	if out, err := fedctl("alice", "", "admin", "federation", "allowlist", "-allow", "b.example,c.example", "-block", "d.example"); err != nil ||
+		!strings.Contains(out, `"mode":"allowlist"`) || !strings.Contains(out, `"c.example"`) {
+		t.Fatalf("set policy: %q %v", out, err)
+	}
+	if out, err := fedctl("alice", "", "admin", "federation"); err != nil || !strings.Contains(out, `"blocklist":["d.example"]`) {
+		t.Fatalf("show policy: %q %v", out, err)
+	}
+	if out, err := fedctl("alice", "", "admin", "federation", "reset"); err != nil || !strings.Contains(out, `"mode":"open"`) {
+		t.Fatalf("reset policy: %q %v", out, err)
+	}
+	if out, err := fedctl("alice", "", "admin", "rotate-keys", "enc", "1h"); err != nil || !strings.Contains(out, "#enc-") {
+		t.Fatalf("rotate: %q %v", out, err)
+	}
+	if out, err := fedctl("alice", "", "admin", "dead-letters"); err != nil || out != "" {
+		t.Fatalf("no dead letters expected: %q %v", out, err)
+	}
+	if out, err := fedctl("alice", "", "admin", "revoke-sessions"); err != nil || !strings.Contains(out, `"revoked":`) {
+		t.Fatalf("revoke: %q %v", out, err)
+	}
+	fedctl("bob", "password-bob\n", "login", "bob")
 	if out, err := fedctl("bob", "", "logout"); err != nil || !strings.Contains(out, "logged out") {
 		t.Fatalf("logout: %v", err)
 	}
