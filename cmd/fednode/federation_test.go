@@ -132,7 +132,7 @@ func (n *binNode) waitFor(token string, want map[string]bool) {
 
 // load sends from 4 goroutines until stop is closed and returns the ids
 // answered 202.
-func load(t *testing.T, from *binNode, token, to string, stop <-chan struct{}) func() map[string]bool {
+func load(t *testing.T, from *proc, token, to string, stop <-chan struct{}) func() map[string]bool {
 	var mu sync.Mutex
 	accepted := map[string]bool{}
 	var wg sync.WaitGroup
@@ -146,7 +146,7 @@ func load(t *testing.T, from *binNode, token, to string, stop <-chan struct{}) f
 					return
 				default:
 				}
-				code, body := from.p.post(t, "/api/messages", token, map[string]any{"to": to, "content": fmt.Sprintf("w%d-%d", w, i)})
+				code, body := from.post(t, "/api/messages", token, map[string]any{"to": to, "content": fmt.Sprintf("w%d-%d", w, i)})
 				if code == 202 {
 					mu.Lock()
 					accepted[body["id"].(string)] = true
@@ -192,7 +192,7 @@ func TestBinaryThreeNodesFederateAndSurviveKill9(t *testing.T) {
 	// The sender dies under load: whatever it accepted is delivered after
 	// it restarts, once.
 	stop := make(chan struct{})
-	wait := load(t, a, alice, "bob@"+b.addr, stop)
+	wait := load(t, a.p, alice, "bob@"+b.addr, stop)
 	time.Sleep(250 * time.Millisecond)
 	a.kill9()
 	close(stop)
@@ -206,7 +206,7 @@ func TestBinaryThreeNodesFederateAndSurviveKill9(t *testing.T) {
 
 	// The receiver dies under load.
 	stop = make(chan struct{})
-	wait = load(t, c, carol, "bob@"+b.addr, stop)
+	wait = load(t, c.p, carol, "bob@"+b.addr, stop)
 	time.Sleep(250 * time.Millisecond)
 	b.kill9()
 	time.Sleep(300 * time.Millisecond)

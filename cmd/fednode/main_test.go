@@ -149,45 +149,18 @@ func TestBinarySurvivesKill9UnderLoad(t *testing.T) {
 	_, login = p.post(t, "/api/auth/login", "", map[string]string{"username": "bob", "password": "password-bob"})
 	bob := login["token"].(string)
 
-	var mu sync.Mutex
-	accepted := map[string]bool{}
-	var wg sync.WaitGroup
 	stop := make(chan struct{})
-	for w := 0; w < 4; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				code, body := p.post(t, "/api/messages", alice, map[string]any{"to": "bob", "content": fmt.Sprintf("w%d-%d", w, i)})
-				if code == 202 {
-					mu.Lock()
-					accepted[body["id"].(string)] = true
-					mu.Unlock()
-				}
-			}
-		}(w)
-	}
+	wait := load(t, p, alice, "bob", stop)
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(accepted)
-		mu.Unlock()
-		if n >= 200 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	for time.Now().Before(deadline) && len(p.ids(t, bob)) < 200 {
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	p.cmd.Wait()
 	close(stop)
-	wg.Wait()
+	accepted := wait()
 	if len(accepted) < 50 {
 		t.Fatalf("only %d messages accepted before the kill; the test proves nothing", len(accepted))
 	}
@@ -222,3 +195,4 @@ func TestBinaryRefusesUnsafeProduction(t *testing.T) {
 		}
 	}
 }
+
