@@ -195,4 +195,3 @@ func TestBinaryRefusesUnsafeProduction(t *testing.T) {
 		}
 	}
 }
-
