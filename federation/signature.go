@@ -36,10 +36,10 @@ type SignatureParams struct {
 func ParseSignature(h string) (SignatureParams, error) {
 	var p SignatureParams
 	if h == "" {
-		return p, errors.New("no Signature header")
+		return p, errors.New("the Signature header is missing")
 	}
 	if len(h) > MaxSignatureBytes {
-		return p, errors.New("Signature header too long")
+		return p, errors.New("the Signature header is too long")
 	}
 	seen := map[string]bool{}
 	rest := h

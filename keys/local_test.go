@@ -122,7 +122,9 @@ func TestLocalRotationOverlapAndRetirement(t *testing.T) {
 	if _, err := l.Decrypt(ctx, oldEnc.ID, wrappedToOld); err != ErrUnknownKey {
 		t.Fatalf("a retired key must not decrypt: %v", err)
 	}
-	l, _ = OpenLocal(dir, LocalOptions{Generate: fixedKeys(5), Now: clock})
+	if _, err := OpenLocal(dir, LocalOptions{Generate: fixedKeys(5), Now: clock}); err != nil { // reopening prunes
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(dir, oldEnc.ID+".pem")); !os.IsNotExist(err) {
 		t.Fatal("a retired key's file must be deleted")
 	}
