@@ -1,0 +1,203 @@
+package outbox_test
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/bolt"
+	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/internal/testkeys"
+	"github.com/fednode/fednode/keys"
+	"github.com/fednode/fednode/outbox"
+)
+
+// fakePeers resolves every domain to one scripted inbox.
+type fakePeers struct{ peer *federation.Peer }
+
+func (f fakePeers) Peer(context.Context, string) (*federation.Peer, error) { return f.peer, nil }
+func (f fakePeers) Refresh(context.Context, string) (*federation.Peer, bool, error) {
+	return f.peer, false, nil
+}
+
+var _ outbox.Peers = fakePeers{}
+
+// scripted is an inbox that answers each request with the next scripted
+// status, recording when requests came.
+type scripted struct {
+	mu      sync.Mutex
+	answers []func(w http.ResponseWriter, ids []string)
+	times   []time.Time
+}
+
+func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	var env federation.Envelope
+	json.Unmarshal(body, &env)
+	var ids []string
+	for _, m := range env.Messages {
+		ids = append(ids, m.ID)
+	}
+	s.mu.Lock()
+	s.times = append(s.times, time.Now())
+	answer := s.answers[min(len(s.times)-1, len(s.answers)-1)]
+	s.mu.Unlock()
+	answer(w, ids)
+}
+
+func accepted(w http.ResponseWriter, ids []string) {
+	var res []map[string]string
+	for _, id := range ids {
+		res = append(res, map[string]string{"id": id, "status": "accepted"})
+	}
+	json.NewEncoder(w).Encode(map[string]any{"results": res})
+}
+
+func setup(t *testing.T, answers ...func(http.ResponseWriter, []string)) (*bolt.DB, *scripted, *outbox.Outbox, string) {
+	t.Helper()
+	db, err := bolt.Open(t.TempDir(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	sc := &scripted{answers: answers}
+	srv := httptest.NewServer(sc)
+	t.Cleanup(srv.Close)
+	inbox, _ := url.Parse(srv.URL + federation.InboxPath)
+	domain := strings.TrimPrefix(srv.URL, "http://")
+	peer := &federation.Peer{Domain: domain, Inbox: inbox, Enc: federation.Recipient{Domain: domain, EncKeyID: domain + "#enc-" + strings.Repeat("0", 32), EncKey: &testkeys.Key(1).PublicKey}}
+	n := 0
+	kr, err := keys.OpenLocal(t.TempDir(), keys.LocalOptions{Generate: func() (*rsa.PrivateKey, error) { n++; return testkeys.Key(n + 1), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ob := outbox.New(outbox.Config{Domain: "a.example", Lanes: 1, BatchSize: 16, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUpAfter: time.Hour},
+		db, fakePeers{peer}, kr, federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ob.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return db, sc, ob, domain
+}
+
+func enqueue(t *testing.T, db *bolt.DB, ob *outbox.Outbox, domain string) string {
+	t.Helper()
+	return enqueueID(t, db, ob, domain, fednode.NewID(time.Now()))
+}
+
+func enqueueID(t *testing.T, db *bolt.DB, ob *outbox.Outbox, domain, id string) string {
+	t.Helper()
+	m := fednode.Message{ID: id, From: fednode.Address{User: "alice", Domain: "a.example"}, To: fednode.Address{User: "bob", Domain: domain},
+		Content: "hi", Tags: []string{}, CreatedAt: time.Now(), Status: fednode.StatusQueued}
+	if _, err := db.AppendOutgoing(context.Background(), m, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	ob.Notify()
+	return m.ID
+}
+
+func waitStatus(t *testing.T, db *bolt.DB, id, want string) fednode.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		m, _ := db.Message(context.Background(), id)
+		if m.Status == want {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status %q (%s), want %q", m.Status, m.Reason, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	db, sc, ob, domain := setup(t,
+		func(w http.ResponseWriter, _ []string) { w.Header().Set("Retry-After", "1"); w.WriteHeader(503) },
+		accepted)
+	id := enqueue(t, db, ob, domain)
+	waitStatus(t, db, id, fednode.StatusDelivered)
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.times) != 2 {
+		t.Fatalf("%d attempts, want 2", len(sc.times))
+	}
+	if gap := sc.times[1].Sub(sc.times[0]); gap < time.Second {
+		t.Fatalf("retried after %v despite Retry-After: 1 (the backoff alone is 10ms)", gap)
+	}
+}
+
+func TestPermanentRefusalIsNotRetried(t *testing.T) {
+	db, sc, ob, domain := setup(t, func(w http.ResponseWriter, _ []string) {
+		w.WriteHeader(400)
+		w.Write([]byte(`{"error":{"code":"invalid_envelope","message":"no"}}`))
+	})
+	id := enqueue(t, db, ob, domain)
+	m := waitStatus(t, db, id, fednode.StatusFailed)
+	if !strings.Contains(m.Reason, "400") || !strings.Contains(m.Reason, "invalid_envelope") {
+		t.Fatalf("reason %q", m.Reason)
+	}
+	time.Sleep(100 * time.Millisecond)
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.times) != 1 {
+		t.Fatalf("a 400 was retried: %d attempts", len(sc.times))
+	}
+	if dead, _ := db.DeadLetters(context.Background(), 10); len(dead) != 1 || dead[0].MessageID != id {
+		t.Fatalf("dead letters: %+v", dead)
+	}
+}
+
+func TestRedirectIsRetriedNotFollowed(t *testing.T) {
+	followed := make(chan struct{}, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { followed <- struct{}{} }))
+	defer target.Close()
+	db, sc, ob, domain := setup(t,
+		func(w http.ResponseWriter, _ []string) { w.Header().Set("Location", target.URL); w.WriteHeader(302) },
+		func(w http.ResponseWriter, _ []string) { w.WriteHeader(408) },
+		func(w http.ResponseWriter, _ []string) { w.WriteHeader(401) },
+		accepted)
+	id := enqueue(t, db, ob, domain)
+	waitStatus(t, db, id, fednode.StatusDelivered)
+	select {
+	case <-followed:
+		t.Fatal("a redirect was followed")
+	default:
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.times) != 4 {
+		t.Fatalf("302, 408 and 401 must each be retried: %d attempts", len(sc.times))
+	}
+}
+
+func TestPerMessageRefusalFailsOnlyThatMessage(t *testing.T) {
+	refuse := fednode.NewID(time.Now())
+	db, _, ob, domain := setup(t, func(w http.ResponseWriter, ids []string) {
+		var res []map[string]string
+		for _, id := range ids {
+			if id == refuse {
+				res = append(res, map[string]string{"id": id, "status": "refused", "code": "unknown_recipient"})
+			} else {
+				res = append(res, map[string]string{"id": id, "status": "duplicate"})
+			}
+		}
+		json.NewEncoder(w).Encode(map[string]any{"results": res})
+	})
+	enqueueID(t, db, ob, domain, refuse)
+	other := enqueue(t, db, ob, domain)
+	if m := waitStatus(t, db, refuse, fednode.StatusFailed); !strings.Contains(m.Reason, "unknown_recipient") {
+		t.Fatalf("reason %q", m.Reason)
+	}
+	waitStatus(t, db, other, fednode.StatusDelivered) // a duplicate answer means delivered
+}
