@@ -1,0 +1,181 @@
+// Package redistest starts real redis-server processes for tests: a single
+// server, or a Redis Cluster of several masters made with
+// redis-cli --cluster create, each on a random loopback port with a password,
+// append-only persistence and a temporary directory. A test that needs Redis
+// fails (never skips) when redis-server is not installed: .ci/run installs it.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Password is the password every test server requires.
+const Password = "redistest-password"
+
+// Server is one redis-server process.
+type Server struct {
+	tb      testing.TB
+	Addr    string
+	dir     string
+	args    []string
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	cluster bool
+}
+
+func binary(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		tb.Fatalf("%s is not installed: this test needs a real Redis (apt-get install redis-server; .ci/run does it)", name)
+	}
+	return p
+}
+
+func freePort(tb testing.TB) int {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// Start starts a single redis-server and stops it when the test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	return start(tb, false)
+}
+
+func start(tb testing.TB, cluster bool) *Server {
+	tb.Helper()
+	port := freePort(tb)
+	s := &Server{tb: tb, Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: tb.TempDir(), cluster: cluster}
+	s.args = []string{
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--requirepass", Password, "--masterauth", Password,
+		"--appendonly", "yes", "--appendfsync", "always", "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"),
+	}
+	if cluster {
+		s.args = append(s.args, "--cluster-enabled", "yes", "--cluster-config-file", filepath.Join(s.dir, "nodes.conf"), "--cluster-node-timeout", "2000")
+	}
+	s.Restart()
+	tb.Cleanup(s.Kill)
+	return s
+}
+
+// Restart starts the server again (after Stop or Kill) on the same port and
+// data directory, and waits until it answers.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.cmd = exec.Command(binary(s.tb, "redis-server"), s.args...)
+	if err := s.cmd.Start(); err != nil {
+		s.tb.Fatalf("redis-server: %v", err)
+	}
+	s.exited = make(chan struct{})
+	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(s.cmd, s.exited)
+	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: Password})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// A cluster node answers PING before the cluster is formed.
+		err := c.Ping(context.Background()).Err()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			s.tb.Fatalf("redis-server on %s did not start: %v\n%s", s.Addr, err, log)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Kill stops the server with SIGKILL (what a crash looks like).
+func (s *Server) Kill() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Kill()
+		<-s.exited
+		s.cmd = nil
+	}
+}
+
+// Stop stops the server cleanly (SIGTERM).
+func (s *Server) Stop() {
+	if s.cmd != nil && s.cmd.Process != nil {
+		s.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.exited:
+		case <-time.After(10 * time.Second):
+			s.cmd.Process.Kill()
+			<-s.exited
+		}
+		s.cmd = nil
+	}
+}
+
+// URL is the server's redis:// URL, without the password (REDIS_PASSWORD
+// carries it).
+func (s *Server) URL() string { return "redis://" + s.Addr }
+
+// Cluster is a Redis Cluster of masters with no replicas.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// StartCluster starts n masters (at least 3) and joins them into a cluster
+// with redis-cli --cluster create, waiting until every node reports
+// cluster_state:ok.
+func StartCluster(tb testing.TB, n int) *Cluster {
+	tb.Helper()
+	c := &Cluster{}
+	var addrs []string
+	for i := 0; i < n; i++ {
+		s := start(tb, true)
+		c.Nodes = append(c.Nodes, s)
+		addrs = append(addrs, s.Addr)
+	}
+	args := append([]string{"-a", Password, "--no-auth-warning", "--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command(binary(tb, "redis-cli"), args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range c.Nodes {
+		cl := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: Password})
+		for {
+			info, err := cl.ClusterInfo(context.Background()).Result()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("cluster did not form: %v %s", err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cl.Close()
+	}
+	return c
+}
+
+// Addrs are the cluster's node addresses.
+func (c *Cluster) Addrs() []string {
+	var out []string
+	for _, s := range c.Nodes {
+		out = append(out, s.Addr)
+	}
+	return out
+}
