@@ -33,6 +33,8 @@ var (
 	bFailures     = []byte("login_failures") // canonical username -> []unix nanos
 	bOutbox       = []byte("outbox")         // peer domain -> {seq(8) -> Job}
 	bDead         = []byte("dead_letters")   // message id -> DeadLetter
+	bBans         = []byte("bans")           // client key -> Ban
+	bPeers        = []byte("peer_documents") // peer domain -> peerDoc
 	bMeta         = []byte("meta")
 )
 
@@ -40,6 +42,7 @@ var (
 // declares and passes the storetest conformance suite.
 type DB struct {
 	db            *bbolt.DB
+	leases        leases
 	appends       chan *appendReq
 	committerDone chan struct{}
 	closeMu       sync.RWMutex
@@ -62,7 +65,7 @@ func Open(dir string, timeout time.Duration) (*DB, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bMeta} {
+		for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bBans, bPeers, bMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -759,4 +762,134 @@ func (d *DB) Meta(ctx context.Context, key string) ([]byte, error) {
 // SetMeta stores a value the node keeps about itself.
 func (d *DB) SetMeta(ctx context.Context, key string, value []byte) error {
 	return d.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(key), value) })
+}
+
+// ---- bans ----
+
+// SetBan stores (or replaces) the ban of b.Key.
+func (d *DB) SetBan(ctx context.Context, b fednode.Ban) error {
+	return d.db.Update(func(tx *bbolt.Tx) error { return put(tx.Bucket(bBans), []byte(b.Key), b) })
+}
+
+// Ban returns the ban record of a key, active or not, or ErrNotFound.
+func (d *DB) Ban(ctx context.Context, key string) (fednode.Ban, error) {
+	var b fednode.Ban
+	err := d.db.View(func(tx *bbolt.Tx) error { return get(tx.Bucket(bBans), []byte(key), &b) })
+	return b, err
+}
+
+// DeleteBan lifts a ban and forgets its level.
+func (d *DB) DeleteBan(ctx context.Context, key string) error {
+	return d.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bBans).Delete([]byte(key)) })
+}
+
+// Bans returns every ban record (active or expired but not yet pruned).
+func (d *DB) Bans(ctx context.Context) ([]fednode.Ban, error) {
+	var out []fednode.Ban
+	err := d.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bBans).ForEach(func(_, v []byte) error {
+			var b fednode.Ban
+			if err := json.Unmarshal(v, &b); err != nil {
+				return err
+			}
+			out = append(out, b)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PruneBans deletes records whose ban ended before since.
+func (d *DB) PruneBans(ctx context.Context, since time.Time) (int, error) {
+	n := 0
+	err := d.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bBans)
+		var stale [][]byte
+		if err := b.ForEach(func(k, v []byte) error {
+			var ban fednode.Ban
+			if err := json.Unmarshal(v, &ban); err != nil {
+				return err
+			}
+			if ban.Until.Before(since) {
+				stale = append(stale, bytes.Clone(k))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(stale)
+		return nil
+	})
+	return n, err
+}
+
+// ---- peer documents ----
+
+type peerDoc struct {
+	Doc       []byte
+	FetchedAt time.Time
+}
+
+// PeerDocument returns a cached peer document and when it was fetched.
+func (d *DB) PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error) {
+	var p peerDoc
+	err := d.db.View(func(tx *bbolt.Tx) error { return get(tx.Bucket(bPeers), []byte(domain), &p) })
+	return p.Doc, p.FetchedAt, err
+}
+
+// SetPeerDocument caches a peer document.
+func (d *DB) SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error {
+	return d.db.Update(func(tx *bbolt.Tx) error { return put(tx.Bucket(bPeers), []byte(domain), peerDoc{doc, fetchedAt}) })
+}
+
+// ---- leases ----
+
+// AcquireLease takes the named lease for owner for ttl, or renews it if
+// owner holds it. It reports whether owner holds the lease now. The embedded
+// store serves one process, so its leases live in memory.
+func (d *DB) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	return d.leases.acquire(name, owner, ttl), nil
+}
+
+// ReleaseLease gives the lease up if owner holds it.
+func (d *DB) ReleaseLease(ctx context.Context, name, owner string) error {
+	d.leases.release(name, owner)
+	return nil
+}
+
+type leases struct {
+	mu sync.Mutex
+	m  map[string]lease
+}
+
+type lease struct {
+	owner string
+	until time.Time
+}
+
+func (l *leases) acquire(name, owner string, ttl time.Duration) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil {
+		l.m = map[string]lease{}
+	}
+	now := time.Now()
+	if cur, ok := l.m[name]; ok && cur.owner != owner && now.Before(cur.until) {
+		return false
+	}
+	l.m[name] = lease{owner: owner, until: now.Add(ttl)}
+	return true
+}
+
+func (l *leases) release(name, owner string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if cur, ok := l.m[name]; ok && cur.owner == owner {
+		delete(l.m, name)
+	}
 }

@@ -49,6 +49,18 @@ type Store interface {
 
 	Meta(ctx context.Context, key string) ([]byte, error)
 	SetMeta(ctx context.Context, key string, value []byte) error
+
+	SetBan(ctx context.Context, b fednode.Ban) error
+	Ban(ctx context.Context, key string) (fednode.Ban, error)
+	DeleteBan(ctx context.Context, key string) error
+	Bans(ctx context.Context) ([]fednode.Ban, error)
+	PruneBans(ctx context.Context, since time.Time) (int, error)
+
+	PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error)
+	SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error
+
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, owner string) error
 }
 
 // Run runs the suite. open returns a fresh, empty store; the suite closes
@@ -66,6 +78,83 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
+	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
+	t.Run("PeerDocuments", func(t *testing.T) { testPeerDocs(t, open(t)) })
+	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
+}
+
+func testBans(t *testing.T, s Store) {
+	ctx := context.Background()
+	if _, err := s.Ban(ctx, "203.0.113.7"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("no ban yet: %v", err)
+	}
+	b := fednode.Ban{Key: "203.0.113.7", Until: t0.Add(time.Hour), Reason: "rate limit violations", Level: 2, CreatedAt: t0}
+	if err := s.SetBan(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	s.SetBan(ctx, fednode.Ban{Key: "2001:db8:1:2::/64", Until: t0.Add(-time.Hour), Level: 1, CreatedAt: t0.Add(-2 * time.Hour)})
+	got, err := s.Ban(ctx, "203.0.113.7")
+	if err != nil || !got.Until.Equal(b.Until) || got.Level != 2 || got.Reason != b.Reason {
+		t.Fatalf("Ban = %+v, %v", got, err)
+	}
+	if !got.Active(t0) || got.Active(t0.Add(2*time.Hour)) {
+		t.Fatal("Active must follow Until")
+	}
+	all, err := s.Bans(ctx)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("Bans = %+v, %v", all, err)
+	}
+	if n, err := s.PruneBans(ctx, t0); err != nil || n != 1 {
+		t.Fatalf("PruneBans = %d, %v; want the expired one", n, err)
+	}
+	if err := s.DeleteBan(ctx, "203.0.113.7"); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := s.Bans(ctx); len(all) != 0 {
+		t.Fatalf("after delete and prune: %+v", all)
+	}
+}
+
+func testPeerDocs(t *testing.T, s Store) {
+	ctx := context.Background()
+	if _, _, err := s.PeerDocument(ctx, "b.example:8443"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("no document yet: %v", err)
+	}
+	s.SetPeerDocument(ctx, "b.example:8443", []byte(`{"v":1}`), t0)
+	s.SetPeerDocument(ctx, "b.example:8443", []byte(`{"v":2}`), t0.Add(time.Minute))
+	doc, at, err := s.PeerDocument(ctx, "b.example:8443")
+	if err != nil || string(doc) != `{"v":2}` || !at.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("PeerDocument = %s %v %v", doc, at, err)
+	}
+}
+
+func testLeases(t *testing.T, s Store) {
+	ctx := context.Background()
+	ok, err := s.AcquireLease(ctx, "outbox:b.example", "replica-1", time.Second)
+	if err != nil || !ok {
+		t.Fatalf("first acquire: %v %v", ok, err)
+	}
+	if ok, _ := s.AcquireLease(ctx, "outbox:b.example", "replica-2", time.Second); ok {
+		t.Fatal("a held lease was taken by another owner")
+	}
+	if ok, _ := s.AcquireLease(ctx, "outbox:b.example", "replica-1", 200*time.Millisecond); !ok {
+		t.Fatal("the holder must be able to renew")
+	}
+	if ok, _ := s.AcquireLease(ctx, "outbox:c.example", "replica-2", time.Second); !ok {
+		t.Fatal("another lease is independent")
+	}
+	s.ReleaseLease(ctx, "outbox:b.example", "replica-2") // not the holder: no effect
+	if ok, _ := s.AcquireLease(ctx, "outbox:b.example", "replica-2", time.Second); ok {
+		t.Fatal("a release by a non-holder freed the lease")
+	}
+	time.Sleep(300 * time.Millisecond) // the renewed lease (200ms) expires: a dead holder is taken over
+	if ok, _ := s.AcquireLease(ctx, "outbox:b.example", "replica-2", time.Second); !ok {
+		t.Fatal("an expired lease must be taken over")
+	}
+	s.ReleaseLease(ctx, "outbox:b.example", "replica-2")
+	if ok, _ := s.AcquireLease(ctx, "outbox:b.example", "replica-1", time.Second); !ok {
+		t.Fatal("a released lease must be free")
+	}
 }
 
 func remote(id, from, to string) fednode.Message {
