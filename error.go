@@ -51,6 +51,7 @@ const (
 	EWrongNode      = "wrong_node"                // envelope addressed to another node
 	EEnvelope       = "invalid_envelope"          // envelope does not decode or breaks a rule
 	EPeerBlocked    = "peer_blocked"              // this node does not federate with the sender
+	EBanned         = "banned"                    // this client is banned for a while
 )
 
 // Error is the one error type that reaches users. Code is stable, Message is

@@ -44,37 +44,36 @@ type Peers interface {
 	Refresh(ctx context.Context, domain string) (*federation.Peer, bool, error)
 }
 
-// Limiter counts requests per key.
-type Limiter interface{ Allow(key string) bool }
-
 // Config is the inbox's part of the node configuration.
 type Config struct {
 	Domain     string
 	DateWindow time.Duration
 }
 
+// Deps are what the inbox works with.
+type Deps struct {
+	Store   Store
+	Peers   Peers
+	Keyring keys.Keyring
+	Allowed func(domain string) bool // the federation policy
+	// LimitIP and LimitPeer count one delivery against the client IP's and
+	// the sending node's limits; a non-nil error (an *fednode.Error) refuses.
+	LimitIP   func(ctx context.Context, ip string) error
+	LimitPeer func(ctx context.Context, peer string) error
+	Notify    func(users ...string) // wakes live sockets
+	Now       func() time.Time
+	Log       *slog.Logger
+	OnRefusal func(code, ip string) // metrics and ban counting; may be nil
+}
+
 // Inbox verifies and stores deliveries.
 type Inbox struct {
-	cfg       Config
-	store     Store
-	peers     Peers
-	keyring   keys.Keyring
-	allowed   func(domain string) bool
-	perIP     Limiter
-	perPeer   Limiter
-	notify    func(users ...string)
-	now       func() time.Time
-	log       *slog.Logger
-	onRefusal func(code string) // metrics hook; may be nil
+	cfg Config
+	Deps
 }
 
 // New returns an inbox.
-func New(cfg Config, store Store, peers Peers, kr keys.Keyring, allowed func(string) bool, perIP, perPeer Limiter, notify func(...string), now func() time.Time, log *slog.Logger) *Inbox {
-	return &Inbox{cfg: cfg, store: store, peers: peers, keyring: kr, allowed: allowed, perIP: perIP, perPeer: perPeer, notify: notify, now: now, log: log}
-}
-
-// OnRefusal sets a hook called with the code of every refused request.
-func (in *Inbox) OnRefusal(fn func(code string)) { in.onRefusal = fn }
+func New(cfg Config, d Deps) *Inbox { return &Inbox{cfg: cfg, Deps: d} }
 
 // Result is the answer for one message of an accepted request.
 type Result struct {
@@ -97,8 +96,8 @@ func refuse(code, format string, args ...any) *fednode.Error {
 // whole request (an *fednode.Error) or an internal failure.
 func (in *Inbox) Receive(ctx context.Context, r *http.Request, clientIP string) (Response, error) {
 	resp, err := in.receive(ctx, r, clientIP)
-	if err != nil && in.onRefusal != nil {
-		in.onRefusal(fednode.ErrorCode(err))
+	if err != nil && in.OnRefusal != nil {
+		in.OnRefusal(fednode.ErrorCode(err), clientIP)
 	}
 	return resp, err
 }
@@ -108,8 +107,8 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	if r.ContentLength > federation.MaxEnvelopeBytes {
 		return Response{}, refuse(fednode.EBodyTooLarge, "the body must be at most %d bytes", federation.MaxEnvelopeBytes)
 	}
-	if !in.perIP.Allow(clientIP) {
-		return Response{}, &fednode.Error{Code: fednode.ERateLimited, Message: "too many deliveries from this address", RetryAfter: 60}
+	if err := in.LimitIP(ctx, clientIP); err != nil {
+		return Response{}, err
 	}
 	// 2. Signature parameters.
 	sigHeader := r.Header.Get("Signature")
@@ -130,21 +129,21 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	if err != nil {
 		return Response{}, refuse(fednode.ESigMalformed, "keyId must be <node domain>#<key id>")
 	}
-	if !in.perPeer.Allow(keyDomain) {
-		return Response{}, &fednode.Error{Code: fednode.ERateLimited, Message: "too many deliveries from this node", RetryAfter: 60}
+	if err := in.LimitPeer(ctx, keyDomain); err != nil {
+		return Response{}, err
 	}
 	// 3. Date, Host, policy.
 	date, err := http.ParseTime(r.Header.Get("Date"))
 	if err != nil {
 		return Response{}, refuse(fednode.EDate, "the Date header is missing or malformed")
 	}
-	if skew := in.now().Sub(date); skew > in.cfg.DateWindow || skew < -in.cfg.DateWindow {
+	if skew := in.Now().Sub(date); skew > in.cfg.DateWindow || skew < -in.cfg.DateWindow {
 		return Response{}, refuse(fednode.EDate, "Date is %s away from this node's clock; at most %s is accepted", skew.Round(time.Second), in.cfg.DateWindow)
 	}
 	if r.Host != in.cfg.Domain {
 		return Response{}, refuse(fednode.EWrongHost, "this node is %s, not %s", in.cfg.Domain, r.Host)
 	}
-	if !in.allowed(keyDomain) {
+	if !in.Allowed(keyDomain) {
 		return Response{}, refuse(fednode.EPeerBlocked, "this node does not federate with %s", keyDomain)
 	}
 	// 4. Body, digest, envelope.
@@ -183,7 +182,7 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 		}
 	}
 	if len(woken) > 0 {
-		in.notify(woken...)
+		in.Notify(woken...)
 	}
 	return out, nil
 }
@@ -191,9 +190,9 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 // verify finds the signing key in the peer's document, refetching it at
 // most once per interval when the key is unknown or the signature fails.
 func (in *Inbox) verify(ctx context.Context, r *http.Request, keyID, domain string) error {
-	peer, err := in.peers.Peer(ctx, domain)
+	peer, err := in.Peers.Peer(ctx, domain)
 	if err != nil {
-		in.log.Warn("inbox: peer document", "peer", domain, "err", err)
+		in.Log.Warn("inbox: peer document", "peer", domain, "err", err)
 		return &fednode.Error{Code: fednode.EKeyUnavailable, Message: "the sending node's document cannot be fetched now", RetryAfter: 30}
 	}
 	check := func(p *federation.Peer) error {
@@ -210,7 +209,7 @@ func (in *Inbox) verify(ctx context.Context, r *http.Request, keyID, domain stri
 	if err == nil {
 		return nil
 	}
-	fresh, refetched, ferr := in.peers.Refresh(ctx, domain)
+	fresh, refetched, ferr := in.Peers.Refresh(ctx, domain)
 	if !refetched || ferr != nil {
 		return err
 	}
@@ -231,7 +230,7 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	if to.Domain != in.cfg.Domain {
 		return refused("recipient_mismatch", "%s is not a user of this node", m.To)
 	}
-	if existing, err := in.store.Message(ctx, m.ID); err == nil {
+	if existing, err := in.Store.Message(ctx, m.ID); err == nil {
 		if existing.From.Domain == env.FromNode {
 			return Result{ID: m.ID, Status: "duplicate"}, "" // a redelivery or a replay: stored once already
 		}
@@ -239,12 +238,12 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	} else if !errors.Is(err, fednode.ErrNotFound) {
 		return in.unavailable(m.ID, err)
 	}
-	if _, err := in.store.User(ctx, to.User); errors.Is(err, fednode.ErrNotFound) {
+	if _, err := in.Store.User(ctx, to.User); errors.Is(err, fednode.ErrNotFound) {
 		return refused(fednode.ERecipient, "there is no user %s", m.To)
 	} else if err != nil {
 		return in.unavailable(m.ID, err)
 	}
-	pt, err := federation.OpenMessage(ctx, in.keyring, env, m)
+	pt, err := federation.OpenMessage(ctx, in.Keyring, env, m)
 	switch {
 	case errors.Is(err, federation.ErrUnwrap):
 		return refused("unwrap_failed", "the data key does not unwrap with a current encryption key of this node")
@@ -264,7 +263,7 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 		tags = []string{}
 	}
 	msg := fednode.Message{ID: m.ID, From: from, To: to, Content: content, Tags: tags, CreatedAt: created.UTC(), Status: fednode.StatusDelivered}
-	if _, err := in.store.AppendMessage(ctx, msg, to.User); errors.Is(err, fednode.ErrDuplicate) {
+	if _, err := in.Store.AppendMessage(ctx, msg, to.User); errors.Is(err, fednode.ErrDuplicate) {
 		return Result{ID: m.ID, Status: "duplicate"}, "" // raced with a concurrent redelivery
 	} else if err != nil {
 		return in.unavailable(m.ID, err)
@@ -275,6 +274,6 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 // unavailable answers a message the node could not process for an internal
 // reason; the sender retries it (an unknown status is retried).
 func (in *Inbox) unavailable(id string, err error) (Result, string) {
-	in.log.Error("inbox: store", "message", id, "err", err)
+	in.Log.Error("inbox: store", "message", id, "err", err)
 	return Result{ID: id, Status: "retry", Code: fednode.EUnavailable, Message: "try again later"}, ""
 }

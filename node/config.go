@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -12,7 +13,9 @@ import (
 	"time"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/clientip"
 	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/ratelimit"
 )
 
 // Environments.
@@ -66,9 +69,24 @@ type Config struct {
 	OutboxRetryBase        time.Duration // OUTBOX_RETRY_BASE
 	OutboxRetryMax         time.Duration // OUTBOX_RETRY_MAX
 	OutboxGiveUpAfter      time.Duration // OUTBOX_GIVE_UP_AFTER
-	InboxRatePerIP         int           // INBOX_RATE_PER_IP: deliveries per minute
-	InboxRatePerPeer       int           // INBOX_RATE_PER_PEER: deliveries per minute
 	KeyRotationOverlap     time.Duration // KEY_ROTATION_OVERLAP
+
+	RedisURL       string // REDIS_URL: redis:// or rediss://; empty: the embedded store
+	RedisPassword  string // REDIS_PASSWORD or REDIS_PASSWORD_FILE
+	RedisCluster   bool   // REDIS_CLUSTER: REDIS_URL names a Redis Cluster
+	RedisNamespace string // REDIS_NAMESPACE: key prefix shared by the replicas of one node
+
+	RateLimitDefault  ratelimit.Rule            // RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW
+	RateLimits        map[string]ratelimit.Rule // RATE_LIMIT_<CLASS>: per-class overrides
+	RateLimitFailOpen bool                      // RATE_LIMIT_FAIL_OPEN
+	TrustedProxies    []string                  // TRUSTED_PROXIES: CIDRs whose X-Forwarded-For is believed
+
+	BanAfterViolations   int           // BAN_AFTER_VIOLATIONS: rate-limit refusals before a ban
+	BanAfterAuthFailures int           // BAN_AFTER_AUTH_FAILURES
+	BanAfterSigFailures  int           // BAN_AFTER_SIGNATURE_FAILURES
+	BanWindow            time.Duration // BAN_WINDOW: the window those counts are in
+	BanDuration          time.Duration // BAN_DURATION: the first ban's length; doubles per repeat
+	BanMaxDuration       time.Duration // BAN_MAX_DURATION
 
 	// Not from the environment: tuning that tests shorten.
 	Password      PasswordParams
@@ -94,7 +112,37 @@ var EnvVars = []string{
 	"FEDERATION_MODE", "FEDERATION_ALLOWLIST", "FEDERATION_BLOCKLIST", "FEDERATION_ALLOW_PRIVATE", "FEDERATION_PLAIN_HTTP",
 	"FEDERATION_DATE_WINDOW", "PEER_KEY_TTL", "PEER_KEY_REFETCH_INTERVAL",
 	"OUTBOX_LANES_PER_PEER", "OUTBOX_BATCH_SIZE", "OUTBOX_RETRY_BASE", "OUTBOX_RETRY_MAX", "OUTBOX_GIVE_UP_AFTER",
-	"INBOX_RATE_PER_IP", "INBOX_RATE_PER_PEER", "KEY_ROTATION_OVERLAP",
+	"KEY_ROTATION_OVERLAP",
+	"REDIS_URL", "REDIS_PASSWORD", "REDIS_CLUSTER", "REDIS_NAMESPACE",
+	"RATE_LIMIT_REQUESTS", "RATE_LIMIT_WINDOW", "RATE_LIMIT_FAIL_OPEN",
+	"RATE_LIMIT_API_ANON", "RATE_LIMIT_API_AUTH", "RATE_LIMIT_AUTH", "RATE_LIMIT_WS_CONNECT", "RATE_LIMIT_WS_FRAMES",
+	"RATE_LIMIT_METRICS", "RATE_LIMIT_INBOX_PEER", "RATE_LIMIT_INBOX_IP",
+	"TRUSTED_PROXIES",
+	"BAN_AFTER_VIOLATIONS", "BAN_AFTER_AUTH_FAILURES", "BAN_AFTER_SIGNATURE_FAILURES", "BAN_WINDOW", "BAN_DURATION", "BAN_MAX_DURATION",
+}
+
+// Rate-limit classes. Each has its own rule; RATE_LIMIT_<CLASS> (upper
+// case) overrides it as "N/duration", e.g. RATE_LIMIT_AUTH=10/1m.
+const (
+	ClassAPIAnon   = "api_anon"   // unauthenticated API requests, per IP
+	ClassAPIAuth   = "api_auth"   // authenticated API requests, per user
+	ClassAuth      = "auth"       // login and registration, per IP (stricter)
+	ClassWSConnect = "ws_connect" // WebSocket connects, per user
+	ClassWSFrames  = "ws_frames"  // inbound WebSocket frames, per user
+	ClassMetrics   = "metrics"    // /metrics, per IP
+	ClassInboxPeer = "inbox_peer" // federation deliveries, per sending node
+	ClassInboxIP   = "inbox_ip"   // federation deliveries, per IP
+)
+
+// Classes lists every rate-limit class.
+var Classes = []string{ClassAPIAnon, ClassAPIAuth, ClassAuth, ClassWSConnect, ClassWSFrames, ClassMetrics, ClassInboxPeer, ClassInboxIP}
+
+// Rule returns the rule of a class.
+func (c Config) Rule(class string) ratelimit.Rule {
+	if r, ok := c.RateLimits[class]; ok {
+		return r
+	}
+	return c.RateLimitDefault
 }
 
 // DefaultConfig returns the embedded defaults: development mode on
@@ -126,9 +174,24 @@ func DefaultConfig() Config {
 		OutboxRetryBase:      30 * time.Second,
 		OutboxRetryMax:       6 * time.Hour,
 		OutboxGiveUpAfter:    5 * 24 * time.Hour,
-		InboxRatePerIP:       600,
-		InboxRatePerPeer:     1200,
 		KeyRotationOverlap:   7 * 24 * time.Hour,
+
+		RedisNamespace:   "fednode",
+		RateLimitDefault: ratelimit.Rule{Limit: 100, Window: time.Minute},
+		RateLimits: map[string]ratelimit.Rule{
+			ClassAuth:      {Limit: 10, Window: time.Minute},
+			ClassAPIAuth:   {Limit: 600, Window: time.Minute},
+			ClassWSFrames:  {Limit: 60, Window: time.Minute},
+			ClassWSConnect: {Limit: 30, Window: time.Minute},
+			ClassInboxPeer: {Limit: 1200, Window: time.Minute},
+			ClassInboxIP:   {Limit: 600, Window: time.Minute},
+		},
+		BanAfterViolations:   20,
+		BanAfterAuthFailures: 30,
+		BanAfterSigFailures:  30,
+		BanWindow:            10 * time.Minute,
+		BanDuration:          15 * time.Minute,
+		BanMaxDuration:       24 * time.Hour,
 	}
 }
 
@@ -243,9 +306,40 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration("OUTBOX_RETRY_BASE", &c.OutboxRetryBase)
 	duration("OUTBOX_RETRY_MAX", &c.OutboxRetryMax)
 	duration("OUTBOX_GIVE_UP_AFTER", &c.OutboxGiveUpAfter)
-	integer("INBOX_RATE_PER_IP", &c.InboxRatePerIP)
-	integer("INBOX_RATE_PER_PEER", &c.InboxRatePerPeer)
 	duration("KEY_ROTATION_OVERLAP", &c.KeyRotationOverlap)
+	str("REDIS_URL", &c.RedisURL)
+	secret("REDIS_PASSWORD", &c.RedisPassword)
+	boolean("REDIS_CLUSTER", &c.RedisCluster)
+	str("REDIS_NAMESPACE", &c.RedisNamespace)
+	integer("RATE_LIMIT_REQUESTS", &c.RateLimitDefault.Limit)
+	if v := getenv("RATE_LIMIT_WINDOW"); v != "" { // the seed gives seconds; a duration works too
+		if n, err := strconv.Atoi(v); err == nil {
+			c.RateLimitDefault.Window = time.Duration(n) * time.Second
+		} else if d, err := time.ParseDuration(v); err == nil {
+			c.RateLimitDefault.Window = d
+		} else {
+			errs = append(errs, fmt.Errorf("RATE_LIMIT_WINDOW: %q is not seconds or a duration", v))
+		}
+	}
+	boolean("RATE_LIMIT_FAIL_OPEN", &c.RateLimitFailOpen)
+	for _, class := range Classes {
+		name := "RATE_LIMIT_" + strings.ToUpper(class)
+		if v := getenv(name); v != "" {
+			r, err := parseRule(v)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", name, err))
+				continue
+			}
+			c.RateLimits[class] = r
+		}
+	}
+	list("TRUSTED_PROXIES", &c.TrustedProxies, func(s string) string { return s })
+	integer("BAN_AFTER_VIOLATIONS", &c.BanAfterViolations)
+	integer("BAN_AFTER_AUTH_FAILURES", &c.BanAfterAuthFailures)
+	integer("BAN_AFTER_SIGNATURE_FAILURES", &c.BanAfterSigFailures)
+	duration("BAN_WINDOW", &c.BanWindow)
+	duration("BAN_DURATION", &c.BanDuration)
+	duration("BAN_MAX_DURATION", &c.BanMaxDuration)
 	return c, errors.Join(errs...)
 }
 
@@ -350,8 +444,36 @@ func (c Config) Validate() error {
 	if c.OutboxBatchSize < 1 || c.OutboxBatchSize > federation.MaxEnvelopeMsgs {
 		bad("OUTBOX_BATCH_SIZE: must be 1 to %d", federation.MaxEnvelopeMsgs)
 	}
-	if c.InboxRatePerIP < 1 || c.InboxRatePerPeer < 1 {
-		bad("INBOX_RATE_PER_IP, INBOX_RATE_PER_PEER: must be at least 1")
+	if c.RateLimitDefault.Limit < 1 || c.RateLimitDefault.Window <= 0 {
+		bad("RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW: must be positive")
+	}
+	if _, err := clientip.New(c.TrustedProxies); err != nil {
+		bad("TRUSTED_PROXIES: %v", err)
+	}
+	for name, n := range map[string]int{"BAN_AFTER_VIOLATIONS": c.BanAfterViolations, "BAN_AFTER_AUTH_FAILURES": c.BanAfterAuthFailures, "BAN_AFTER_SIGNATURE_FAILURES": c.BanAfterSigFailures} {
+		if n < 1 {
+			bad("%s: must be at least 1", name)
+		}
+	}
+	if c.BanWindow <= 0 || c.BanDuration <= 0 || c.BanMaxDuration < c.BanDuration {
+		bad("BAN_WINDOW, BAN_DURATION, BAN_MAX_DURATION: must be positive, and the maximum at least the first ban")
+	}
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			bad("REDIS_URL: %q is not a redis:// or rediss:// URL", c.RedisURL)
+		} else if c.Production() {
+			if c.RedisPassword == "" && u.User == nil {
+				bad("REDIS_PASSWORD: Redis must require a password in production (requirepass)")
+			}
+			host := u.Hostname()
+			if ip := net.ParseIP(host); u.Scheme == "redis" && !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+				bad("REDIS_URL: use rediss:// (TLS) for a Redis that is not on this host")
+			}
+		}
+		if c.JWTSecret == "" {
+			bad("JWT_SECRET: required with REDIS_URL: every replica of a node must sign and check tokens with one secret")
+		}
 	}
 
 	if c.Production() {
@@ -397,4 +519,18 @@ func (c Config) federationScheme() string {
 		return "http"
 	}
 	return "https"
+}
+
+// parseRule parses "N/duration", e.g. "10/1m".
+func parseRule(v string) (ratelimit.Rule, error) {
+	n, d, ok := strings.Cut(v, "/")
+	limit, err := strconv.Atoi(n)
+	if !ok || err != nil || limit < 1 {
+		return ratelimit.Rule{}, fmt.Errorf("%q is not N/duration, such as 10/1m", v)
+	}
+	window, err := time.ParseDuration(d)
+	if err != nil || window <= 0 {
+		return ratelimit.Rule{}, fmt.Errorf("%q is not N/duration, such as 10/1m", v)
+	}
+	return ratelimit.Rule{Limit: limit, Window: window}, nil
 }

@@ -25,9 +25,12 @@ func principalFromContext(ctx context.Context) (principal, bool) {
 	return p, ok
 }
 
-// clientIP is the address of the peer socket. Forwarding headers are not
-// trusted here; trusted-proxy handling belongs to the rate-limiting work.
+// clientIP is the client key protect resolved (the address, or the IPv6
+// /64, behind trusted proxies only), for logs and audit records.
 func clientIP(r *http.Request) string {
+	if k := clientFromContext(r.Context()); k != "" {
+		return k
+	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

@@ -36,9 +36,14 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, exp, err := s.accounts.login(r.Context(), req.Username, req.Password, clientIP(r))
 	if err != nil {
+		if code := fednode.ErrorCode(err); code == fednode.ECredentials || code == fednode.ELocked {
+			s.metrics.authEvents.WithLabelValues(code).Inc()
+			s.abuse.violation(r.Context(), violationAuth, clientFromContext(r.Context()))
+		}
 		writeError(w, r, s.log, err)
 		return
 	}
+	s.metrics.authEvents.WithLabelValues("login").Inc()
 	writeJSON(w, http.StatusOK, map[string]string{"token": tok, "expires_at": exp.UTC().Format(time.RFC3339)})
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
+	"github.com/fednode/fednode/ratelimit"
 )
 
 // clock is real time plus an offset a test can move forward (or back) to
@@ -78,6 +79,12 @@ func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
 	cfg.Now = c.Now
 	cfg.GenerateKey = nextTestKey
 	cfg.FederationAllowPrivate, cfg.FederationPlainHTTP = true, true
+	// Tests make many requests from 127.0.0.1: generous limits unless a test
+	// of limits and bans sets its own.
+	for _, class := range node.Classes {
+		cfg.RateLimits[class] = ratelimit.Rule{Limit: 1 << 20, Window: time.Minute}
+	}
+	cfg.BanAfterViolations, cfg.BanAfterAuthFailures, cfg.BanAfterSigFailures = 1<<20, 1<<20, 1<<20
 	for _, m := range mod {
 		m(&cfg)
 	}

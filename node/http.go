@@ -4,11 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"syscall"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/ratelimit"
 )
 
 // statusOf is the one place where error codes become HTTP statuses.
@@ -54,6 +59,16 @@ var statusOf = map[string]int{
 	fednode.EWrongNode:       http.StatusMisdirectedRequest,
 	fednode.EEnvelope:        http.StatusBadRequest,
 	fednode.EPeerBlocked:     http.StatusForbidden,
+	fednode.EBanned:          http.StatusForbidden,
+}
+
+// unavailable reports whether err means a dependency could not be reached
+// (Redis down, a timeout): the client should retry, and 503 says so.
+func unavailable(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ratelimit.ErrUnavailable) ||
+		strings.Contains(err.Error(), "connection pool timeout") || strings.Contains(err.Error(), "redis: client is closed")
 }
 
 type errorBody struct {
@@ -69,10 +84,14 @@ type errorBody struct {
 // and answered with a generic message, never its text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *fednode.Error
-	if !errors.As(err, &e) {
-		if errors.Is(err, context.Canceled) {
-			return // the client went away; nobody to answer
-		}
+	if !errors.As(err, &e) && errors.Is(err, context.Canceled) {
+		return // the client went away; nobody to answer
+	}
+	if e == nil && unavailable(err) {
+		log.WarnContext(r.Context(), "dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		e = &fednode.Error{Code: fednode.EUnavailable, Message: "a service this node depends on is unavailable; try again shortly", RetryAfter: 2}
+	}
+	if e == nil {
 		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &fednode.Error{Code: fednode.EInternal, Message: "internal error; the operator can find it in the logs"}
 	} else if e.Err != nil {

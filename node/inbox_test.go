@@ -17,6 +17,7 @@ import (
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/node"
+	"github.com/fednode/fednode/ratelimit"
 )
 
 // peer is a node of the test's own making: a keyring and a document served
@@ -292,7 +293,7 @@ func TestInboxRefusals(t *testing.T) {
 }
 
 func TestInboxRateLimits(t *testing.T) {
-	b := startNode(t, func(c *node.Config) { c.InboxRatePerIP = 3 })
+	b := startNode(t, func(c *node.Config) { c.RateLimits[node.ClassInboxIP] = ratelimit.Rule{Limit: 3, Window: time.Minute} })
 	b.user("bob")
 	m := newPeer(t)
 	codes := []int{}

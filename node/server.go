@@ -17,10 +17,13 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/bolt"
+	"github.com/fednode/fednode/clientip"
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/inbox"
 	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/outbox"
+	"github.com/fednode/fednode/ratelimit"
+	"github.com/fednode/fednode/redis"
 )
 
 // Store is everything the node needs from its storage backend.
@@ -34,6 +37,7 @@ type Store interface {
 	Ping(ctx context.Context) error
 	PruneSessions(ctx context.Context, now time.Time) (int, error)
 	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
+	banStore
 	Close() error
 }
 
@@ -53,7 +57,13 @@ type Server struct {
 	outbox    *outbox.Outbox
 	inbox     *inbox.Inbox
 	policy    *federationPolicy
+	abuse     *abuse
+	ips       *clientip.Resolver
+	metrics   *metrics
+	broker    broker
+	bgCtx     context.Context
 	cancelBg  context.CancelFunc
+	closers   []func() error // extra clients to close after the store
 
 	ln       net.Listener
 	http     *http.Server
@@ -112,13 +122,13 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	if err != nil {
 		return nil, err
 	}
-	store, err := bolt.Open(cfg.DataDir, 2*time.Second)
+	be, err := openBackend(ctx, cfg, now, log)
 	if err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
-		store.Close()
+		be.close()
 		return nil, fmt.Errorf("listen: %w", err)
 	}
 	if tlsCfg != nil {
@@ -134,10 +144,10 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = scheme + "://" + cfg.NodeDomain
 	}
-	s, err := newServer(ctx, cfg, store, keyring, log, audit)
+	s, err := newServer(ctx, cfg, be, keyring, log, audit)
 	if err != nil {
 		ln.Close()
-		store.Close()
+		be.close()
 		return nil, err
 	}
 	s.ln = ln
@@ -159,26 +169,94 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	}()
 	s.bg.Add(2)
 	go s.janitor()
-	bgCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	s.cancelBg = cancel
 	go func() {
 		defer s.bg.Done()
-		s.outbox.Run(bgCtx)
+		s.outbox.Run(s.bgCtx)
 	}()
 	log.Info("listening", "addr", ln.Addr().String(), "url", s.url, "node_domain", cfg.NodeDomain, "env", cfg.Env)
 	return s, nil
 }
 
-func newServer(ctx context.Context, cfg Config, store Store, keyring *keys.Local, log, audit *slog.Logger) (*Server, error) {
+// backend is the storage, limiter and event channel a node runs on: bbolt,
+// an in-process limiter and in-process events for a single node; Redis for
+// all three when replicas share it.
+type backend struct {
+	store   Store
+	limiter ratelimit.Limiter
+	broker  broker
+	closers []func() error
+	redis   bool
+}
+
+func (b backend) close() {
+	for _, c := range b.closers {
+		c()
+	}
+	b.store.Close()
+}
+
+func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger) (backend, error) {
+	if cfg.RedisURL == "" {
+		store, err := bolt.Open(cfg.DataDir, 2*time.Second)
+		if err != nil {
+			return backend{}, err
+		}
+		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: &localBroker{}}, nil
+	}
+	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace}
+	store, err := redis.Open(ctx, opt)
+	if err != nil {
+		return backend{}, err
+	}
+	if warnings, err := store.CheckPersistence(ctx); err != nil {
+		log.Warn("redis: cannot read the persistence settings; make sure Redis runs with appendonly yes and appendfsync always", "err", err)
+	} else {
+		for _, w := range warnings {
+			log.Warn("redis: accepted messages are at risk", "problem", w)
+		}
+	}
+	fast, err := redis.NewFastClient(opt)
+	if err != nil {
+		store.Close()
+		return backend{}, err
+	}
+	return backend{
+		store: store, redis: true,
+		limiter: &ratelimit.Failover{Primary: redis.NewLimiter(fast, cfg.RedisNamespace), Fallback: ratelimit.NewMemory(now),
+			FailOpen: cfg.RateLimitFailOpen, Cooldown: time.Second, Now: now},
+		broker:  redis.NewBroker(store.Client(), cfg.RedisNamespace, log),
+		closers: []func() error{fast.Close},
+	}, nil
+}
+
+func newServer(ctx context.Context, cfg Config, be backend, keyring *keys.Local, log, audit *slog.Logger) (*Server, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
+	store := be.store
 	s := &Server{
 		cfg: cfg, log: log, audit: audit, store: store, hub: newHub(), now: now, keyring: keyring,
-		serveErr: make(chan error, 1), stop: make(chan struct{}),
+		serveErr: make(chan error, 1), stop: make(chan struct{}), broker: be.broker, closers: be.closers,
+	}
+	s.bgCtx, s.cancelBg = context.WithCancel(context.WithoutCancel(ctx))
+	s.metrics = newMetrics(func() float64 { return float64(s.hub.count()) })
+	if f, ok := be.limiter.(*ratelimit.Failover); ok {
+		f.OnFallback = func(err error) {
+			s.metrics.fallbacks.Inc()
+			log.Warn("rate limiting: Redis did not answer", "fail_open", cfg.RateLimitFailOpen, "err", err)
+		}
 	}
 	var err error
+	if s.ips, err = clientip.New(cfg.TrustedProxies); err != nil {
+		return nil, err
+	}
+	s.abuse = &abuse{cfg: cfg, limiter: be.limiter, store: store, ips: s.ips, now: now, audit: audit, log: log, m: s.metrics,
+		publish: s.broker.Publish, bans: map[string]fednode.Ban{}}
+	if err := s.abuse.reload(ctx); err != nil {
+		return nil, fmt.Errorf("bans: %w", err)
+	}
+	s.broker.Run(s.bgCtx, s.onEvent)
 	if s.policy, err = newFederationPolicy(ctx, store, cfg); err != nil {
 		return nil, err
 	}
@@ -189,16 +267,79 @@ func newServer(ctx context.Context, cfg Config, store Store, keyring *keys.Local
 		RetryBase: cfg.OutboxRetryBase, RetryMax: cfg.OutboxRetryMax, GiveUpAfter: cfg.OutboxGiveUpAfter,
 		Allowed: s.policy.Allowed,
 	}, store, s.directory, keyring, client, log, now)
-	s.inbox = inbox.New(inbox.Config{Domain: cfg.NodeDomain, DateWindow: cfg.FederationDateWindow}, store, s.directory, keyring,
-		s.policy.Allowed, inbox.NewWindowLimiter(cfg.InboxRatePerIP, time.Minute, now), inbox.NewWindowLimiter(cfg.InboxRatePerPeer, time.Minute, now),
-		s.hub.notify, now, log)
+	s.outbox.OnEvent(func(peer string, delivered, failed, retried int) {
+		s.metrics.deliveries.WithLabelValues("delivered").Add(float64(delivered))
+		s.metrics.deliveries.WithLabelValues("failed").Add(float64(failed))
+		s.metrics.deliveries.WithLabelValues("retried").Add(float64(retried))
+	})
+	s.inbox = inbox.New(inbox.Config{Domain: cfg.NodeDomain, DateWindow: cfg.FederationDateWindow}, inbox.Deps{
+		Store: store, Peers: s.directory, Keyring: keyring, Allowed: s.policy.Allowed,
+		LimitIP: func(ctx context.Context, ip string) error {
+			_, err := s.abuse.decide(ctx, ClassInboxIP, ip)
+			if fednode.ErrorCode(err) == fednode.ERateLimited {
+				s.abuse.violation(ctx, violationRate, ip)
+			}
+			return err
+		},
+		LimitPeer: func(ctx context.Context, peer string) error {
+			_, err := s.abuse.decide(ctx, ClassInboxPeer, peer)
+			return err
+		},
+		Notify: s.notify, Now: now, Log: log,
+		OnRefusal: func(code, ip string) {
+			s.metrics.inboxRefused.WithLabelValues(code).Inc()
+			if signatureFailure[code] {
+				s.abuse.violation(context.Background(), violationSig, ip)
+			}
+		},
+	})
 	tokens := &tokenIssuer{secret: []byte(cfg.JWTSecret), alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
-	s.accounts, err = newAccounts(store, tokens, cfg, audit, s.hub.closeSessions)
+	s.accounts, err = newAccounts(store, tokens, cfg, audit, s.revoked)
 	if err != nil {
 		return nil, err
 	}
-	s.messages = &messaging{store: store, domain: cfg.NodeDomain, now: s.now, notify: s.hub.notify, allowed: s.policy.Allowed, enqueued: s.outbox.Notify}
+	s.messages = &messaging{store: store, domain: cfg.NodeDomain, now: s.now, notify: s.notify, allowed: s.policy.Allowed, enqueued: s.outbox.Notify}
 	return s, nil
+}
+
+// signatureFailure lists the inbox refusals that count toward a ban of the
+// sending IP: forged or broken signatures, not clock skew or limits.
+var signatureFailure = map[string]bool{
+	fednode.ESigMissing: true, fednode.ESigMalformed: true, fednode.ESigHeaders: true, fednode.ESigAlgorithm: true,
+	fednode.ESigInvalid: true, fednode.EUnknownKey: true, fednode.EKeyIDMismatch: true, fednode.EDigest: true,
+}
+
+// notify wakes the live sockets of users on every replica.
+func (s *Server) notify(users ...string) {
+	if err := s.broker.Publish(s.bgCtx, topicNotify, users); err != nil {
+		s.log.Warn("broker: notify", "err", err)
+		s.hub.notify(users...) // at least this replica's sockets
+	}
+}
+
+// revoked closes the sockets of revoked sessions on every replica.
+func (s *Server) revoked(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := s.broker.Publish(s.bgCtx, topicRevoke, ids); err != nil {
+		s.log.Warn("broker: revoke", "err", err)
+		s.hub.closeSessions(ids)
+	}
+}
+
+// onEvent handles an event from any replica, this one included.
+func (s *Server) onEvent(topic string, payload []string) {
+	switch topic {
+	case topicNotify:
+		s.hub.notify(payload...)
+	case topicRevoke:
+		s.hub.closeSessions(payload)
+	case topicBans:
+		if err := s.abuse.reload(s.bgCtx); err != nil {
+			s.log.Warn("bans: reload", "err", err)
+		}
+	}
 }
 
 // URL is the base URL the server listens on.
@@ -217,6 +358,9 @@ func (s *Server) Close() error {
 	s.cancelBg()
 	s.hub.closeAll()
 	s.bg.Wait()
+	for _, c := range s.closers {
+		c()
+	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
@@ -228,10 +372,16 @@ func (s *Server) janitor() {
 	defer s.bg.Done()
 	t := time.NewTicker(s.cfg.PruneInterval)
 	defer t.Stop()
+	bans := time.NewTicker(2 * time.Second) // other replicas' bans, if an event was lost
+	defer bans.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
+		case <-bans.C:
+			if err := s.abuse.reload(s.bgCtx); err != nil {
+				s.log.Debug("bans: reload", "err", err) // the last good list stays in force
+			}
 		case <-t.C:
 			ctx := context.Background()
 			now := s.now()
@@ -240,6 +390,9 @@ func (s *Server) janitor() {
 			}
 			if _, err := s.store.PruneLoginFailures(ctx, now.Add(-s.cfg.LoginFailureWindow)); err != nil {
 				s.log.Error("prune login failures", "err", err)
+			}
+			if _, err := s.store.PruneBans(ctx, now.Add(-banRepeatWindow)); err != nil {
+				s.log.Error("prune bans", "err", err)
 			}
 		}
 	}
@@ -255,6 +408,7 @@ func (s *Server) Handler() http.Handler {
 		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
 	})
 	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet)
+	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
 	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet)
 
 	r.HandleFunc("/api/auth/register", s.handleRegister).Methods(http.MethodPost)
@@ -276,9 +430,12 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/federation", s.admin(s.handleSetPolicy)).Methods(http.MethodPut, http.MethodDelete)
 	r.Handle("/api/admin/outbox/dead", s.admin(s.handleDeadLetters)).Methods(http.MethodGet)
 	r.Handle("/api/admin/keys/rotate", s.admin(s.handleRotateKeys)).Methods(http.MethodPost)
+	r.Handle("/api/admin/bans", s.admin(s.handleBans)).Methods(http.MethodGet)
+	r.Handle("/api/admin/bans", s.admin(s.handleBan)).Methods(http.MethodPost)
+	r.Handle("/api/admin/bans", s.admin(s.handleUnban)).Methods(http.MethodDelete)
 
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
-	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, cors(s.cfg, s.log, r))))
+	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, cors(s.cfg, s.log, s.protect(r)))))
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.
@@ -290,15 +447,71 @@ func bearerToken(r *http.Request) string {
 	return ""
 }
 
-// authed requires a live session.
+// authed requires a live session, then applies the authenticated API limit
+// per user.
 func (s *Server) authed(h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sess, user, err := s.accounts.authenticate(r.Context(), bearerToken(r))
-		if err != nil {
-			writeError(w, r, s.log, err)
+		sess, user, ok := s.authenticateLimited(w, r, bearerToken(r), ClassAPIAuth)
+		if !ok {
 			return
 		}
 		h(w, r.WithContext(newContextWithPrincipal(r.Context(), principal{Session: sess, User: user})))
+	})
+}
+
+// authenticateLimited authenticates a token. A refused token counts against
+// the client's unauthenticated limit and toward a ban for authentication
+// failures; an accepted one against the user's limit of class. It has
+// answered the request when ok is false.
+func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, token, class string) (fednode.Session, fednode.User, bool) {
+	sess, user, err := s.accounts.authenticate(r.Context(), token)
+	if err != nil {
+		if fednode.ErrorCode(err) == fednode.EUnauthorized {
+			client := clientFromContext(r.Context())
+			s.abuse.violation(r.Context(), violationAuth, client)
+			if lerr := s.abuse.limit(w, r, ClassAPIAnon, client); lerr != nil {
+				err = lerr
+			}
+		}
+		writeError(w, r, s.log, err)
+		return sess, user, false
+	}
+	if err := s.abuse.limit(w, r, class, "user:"+sess.Username); err != nil {
+		writeError(w, r, s.log, err)
+		return sess, user, false
+	}
+	return sess, user, true
+}
+
+// protect runs before routing: it resolves the client, refuses a banned one
+// before any other work, and applies the limit of the request's class.
+// Requests carrying a token are limited per user once authenticated (in
+// authed and the WebSocket handler); the federation inbox limits per IP and
+// per peer itself.
+func (s *Server) protect(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := s.ips.Key(r)
+		r = r.WithContext(newContextWithClient(r.Context(), client))
+		if b, banned := s.abuse.banned(client); banned {
+			s.abuse.refuseBanned(w, r, s.log, b)
+			return
+		}
+		class := ClassAPIAnon
+		switch {
+		case r.URL.Path == "/metrics":
+			class = ClassMetrics
+		case r.URL.Path == "/api/auth/login" || r.URL.Path == "/api/auth/register":
+			class = ClassAuth
+		case r.URL.Path == federation.InboxPath || r.URL.Path == "/api/ws" || bearerToken(r) != "":
+			class = ""
+		}
+		if class != "" {
+			if err := s.abuse.limit(w, r, class, client); err != nil {
+				writeError(w, r, s.log, err)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 

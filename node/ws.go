@@ -36,12 +36,13 @@ import (
 // WSWriteWait. A revoked session's sockets are closed with 1008 (policy
 // violation); a shutdown closes with 1001 (going away).
 const (
-	wsProtocol     = "fednode.v1"
-	wsBearerPrefix = "bearer."
-	wsReadLimit    = 4096
-	wsBatch        = 100
-	closeRevoked   = "session revoked"
-	closeGoingAway = "server shutting down"
+	wsProtocol       = "fednode.v1"
+	wsBearerPrefix   = "bearer."
+	wsReadLimit      = 4096
+	wsBatch          = 100
+	closeRevoked     = "session revoked"
+	closeGoingAway   = "server shutting down"
+	closeRateLimited = "too many frames"
 )
 
 // wsToken finds the bearer token in the header or the subprotocol list.
@@ -74,9 +75,8 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, fednode.Errorf(fednode.EOrigin, "this origin is not in ALLOWED_ORIGINS"))
 		return
 	}
-	sess, _, err := s.accounts.authenticate(r.Context(), wsToken(r))
-	if err != nil {
-		writeError(w, r, s.log, err)
+	sess, _, ok := s.authenticateLimited(w, r, wsToken(r), ClassWSConnect)
+	if !ok {
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
@@ -125,10 +125,14 @@ func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64)
 		return conn.SetReadDeadline(time.Now().Add(s.cfg.WSPongWait))
 	})
 	readDone := make(chan struct{})
-	go func() { // the reader: only control frames matter
+	go func() { // the reader: only control frames matter; others are counted
 		defer close(readDone)
 		for {
 			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+			if _, err := s.abuse.decide(context.Background(), ClassWSFrames, "user:"+c.user); err != nil {
+				c.close(closeRateLimited)
 				return
 			}
 		}
@@ -144,6 +148,9 @@ func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64)
 			code := websocket.ClosePolicyViolation
 			if reason == closeGoingAway {
 				code = websocket.CloseGoingAway
+			}
+			if reason == closeRateLimited {
+				code = websocket.CloseTryAgainLater
 			}
 			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 			return

@@ -79,8 +79,21 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	return s, nil
 }
 
-// NewClient builds a client (single server or cluster) from options.
+// NewClient builds a client (single server or cluster) from options, with
+// timeouts short enough that a dead Redis fails a request in seconds, not
+// minutes.
 func NewClient(opt Options) (goredis.UniversalClient, error) {
+	return newClient(opt, 2*time.Second, 3)
+}
+
+// NewFastClient is NewClient for decisions that have a fallback (the rate
+// limiter): a dead Redis is noticed in a few hundred milliseconds and never
+// retried within a request.
+func NewFastClient(opt Options) (goredis.UniversalClient, error) {
+	return newClient(opt, 300*time.Millisecond, -1)
+}
+
+func newClient(opt Options, timeout time.Duration, retries int) (goredis.UniversalClient, error) {
 	if opt.Cluster {
 		co, err := goredis.ParseClusterURL(opt.URL)
 		if err != nil {
@@ -89,6 +102,7 @@ func NewClient(opt Options) (goredis.UniversalClient, error) {
 		if opt.Password != "" {
 			co.Password = opt.Password
 		}
+		co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.PoolTimeout, co.MaxRetries = timeout, timeout, timeout, timeout+time.Second, retries
 		return goredis.NewClusterClient(co), nil
 	}
 	o, err := goredis.ParseURL(opt.URL)
@@ -98,6 +112,7 @@ func NewClient(opt Options) (goredis.UniversalClient, error) {
 	if opt.Password != "" {
 		o.Password = opt.Password
 	}
+	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.MaxRetries = timeout, timeout, timeout, timeout+time.Second, retries
 	return goredis.NewClient(o), nil
 }
 
