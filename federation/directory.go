@@ -20,6 +20,7 @@ import (
 // serialised, so concurrent requests wait for one fetch instead of each
 // making their own.
 type Directory struct {
+	shared       Shared
 	client       *http.Client
 	scheme       string
 	ttl          time.Duration
@@ -43,10 +44,18 @@ type dirEntry struct {
 // negativeTTL is how long a failed fetch is remembered.
 const negativeTTL = 10 * time.Second
 
+// Shared is the replicas' common cache of documents, and the lease that
+// limits early refetches to one per interval across all of them.
+type Shared interface {
+	PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error)
+	SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+}
+
 // NewDirectory returns a directory fetching over client with scheme ("https",
-// or "http" in development).
-func NewDirectory(client *http.Client, scheme string, ttl, refetchEvery time.Duration, now func() time.Time) *Directory {
-	return &Directory{client: client, scheme: scheme, ttl: ttl, refetchEvery: refetchEvery, now: now, entries: map[string]*dirEntry{}}
+// or "http" in development). shared may be nil (a single process).
+func NewDirectory(client *http.Client, scheme string, ttl, refetchEvery time.Duration, now func() time.Time, shared Shared) *Directory {
+	return &Directory{client: client, scheme: scheme, ttl: ttl, refetchEvery: refetchEvery, now: now, entries: map[string]*dirEntry{}, shared: shared}
 }
 
 func (d *Directory) entry(domain string) *dirEntry {
@@ -75,7 +84,27 @@ func (d *Directory) Peer(ctx context.Context, domain string) (*Peer, error) {
 		}
 		return nil, e.err
 	}
+	if p, at, ok := d.fromShared(ctx, domain); ok && now.Sub(at) < d.ttl {
+		e.peer, e.fetchedAt, e.err = p, at, nil
+		return p, nil
+	}
 	return d.fetchLocked(ctx, e, domain)
+}
+
+// fromShared reads another replica's copy of a document.
+func (d *Directory) fromShared(ctx context.Context, domain string) (*Peer, time.Time, bool) {
+	if d.shared == nil {
+		return nil, time.Time{}, false
+	}
+	doc, at, err := d.shared.PeerDocument(ctx, domain)
+	if err != nil {
+		return nil, time.Time{}, false
+	}
+	p, err := ParseNodeDocument(doc, domain, d.scheme, d.now())
+	if err != nil {
+		return nil, time.Time{}, false
+	}
+	return p, at, true
 }
 
 // Refresh refetches the peer's document unless it was force-refetched less
@@ -85,7 +114,22 @@ func (d *Directory) Refresh(ctx context.Context, domain string) (*Peer, bool, er
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := d.now()
-	if !e.forcedAt.IsZero() && now.Sub(e.forcedAt) < d.refetchEvery {
+	allowed := e.forcedAt.IsZero() || now.Sub(e.forcedAt) >= d.refetchEvery
+	if allowed && d.shared != nil {
+		// One early refetch per interval across all replicas.
+		var err error
+		allowed, err = d.shared.AcquireLease(ctx, "refetch:"+domain, fmt.Sprintf("%p-%d", d, now.UnixNano()), d.refetchEvery)
+		if err != nil {
+			allowed = false
+		}
+		if !allowed { // another replica refetched: its copy may be what we need
+			if p, at, ok := d.fromShared(ctx, domain); ok && at.After(e.fetchedAt) {
+				e.peer, e.fetchedAt, e.forcedAt = p, at, now
+				return p, true, nil
+			}
+		}
+	}
+	if !allowed {
 		if e.peer == nil {
 			return nil, false, errors.New("federation: peer document unavailable")
 		}
@@ -132,5 +176,9 @@ func (d *Directory) fetch(ctx context.Context, domain string) (*Peer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("federation: fetch %s: %w", domain, err)
 	}
-	return ParseNodeDocument(body, domain, d.scheme, d.now())
+	p, err := ParseNodeDocument(body, domain, d.scheme, d.now())
+	if err == nil && d.shared != nil {
+		d.shared.SetPeerDocument(ctx, domain, body, d.now()) // best effort: the fetch itself succeeded
+	}
+	return p, err
 }

@@ -141,7 +141,7 @@ func TestDirectoryCachesAndBoundsRefetch(t *testing.T) {
 	_, domain, hits := docServer(t, func(d string) []byte { return docFor(t, d, 0, 1) })
 	now := time.Now()
 	clock := func() time.Time { return now }
-	d := NewDirectory(NewHTTPClient(ClientOptions{AllowPrivate: true}), "http", time.Hour, time.Minute, clock)
+	d := NewDirectory(NewHTTPClient(ClientOptions{AllowPrivate: true}), "http", time.Hour, time.Minute, clock, nil)
 	ctx := context.Background()
 	for i := 0; i < 5; i++ {
 		if _, err := d.Peer(ctx, domain); err != nil {

@@ -69,6 +69,7 @@ type Config struct {
 	OutboxRetryBase        time.Duration // OUTBOX_RETRY_BASE
 	OutboxRetryMax         time.Duration // OUTBOX_RETRY_MAX
 	OutboxGiveUpAfter      time.Duration // OUTBOX_GIVE_UP_AFTER
+	OutboxLeaseTTL         time.Duration // OUTBOX_LEASE_TTL: how soon another replica takes over a dead one's peers
 	KeyRotationOverlap     time.Duration // KEY_ROTATION_OVERLAP
 
 	RedisURL       string // REDIS_URL: redis:// or rediss://; empty: the embedded store
@@ -111,7 +112,7 @@ var EnvVars = []string{
 	"LOGIN_MAX_FAILURES", "LOGIN_FAILURE_WINDOW", "MAX_SESSIONS_PER_USER", "LOG_LEVEL", "AUDIT_LOG",
 	"FEDERATION_MODE", "FEDERATION_ALLOWLIST", "FEDERATION_BLOCKLIST", "FEDERATION_ALLOW_PRIVATE", "FEDERATION_PLAIN_HTTP",
 	"FEDERATION_DATE_WINDOW", "PEER_KEY_TTL", "PEER_KEY_REFETCH_INTERVAL",
-	"OUTBOX_LANES_PER_PEER", "OUTBOX_BATCH_SIZE", "OUTBOX_RETRY_BASE", "OUTBOX_RETRY_MAX", "OUTBOX_GIVE_UP_AFTER",
+	"OUTBOX_LANES_PER_PEER", "OUTBOX_BATCH_SIZE", "OUTBOX_RETRY_BASE", "OUTBOX_RETRY_MAX", "OUTBOX_GIVE_UP_AFTER", "OUTBOX_LEASE_TTL",
 	"KEY_ROTATION_OVERLAP",
 	"REDIS_URL", "REDIS_PASSWORD", "REDIS_CLUSTER", "REDIS_NAMESPACE",
 	"RATE_LIMIT_REQUESTS", "RATE_LIMIT_WINDOW", "RATE_LIMIT_FAIL_OPEN",
@@ -174,6 +175,7 @@ func DefaultConfig() Config {
 		OutboxRetryBase:      30 * time.Second,
 		OutboxRetryMax:       6 * time.Hour,
 		OutboxGiveUpAfter:    5 * 24 * time.Hour,
+		OutboxLeaseTTL:       30 * time.Second,
 		KeyRotationOverlap:   7 * 24 * time.Hour,
 
 		RedisNamespace:   "fednode",
@@ -306,6 +308,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration("OUTBOX_RETRY_BASE", &c.OutboxRetryBase)
 	duration("OUTBOX_RETRY_MAX", &c.OutboxRetryMax)
 	duration("OUTBOX_GIVE_UP_AFTER", &c.OutboxGiveUpAfter)
+	duration("OUTBOX_LEASE_TTL", &c.OutboxLeaseTTL)
 	duration("KEY_ROTATION_OVERLAP", &c.KeyRotationOverlap)
 	str("REDIS_URL", &c.RedisURL)
 	secret("REDIS_PASSWORD", &c.RedisPassword)
@@ -430,7 +433,7 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{"FEDERATION_DATE_WINDOW": c.FederationDateWindow, "PEER_KEY_TTL": c.PeerKeyTTL,
 		"PEER_KEY_REFETCH_INTERVAL": c.PeerKeyRefetch, "OUTBOX_RETRY_BASE": c.OutboxRetryBase, "OUTBOX_RETRY_MAX": c.OutboxRetryMax,
-		"OUTBOX_GIVE_UP_AFTER": c.OutboxGiveUpAfter, "KEY_ROTATION_OVERLAP": c.KeyRotationOverlap} {
+		"OUTBOX_GIVE_UP_AFTER": c.OutboxGiveUpAfter, "KEY_ROTATION_OVERLAP": c.KeyRotationOverlap, "OUTBOX_LEASE_TTL": c.OutboxLeaseTTL} {
 		if d <= 0 {
 			bad("%s: must be a positive duration", name)
 		}

@@ -38,6 +38,8 @@ type Store interface {
 	PruneSessions(ctx context.Context, now time.Time) (int, error)
 	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
 	banStore
+	federation.Shared
+	ReleaseLease(ctx context.Context, name, owner string) error
 	Close() error
 }
 
@@ -64,6 +66,7 @@ type Server struct {
 	bgCtx     context.Context
 	cancelBg  context.CancelFunc
 	closers   []func() error // extra clients to close after the store
+	wsPoll    bool           // replicas: sockets also check their mailbox every few seconds
 
 	ln       net.Listener
 	http     *http.Server
@@ -261,11 +264,22 @@ func newServer(ctx context.Context, cfg Config, be backend, keyring *keys.Local,
 		return nil, err
 	}
 	client := federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: cfg.FederationAllowPrivate})
-	s.directory = federation.NewDirectory(client, cfg.federationScheme(), cfg.PeerKeyTTL, cfg.PeerKeyRefetch, now)
+	var shared federation.Shared
+	if be.redis {
+		shared = store
+	}
+	s.directory = federation.NewDirectory(client, cfg.federationScheme(), cfg.PeerKeyTTL, cfg.PeerKeyRefetch, now, shared)
+	replica := fednode.NewID(now()) // this process, as a lease owner
+	s.wsPoll = be.redis
 	s.outbox = outbox.New(outbox.Config{
 		Domain: cfg.NodeDomain, Lanes: cfg.OutboxLanes, BatchSize: cfg.OutboxBatchSize,
 		RetryBase: cfg.OutboxRetryBase, RetryMax: cfg.OutboxRetryMax, GiveUpAfter: cfg.OutboxGiveUpAfter,
 		Allowed: s.policy.Allowed,
+		Lease: func(ctx context.Context, peer string) (bool, error) {
+			return store.AcquireLease(ctx, "outbox:"+peer, replica, cfg.OutboxLeaseTTL)
+		},
+		Release:  func(ctx context.Context, peer string) { store.ReleaseLease(ctx, "outbox:"+peer, replica) },
+		LeaseTTL: cfg.OutboxLeaseTTL,
 	}, store, s.directory, keyring, client, log, now)
 	s.outbox.OnEvent(func(peer string, delivered, failed, retried int) {
 		s.metrics.deliveries.WithLabelValues("delivered").Add(float64(delivered))

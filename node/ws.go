@@ -139,6 +139,15 @@ func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64)
 	}()
 	ping := time.NewTicker(s.cfg.WSPingPeriod)
 	defer ping.Stop()
+	// With replicas a wake-up travels over Redis pub/sub, which may drop one;
+	// a slow poll bounds the delay that costs. (Nothing is lost either way:
+	// the socket reads the store after its cursor.)
+	var poll <-chan time.Time
+	if s.wsPoll {
+		t := time.NewTicker(3 * time.Second)
+		defer t.Stop()
+		poll = t.C
+	}
 	ctx := context.Background()
 	for {
 		select {
@@ -157,6 +166,11 @@ func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64)
 		case <-ping.C:
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WSWriteWait)); err != nil {
 				return
+			}
+		case <-poll:
+			select {
+			case c.wake <- struct{}{}:
+			default:
 			}
 		case <-c.wake:
 			for {

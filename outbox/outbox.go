@@ -59,6 +59,14 @@ type Config struct {
 	RetryMax    time.Duration // longest delay between retries
 	GiveUpAfter time.Duration // how long a message is retried before it fails
 	Allowed     func(domain string) bool
+	// Lease, when set, must grant a peer before this replica serves it and
+	// be renewed while it does (every LeaseTTL/3); Release gives it up. With
+	// several replicas on one store this is what makes each job delivered by
+	// exactly one of them, and a dead holder's peers are taken over when its
+	// lease lapses.
+	Lease    func(ctx context.Context, peer string) (bool, error)
+	Release  func(ctx context.Context, peer string)
+	LeaseTTL time.Duration
 }
 
 // Outbox is the delivery engine.
@@ -152,15 +160,43 @@ func (o *Outbox) schedule(ctx context.Context) {
 		if now.Before(st.next) {
 			continue
 		}
+		if o.cfg.Lease != nil {
+			held, err := o.cfg.Lease(ctx, p)
+			if err != nil || !held {
+				continue // another replica serves this peer, or the store is down
+			}
+		}
 		st.running = true
 		o.wg.Add(1)
 		go o.servePeer(ctx, p, st)
 	}
 }
 
-// servePeer runs the peer's lanes until its queue is empty or it backs off.
-func (o *Outbox) servePeer(ctx context.Context, peer string, st *peerState) {
+// servePeer runs the peer's lanes until its queue is empty or it backs off,
+// renewing the peer's lease meanwhile; losing the lease stops the lanes.
+func (o *Outbox) servePeer(parent context.Context, peer string, st *peerState) {
 	defer o.wg.Done()
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	if o.cfg.Lease != nil {
+		defer o.cfg.Release(context.WithoutCancel(parent), peer)
+		go func() {
+			t := time.NewTicker(o.cfg.LeaseTTL / 3)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if held, err := o.cfg.Lease(ctx, peer); err != nil || !held {
+						o.log.Warn("outbox: lost the lease of a peer; stopping", "peer", peer, "err", err)
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+	}
 	for {
 		var wg sync.WaitGroup
 		for lane := 0; lane < o.cfg.Lanes; lane++ {
@@ -359,7 +395,7 @@ func (o *Outbox) retry(ctx context.Context, peer string, batch []fednode.Job, ae
 	if ae.retryAfter > delay {
 		delay = min(ae.retryAfter, 24*time.Hour)
 	}
-	st.next = now.Add(delay)
+	st.next = o.now().Add(delay) // from the answer, not the attempt: Retry-After counts from the response
 	o.mu.Unlock()
 	o.log.Info("outbox: will retry", "peer", peer, "messages", len(keep), "in", delay.Round(time.Millisecond).String(), "reason", ae.reason)
 	o.event(peer, 0, 0, len(keep))
