@@ -301,3 +301,40 @@ func (c *Client) RevokeAllSessions(ctx context.Context) (int, error) {
 	err := c.do(ctx, "POST", "/api/admin/sessions/revoke-all", nil, &out)
 	return out.Revoked, err
 }
+
+// Ban is a ban as the admin API shows it.
+type Ban struct {
+	Key       string `json:"key"`
+	Until     string `json:"until"`
+	Reason    string `json:"reason"`
+	Level     int    `json:"level"`
+	CreatedAt string `json:"created_at"`
+	Active    bool   `json:"active"`
+}
+
+// Bans lists bans (admin).
+func (c *Client) Bans(ctx context.Context) ([]Ban, error) {
+	var out struct{ Bans []Ban }
+	err := c.do(ctx, "GET", "/api/admin/bans", nil, &out)
+	return out.Bans, err
+}
+
+// AddBan bans an IP or IPv6 /64 (admin); an empty duration escalates
+// automatically.
+func (c *Client) AddBan(ctx context.Context, key, duration, reason string) (Ban, error) {
+	in := map[string]string{"key": key}
+	if duration != "" {
+		in["duration"] = duration
+	}
+	if reason != "" {
+		in["reason"] = reason
+	}
+	var b Ban
+	err := c.do(ctx, "POST", "/api/admin/bans", in, &b)
+	return b, err
+}
+
+// LiftBan lifts a ban (admin).
+func (c *Client) LiftBan(ctx context.Context, key string) error {
+	return c.do(ctx, "DELETE", "/api/admin/bans?key="+url.QueryEscape(key), nil, nil)
+}

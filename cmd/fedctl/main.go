@@ -10,6 +10,7 @@
 //	fedctl admin dead-letters
 //	fedctl admin rotate-keys sig|enc [OVERLAP]
 //	fedctl admin revoke-sessions
+//	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
@@ -50,7 +51,8 @@ const usage = `usage: fedctl register|login USERNAME   (password on standard inp
        fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
        fedctl admin dead-letters
        fedctl admin rotate-keys sig|enc [OVERLAP]
-       fedctl admin revoke-sessions`
+       fedctl admin revoke-sessions
+       fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
@@ -212,6 +214,38 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 			return err
 		}
 		return out.Encode(map[string]string{"id": id})
+	case "bans":
+		bans, err := c.Bans(ctx)
+		if err != nil {
+			return err
+		}
+		for _, b := range bans {
+			if err := out.Encode(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "ban":
+		if len(args) < 2 || len(args) > 4 {
+			return errors.New(usage)
+		}
+		duration, reason := "", ""
+		if len(args) > 2 {
+			duration = args[2]
+		}
+		if len(args) > 3 {
+			reason = args[3]
+		}
+		b, err := c.AddBan(ctx, args[1], duration, reason)
+		if err != nil {
+			return err
+		}
+		return out.Encode(b)
+	case "unban":
+		if len(args) != 2 {
+			return errors.New(usage)
+		}
+		return c.LiftBan(ctx, args[1])
 	case "revoke-sessions":
 		n, err := c.RevokeAllSessions(ctx)
 		if err != nil {

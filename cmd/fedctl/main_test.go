@@ -165,6 +165,21 @@ func TestFedctl(t *testing.T) {
 	if out, err := fedctl("alice", "", "admin", "dead-letters"); err != nil || out != "" {
 		t.Fatalf("no dead letters expected: %q %v", out, err)
 	}
+	if out, err := fedctl("alice", "", "admin", "ban", "203.0.113.77", "2h", "spam"); err != nil || !strings.Contains(out, `"key":"203.0.113.77"`) || !strings.Contains(out, `"reason":"spam"`) {
+		t.Fatalf("ban: %q %v", out, err)
+	}
+	if _, err := fedctl("alice", "", "admin", "ban", "not-an-ip"); err == nil || !strings.Contains(err.Error(), "invalid_request") {
+		t.Fatalf("a bad ban key must be refused with its code: %v", err)
+	}
+	if out, err := fedctl("alice", "", "admin", "bans"); err != nil || !strings.Contains(out, "203.0.113.77") || !strings.Contains(out, `"active":true`) {
+		t.Fatalf("bans: %q %v", out, err)
+	}
+	if _, err := fedctl("alice", "", "admin", "unban", "203.0.113.77"); err != nil {
+		t.Fatal(err)
+	}
+	if out, _ := fedctl("alice", "", "admin", "bans"); strings.Contains(out, "203.0.113.77") {
+		t.Fatalf("still banned: %q", out)
+	}
 	if out, err := fedctl("alice", "", "admin", "revoke-sessions"); err != nil || !strings.Contains(out, `"revoked":`) {
 		t.Fatalf("revoke: %q %v", out, err)
 	}
