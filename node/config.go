@@ -450,6 +450,11 @@ func (c Config) Validate() error {
 	if c.RateLimitDefault.Limit < 1 || c.RateLimitDefault.Window <= 0 {
 		bad("RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW: must be positive")
 	}
+	for _, class := range Classes {
+		if r, ok := c.RateLimits[class]; ok && (r.Limit < 1 || r.Window <= 0) {
+			bad("RATE_LIMIT_%s: must be a positive N/duration", strings.ToUpper(class))
+		}
+	}
 	if _, err := clientip.New(c.TrustedProxies); err != nil {
 		bad("TRUSTED_PROXIES: %v", err)
 	}

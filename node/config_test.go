@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fednode/fednode/ratelimit"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -157,6 +159,50 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	for _, v := range EnvVars {
 		if !strings.Contains(string(readme), "| `"+v+"`") && !strings.Contains(string(readme), "`"+v+"` /") && !strings.Contains(string(readme), ", `"+v+"`") {
 			t.Errorf("the README's configuration table has no row for %s", v)
+		}
+	}
+}
+
+func TestRedisConfigRules(t *testing.T) {
+	prod := func(mod func(*Config)) error {
+		c := DefaultConfig()
+		c.Env, c.JWTSecret, c.NodeDomain, c.PublicURL, c.TLSTerminatedByProxy = EnvProduction, strings.Repeat("s", 40), "a.example", "https://a.example", true
+		mod(&c)
+		return c.Validate()
+	}
+	if err := prod(func(c *Config) { c.RedisURL, c.RedisPassword = "rediss://redis.internal:6380", "pw" }); err != nil {
+		t.Fatalf("TLS Redis with a password: %v", err)
+	}
+	if err := prod(func(c *Config) { c.RedisURL, c.RedisPassword = "redis://127.0.0.1:6379", "pw" }); err != nil {
+		t.Fatalf("plain Redis on loopback: %v", err)
+	}
+	for name, tt := range map[string]struct {
+		mod  func(*Config)
+		want string
+	}{
+		"no password":         {func(c *Config) { c.RedisURL = "rediss://redis.internal:6380" }, "REDIS_PASSWORD"},
+		"plain TCP, remote":   {func(c *Config) { c.RedisURL, c.RedisPassword = "redis://redis.internal:6379", "pw" }, "rediss://"},
+		"not a redis URL":     {func(c *Config) { c.RedisURL, c.RedisPassword = "http://x", "pw" }, "REDIS_URL"},
+		"bad rate rule":       {func(c *Config) { c.RateLimits[ClassAuth] = ratelimit.Rule{} }, "RATE_LIMIT_AUTH"},
+		"bad trusted proxies": {func(c *Config) { c.TrustedProxies = []string{"everyone"} }, "TRUSTED_PROXIES"},
+	} {
+		err := prod(tt.mod)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	dev := DefaultConfig()
+	dev.RedisURL = "redis://127.0.0.1:6379"
+	if err := dev.Validate(); err == nil || !strings.Contains(err.Error(), "JWT_SECRET: required with REDIS_URL") {
+		t.Fatalf("replicas need one shared JWT secret: %v", err)
+	}
+	c, err := FromEnv(env(map[string]string{"RATE_LIMIT_AUTH": "5/30s", "RATE_LIMIT_WINDOW": "120", "RATE_LIMIT_REQUESTS": "7"}))
+	if err != nil || c.Rule(ClassAuth) != (ratelimit.Rule{Limit: 5, Window: 30 * time.Second}) || c.Rule(ClassMetrics) != (ratelimit.Rule{Limit: 7, Window: 2 * time.Minute}) {
+		t.Fatalf("rules: %+v %+v %v", c.Rule(ClassAuth), c.Rule(ClassMetrics), err)
+	}
+	for _, bad := range []string{"5", "x/1m", "5/never", "0/1m"} {
+		if _, err := FromEnv(env(map[string]string{"RATE_LIMIT_AUTH": bad})); err == nil {
+			t.Errorf("RATE_LIMIT_AUTH=%q accepted", bad)
 		}
 	}
 }
