@@ -166,6 +166,11 @@ func TestRedirectIsRetriedNotFollowed(t *testing.T) {
 		func(w http.ResponseWriter, _ []string) { w.Header().Set("Location", target.URL); w.WriteHeader(302) },
 		func(w http.ResponseWriter, _ []string) { w.WriteHeader(408) },
 		func(w http.ResponseWriter, _ []string) { w.WriteHeader(401) },
+		func(w http.ResponseWriter, _ []string) {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(403)
+			w.Write([]byte(`{"error":{"code":"banned","message":"for a while"}}`))
+		},
 		accepted)
 	id := enqueue(t, db, ob, domain)
 	waitStatus(t, db, id, fednode.StatusDelivered)
@@ -176,8 +181,11 @@ func TestRedirectIsRetriedNotFollowed(t *testing.T) {
 	}
 	sc.mu.Lock()
 	defer sc.mu.Unlock()
-	if len(sc.times) != 4 {
-		t.Fatalf("302, 408 and 401 must each be retried: %d attempts", len(sc.times))
+	if len(sc.times) != 5 {
+		t.Fatalf("302, 408, 401 and a 403 ban must each be retried: %d attempts", len(sc.times))
+	}
+	if gap := sc.times[4].Sub(sc.times[3]); gap < time.Second {
+		t.Fatalf("a ban's Retry-After was not honoured: %v", gap)
 	}
 }
 

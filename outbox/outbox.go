@@ -11,7 +11,7 @@
 // order, a batch (one envelope) at a time. A failed request backs the whole
 // peer off exponentially with jitter, honouring Retry-After; the schedule is
 // in docs/PROTOCOL.md. A permanent refusal (a 4xx other than 401, 408 and
-// 429, or a per-message refusal) fails the message at once; redirects are not
+// 429 and a 403 "banned", or a per-message refusal) fails the message at once; redirects are not
 // followed and count as failures to retry. After GiveUpAfter a message is
 // failed and kept as a dead letter.
 package outbox
@@ -474,7 +474,8 @@ func (o *Outbox) send(ctx context.Context, peer string, batch []fednode.Job) (ma
 			m[r.ID] = r
 		}
 		return m, nil
-	case resp.StatusCode == 401 || resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500 || resp.StatusCode < 400:
+	case resp.StatusCode == 401 || resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500 || resp.StatusCode < 400,
+		resp.StatusCode == 403 && errorCode(raw) == fednode.EBanned: // a ban is temporary and says when it ends
 		return nil, &attemptError{reason: fmt.Sprintf("HTTP %d %s", resp.StatusCode, errorCode(raw)), retryAfter: retryAfter(resp.Header.Get("Retry-After"), o.now())}
 	default:
 		return nil, &attemptError{reason: fmt.Sprintf("refused by %s: HTTP %d %s", peer, resp.StatusCode, errorCode(raw)), permanent: true}

@@ -56,11 +56,19 @@ type proc struct {
 	url string
 }
 
-// start runs the binary with env and waits for its "listening" log line.
+// generous are limits for tests in which every node and client shares
+// 127.0.0.1: the defaults would (rightly) limit and ban it.
+var generous = []string{
+	"RATE_LIMIT_API_ANON=1000000/1m", "RATE_LIMIT_API_AUTH=1000000/1m", "RATE_LIMIT_AUTH=1000000/1m",
+	"RATE_LIMIT_INBOX_IP=1000000/1m", "RATE_LIMIT_INBOX_PEER=1000000/1m", "BAN_AFTER_VIOLATIONS=1000000",
+}
+
+// start runs the binary with env (on top of generous limits) and waits for
+// its "listening" log line.
 func start(t *testing.T, bin string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH")}, generous...), env...)
 	stderr, _ := cmd.StderrPipe()
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -35,9 +36,9 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	masters := 0
-	c.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error { masters++; return nil })
-	if masters != 3 {
-		t.Fatalf("%d masters", masters)
+	var masters atomic.Int32 // ForEachMaster runs concurrently
+	c.ForEachMaster(ctx, func(ctx context.Context, m *goredis.Client) error { masters.Add(1); return nil })
+	if masters.Load() != 3 {
+		t.Fatalf("%d masters", masters.Load())
 	}
 }
