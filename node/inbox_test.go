@@ -305,3 +305,20 @@ func TestInboxRateLimits(t *testing.T) {
 		t.Fatalf("statuses %v: want 3 accepted then 429", codes)
 	}
 }
+
+func TestInboxPerPeerLimit(t *testing.T) {
+	b := startNode(t, func(c *node.Config) { c.RateLimits[node.ClassInboxPeer] = ratelimit.Rule{Limit: 2, Window: time.Minute} })
+	b.user("bob")
+	m := newPeer(t)
+	var codes []int
+	for i := 0; i < 3; i++ {
+		r := m.post(b, marshal(m.envelope(b, "mallory", "bob@"+b.srv.Domain(), "x")), time.Now(), nil)
+		codes = append(codes, r.Status)
+		if r.Status == 429 && (r.code() != "rate_limited" || r.Header.Get("Retry-After") == "") {
+			t.Fatalf("refusal: %s", r.Raw)
+		}
+	}
+	if codes[0] != 200 || codes[1] != 200 || codes[2] != 429 {
+		t.Fatalf("statuses %v: want 2 accepted from this peer, then 429", codes)
+	}
+}
