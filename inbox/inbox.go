@@ -174,8 +174,13 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	// 6. Messages.
 	out := Response{Results: make([]Result, 0, len(env.Messages))}
 	var woken []string
+	var keysDown error
 	for _, m := range env.Messages {
-		res, user := in.accept(ctx, env, m)
+		res, user, err := in.accept(ctx, env, m)
+		if err != nil { // the key service is down: the sender must retry
+			keysDown = err
+			break
+		}
 		out.Results = append(out.Results, res)
 		if user != "" {
 			woken = append(woken, user)
@@ -183,6 +188,11 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	}
 	if len(woken) > 0 {
 		in.Notify(woken...)
+	}
+	if keysDown != nil {
+		in.Log.Warn("inbox: keys unavailable", "err", keysDown)
+		// What was stored is deduplicated when the sender retries.
+		return Response{}, &fednode.Error{Code: fednode.EUnavailable, Message: "this node cannot decrypt right now; retry later", RetryAfter: 10}
 	}
 	return out, nil
 }
@@ -217,10 +227,10 @@ func (in *Inbox) verify(ctx context.Context, r *http.Request, keyID, domain stri
 }
 
 // accept processes one message; it returns the recipient to wake when the
-// message was stored.
-func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federation.EncryptedMessage) (Result, string) {
-	refused := func(code, format string, args ...any) (Result, string) {
-		return Result{ID: m.ID, Status: "refused", Code: code, Message: fmt.Sprintf(format, args...)}, ""
+// message was stored, and an error only when the key service is down.
+func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federation.EncryptedMessage) (Result, string, error) {
+	refused := func(code, format string, args ...any) (Result, string, error) {
+		return Result{ID: m.ID, Status: "refused", Code: code, Message: fmt.Sprintf(format, args...)}, "", nil
 	}
 	from, _ := fednode.ParseAddress(m.From, "")
 	to, _ := fednode.ParseAddress(m.To, "")
@@ -232,7 +242,7 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	}
 	if existing, err := in.Store.Message(ctx, m.ID); err == nil {
 		if existing.From.Domain == env.FromNode {
-			return Result{ID: m.ID, Status: "duplicate"}, "" // a redelivery or a replay: stored once already
+			return Result{ID: m.ID, Status: "duplicate"}, "", nil // a redelivery or a replay: stored once already
 		}
 		return refused("id_conflict", "another node already used this message id")
 	} else if !errors.Is(err, fednode.ErrNotFound) {
@@ -245,6 +255,8 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	}
 	pt, err := federation.OpenMessage(ctx, in.Keyring, env, m)
 	switch {
+	case errors.Is(err, keys.ErrUnavailable):
+		return Result{}, "", err
 	case errors.Is(err, federation.ErrUnwrap):
 		return refused("unwrap_failed", "the data key does not unwrap with a current encryption key of this node")
 	case err != nil:
@@ -264,16 +276,16 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	}
 	msg := fednode.Message{ID: m.ID, From: from, To: to, Content: content, Tags: tags, CreatedAt: created.UTC(), Status: fednode.StatusDelivered}
 	if _, err := in.Store.AppendMessage(ctx, msg, to.User); errors.Is(err, fednode.ErrDuplicate) {
-		return Result{ID: m.ID, Status: "duplicate"}, "" // raced with a concurrent redelivery
+		return Result{ID: m.ID, Status: "duplicate"}, "", nil // raced with a concurrent redelivery
 	} else if err != nil {
 		return in.unavailable(m.ID, err)
 	}
-	return Result{ID: m.ID, Status: "accepted"}, to.User
+	return Result{ID: m.ID, Status: "accepted"}, to.User, nil
 }
 
 // unavailable answers a message the node could not process for an internal
 // reason; the sender retries it (an unknown status is retried).
-func (in *Inbox) unavailable(id string, err error) (Result, string) {
+func (in *Inbox) unavailable(id string, err error) (Result, string, error) {
 	in.Log.Error("inbox: store", "message", id, "err", err)
-	return Result{ID: id, Status: "retry", Code: fednode.EUnavailable, Message: "try again later"}, ""
+	return Result{ID: id, Status: "retry", Code: fednode.EUnavailable, Message: "try again later"}, "", nil
 }

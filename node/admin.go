@@ -2,13 +2,17 @@ package node
 
 import (
 	"context"
+	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/keys"
 )
 
 // Offline admin actions work on the configured store directly: on the
@@ -49,4 +53,29 @@ func RevokeAllOffline(ctx context.Context, cfg Config) (int, error) {
 		be.broker.Publish(ctx, topicRevoke, ids)
 	}
 	return len(ids), err
+}
+
+// MigrateKeysToVault moves the node's local keys (DATA_DIR/keys) into Vault
+// Transit, so its identity survives the move to KEYS_BACKEND=vault. It
+// refuses when the Transit keys already exist.
+func MigrateKeysToVault(ctx context.Context, cfg Config) error {
+	if cfg.VaultAddr == "" {
+		return errors.New("migrate: set VAULT_ADDR and VAULT_TOKEN (or AppRole)")
+	}
+	dir := filepath.Join(cfg.DataDir, "keys")
+	if _, err := os.Stat(filepath.Join(dir, "keyring.json")); err != nil {
+		return fmt.Errorf("migrate: no local keyring in %s: %w", dir, err)
+	}
+	local, err := keys.OpenLocal(dir, keys.LocalOptions{Generate: func() (*rsa.PrivateKey, error) {
+		return nil, errors.New("migrate: the local keyring is incomplete")
+	}})
+	if err != nil {
+		return err
+	}
+	vc, err := keys.NewVaultClient(ctx, cfg.vaultConfig(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return err
+	}
+	defer vc.Close()
+	return keys.Import(ctx, vc, local)
 }

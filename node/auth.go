@@ -175,7 +175,7 @@ func (a *accounts) login(ctx context.Context, username, password, ip string) (st
 		IssuedAt:  now.Truncate(time.Second), // JWT times have second precision
 		ExpiresAt: now.Add(a.tokens.ttl).Truncate(time.Second),
 	}
-	tok, err := a.tokens.issue(s)
+	tok, err := a.tokens.issue(ctx, s)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -194,7 +194,7 @@ func (a *accounts) login(ctx context.Context, username, password, ip string) (st
 // authenticate returns the live session and user a bearer token stands for.
 func (a *accounts) authenticate(ctx context.Context, token string) (fednode.Session, fednode.User, error) {
 	unauth := fednode.Errorf(fednode.EUnauthorized, "the token is missing, invalid, expired or revoked")
-	id, sub, err := a.tokens.parse(token)
+	id, sub, err := a.tokens.parse(ctx, token)
 	if err != nil {
 		unauth.Err = err
 		return fednode.Session{}, fednode.User{}, unauth

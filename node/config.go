@@ -15,6 +15,7 @@ import (
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/clientip"
 	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/ratelimit"
 )
 
@@ -89,6 +90,18 @@ type Config struct {
 	BanDuration          time.Duration // BAN_DURATION: the first ban's length; doubles per repeat
 	BanMaxDuration       time.Duration // BAN_MAX_DURATION
 
+	KeysBackend            string        // KEYS_BACKEND: local | vault
+	VaultAddr              string        // VAULT_ADDR
+	VaultToken             string        // VAULT_TOKEN or VAULT_TOKEN_FILE
+	VaultRoleID            string        // VAULT_ROLE_ID (AppRole)
+	VaultSecretID          string        // VAULT_SECRET_ID or VAULT_SECRET_ID_FILE
+	VaultTransitMount      string        // VAULT_TRANSIT_MOUNT
+	VaultKVMount           string        // VAULT_KV_MOUNT
+	VaultKeyPrefix         string        // VAULT_KEY_PREFIX
+	JWTSecretVaultPath     string        // JWT_SECRET_VAULT_PATH: KV v2 path of the JWT secret
+	RedisPasswordVaultPath string        // REDIS_PASSWORD_VAULT_PATH
+	JWTRotationOverlap     time.Duration // JWT_ROTATION_OVERLAP
+
 	// Not from the environment: tuning that tests shorten.
 	Password      PasswordParams
 	WSPingPeriod  time.Duration
@@ -120,6 +133,8 @@ var EnvVars = []string{
 	"RATE_LIMIT_METRICS", "RATE_LIMIT_INBOX_PEER", "RATE_LIMIT_INBOX_IP",
 	"TRUSTED_PROXIES",
 	"BAN_AFTER_VIOLATIONS", "BAN_AFTER_AUTH_FAILURES", "BAN_AFTER_SIGNATURE_FAILURES", "BAN_WINDOW", "BAN_DURATION", "BAN_MAX_DURATION",
+	"KEYS_BACKEND", "VAULT_ADDR", "VAULT_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_TRANSIT_MOUNT", "VAULT_KV_MOUNT",
+	"VAULT_KEY_PREFIX", "JWT_SECRET_VAULT_PATH", "REDIS_PASSWORD_VAULT_PATH", "JWT_ROTATION_OVERLAP",
 }
 
 // Rate-limit classes. Each has its own rule; RATE_LIMIT_<CLASS> (upper
@@ -194,6 +209,12 @@ func DefaultConfig() Config {
 		BanWindow:            10 * time.Minute,
 		BanDuration:          15 * time.Minute,
 		BanMaxDuration:       24 * time.Hour,
+
+		KeysBackend:        "local",
+		VaultTransitMount:  "transit",
+		VaultKVMount:       "secret",
+		VaultKeyPrefix:     "fednode",
+		JWTRotationOverlap: 24 * time.Hour,
 	}
 }
 
@@ -343,6 +364,17 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	duration("BAN_WINDOW", &c.BanWindow)
 	duration("BAN_DURATION", &c.BanDuration)
 	duration("BAN_MAX_DURATION", &c.BanMaxDuration)
+	str("KEYS_BACKEND", &c.KeysBackend)
+	str("VAULT_ADDR", &c.VaultAddr)
+	secret("VAULT_TOKEN", &c.VaultToken)
+	str("VAULT_ROLE_ID", &c.VaultRoleID)
+	secret("VAULT_SECRET_ID", &c.VaultSecretID)
+	str("VAULT_TRANSIT_MOUNT", &c.VaultTransitMount)
+	str("VAULT_KV_MOUNT", &c.VaultKVMount)
+	str("VAULT_KEY_PREFIX", &c.VaultKeyPrefix)
+	str("JWT_SECRET_VAULT_PATH", &c.JWTSecretVaultPath)
+	str("REDIS_PASSWORD_VAULT_PATH", &c.RedisPasswordVaultPath)
+	duration("JWT_ROTATION_OVERLAP", &c.JWTRotationOverlap)
 	return c, errors.Join(errs...)
 }
 
@@ -479,17 +511,41 @@ func (c Config) Validate() error {
 				bad("REDIS_URL: use rediss:// (TLS) for a Redis that is not on this host")
 			}
 		}
-		if c.JWTSecret == "" {
-			bad("JWT_SECRET: required with REDIS_URL: every replica of a node must sign and check tokens with one secret")
+		if c.JWTSecret == "" && c.JWTSecretVaultPath == "" {
+			bad("JWT_SECRET: required with REDIS_URL (or JWT_SECRET_VAULT_PATH): every replica of a node must sign and check tokens with one secret")
 		}
+	}
+
+	if c.KeysBackend != "local" && c.KeysBackend != "vault" {
+		bad("KEYS_BACKEND: %q is not local or vault", c.KeysBackend)
+	}
+	if c.usesVault() {
+		if c.VaultAddr == "" {
+			bad("VAULT_ADDR: required with KEYS_BACKEND=vault or a *_VAULT_PATH")
+		} else if u, err := url.Parse(c.VaultAddr); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			bad("VAULT_ADDR: %q is not an http(s) URL", c.VaultAddr)
+		} else if c.Production() && u.Scheme != "https" {
+			if ip := net.ParseIP(u.Hostname()); !(u.Hostname() == "localhost" || ip != nil && ip.IsLoopback()) {
+				bad("VAULT_ADDR: use https:// for a Vault that is not on this host")
+			}
+		}
+		if c.VaultToken == "" && (c.VaultRoleID == "" || c.VaultSecretID == "") {
+			bad("VAULT_TOKEN: required, or VAULT_ROLE_ID with VAULT_SECRET_ID (AppRole)")
+		}
+	}
+	if c.JWTSecret != "" && c.JWTSecretVaultPath != "" {
+		bad("JWT_SECRET, JWT_SECRET_VAULT_PATH: set one")
+	}
+	if c.JWTRotationOverlap < 0 {
+		bad("JWT_ROTATION_OVERLAP: must not be negative")
 	}
 
 	if c.Production() {
 		if c.FederationAllowPrivate || c.FederationPlainHTTP {
 			bad("FEDERATION_ALLOW_PRIVATE, FEDERATION_PLAIN_HTTP: development only; refused in production")
 		}
-		if c.JWTSecret == "" {
-			bad("JWT_SECRET: required in production (or JWT_SECRET_FILE)")
+		if c.JWTSecret == "" && c.JWTSecretVaultPath == "" {
+			bad("JWT_SECRET: required in production (or JWT_SECRET_FILE, or JWT_SECRET_VAULT_PATH)")
 		}
 		for _, o := range c.AllowedOrigins {
 			if o == "*" {
@@ -541,4 +597,15 @@ func parseRule(v string) (ratelimit.Rule, error) {
 		return ratelimit.Rule{}, fmt.Errorf("%q is not N/duration, such as 10/1m", v)
 	}
 	return ratelimit.Rule{Limit: limit, Window: window}, nil
+}
+
+// usesVault reports whether the node talks to Vault at all.
+func (c Config) usesVault() bool {
+	return c.KeysBackend == "vault" || c.JWTSecretVaultPath != "" || c.RedisPasswordVaultPath != ""
+}
+
+// vaultConfig is the Vault part of the configuration.
+func (c Config) vaultConfig(log *slog.Logger) keys.VaultConfig {
+	return keys.VaultConfig{Addr: c.VaultAddr, Token: c.VaultToken, RoleID: c.VaultRoleID, SecretID: c.VaultSecretID,
+		TransitMount: c.VaultTransitMount, KVMount: c.VaultKVMount, KeyPrefix: c.VaultKeyPrefix, Log: log}
 }

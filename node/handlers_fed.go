@@ -121,3 +121,21 @@ func (s *Server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
 	s.audit.WarnContext(r.Context(), "keys.rotated", "by", who.Session.Username, "use", req.Use, "key", id, "overlap", overlap.String())
 	writeJSON(w, http.StatusOK, map[string]string{"id": id, "use": req.Use})
 }
+
+// handleRotateJWT makes a new JWT secret version in Vault KV; tokens signed
+// with the previous one are accepted for JWT_ROTATION_OVERLAP.
+func (s *Server) handleRotateJWT(w http.ResponseWriter, r *http.Request) {
+	vs, ok := s.secrets.(*vaultSecrets)
+	if !ok {
+		writeError(w, r, s.log, fednode.Errorf(fednode.EConflict, "JWT secret rotation needs JWT_SECRET_VAULT_PATH; with JWT_SECRET, change the variable and restart (every token is then refused)"))
+		return
+	}
+	n, err := vs.rotate(r.Context())
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	who, _ := principalFromContext(r.Context())
+	s.audit.WarnContext(r.Context(), "jwt.rotated", "by", who.Session.Username, "version", n, "overlap", s.cfg.JWTRotationOverlap.String())
+	writeJSON(w, http.StatusOK, map[string]any{"version": n, "previous_accepted_until": s.now().Add(s.cfg.JWTRotationOverlap).UTC().Format(time.RFC3339)})
+}

@@ -100,6 +100,9 @@ func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
 
 func (n *testNode) open() {
 	n.t.Helper()
+	// A restarted node reuses its port: connections pooled to the old
+	// process are dead, and Go does not retry a POST on one.
+	http.DefaultClient.CloseIdleConnections()
 	var logOut io.Writer = io.Discard
 	if os.Getenv("FEDNODE_TEST_LOG") != "" { // see what a failing node did
 		logOut = os.Stderr

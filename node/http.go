@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/ratelimit"
 )
 
@@ -68,6 +69,7 @@ func unavailable(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ratelimit.ErrUnavailable) ||
+		errors.Is(err, keys.ErrUnavailable) ||
 		strings.Contains(err.Error(), "connection pool timeout") || strings.Contains(err.Error(), "redis: client is closed")
 }
 

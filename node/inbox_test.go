@@ -307,7 +307,9 @@ func TestInboxRateLimits(t *testing.T) {
 }
 
 func TestInboxPerPeerLimit(t *testing.T) {
-	b := startNode(t, func(c *node.Config) { c.RateLimits[node.ClassInboxPeer] = ratelimit.Rule{Limit: 2, Window: time.Minute} })
+	b := startNode(t, func(c *node.Config) {
+		c.RateLimits[node.ClassInboxPeer] = ratelimit.Rule{Limit: 2, Window: time.Minute}
+	})
 	b.user("bob")
 	m := newPeer(t)
 	var codes []int

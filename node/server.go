@@ -26,6 +26,12 @@ import (
 	"github.com/fednode/fednode/redis"
 )
 
+// nodeKeyring is the keyring with the operator's rotation.
+type nodeKeyring interface {
+	keys.Keyring
+	Rotate(ctx context.Context, use string, overlap time.Duration) (keys.PublicKey, error)
+}
+
 // Store is everything the node needs from its storage backend.
 type Store interface {
 	authStore
@@ -54,7 +60,9 @@ type Server struct {
 	hub      *hub
 	now      func() time.Time
 
-	keyring   *keys.Local
+	keyring   nodeKeyring
+	vault     *keys.VaultClient // nil unless the node uses Vault
+	secrets   jwtSecrets
 	directory *federation.Directory
 	outbox    *outbox.Outbox
 	inbox     *inbox.Inbox
@@ -101,7 +109,7 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
-	if cfg.JWTSecret == "" { // development only: Validate refuses this in production
+	if cfg.JWTSecret == "" && cfg.JWTSecretVaultPath == "" { // development only: Validate refuses this in production
 		secret, err := loadOrCreateDevSecret(cfg.DataDir)
 		if err != nil {
 			return nil, err
@@ -121,12 +129,54 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	if now == nil {
 		now = time.Now
 	}
-	keyring, err := keys.OpenLocal(filepath.Join(cfg.DataDir, "keys"), keys.LocalOptions{Now: now, Generate: cfg.GenerateKey})
-	if err != nil {
-		return nil, err
+	var vc *keys.VaultClient
+	if cfg.usesVault() {
+		var err error
+		if vc, err = keys.NewVaultClient(ctx, cfg.vaultConfig(log)); err != nil {
+			return nil, fmt.Errorf("vault: %w", err)
+		}
+	}
+	closeVault := func() {
+		if vc != nil {
+			vc.Close()
+		}
+	}
+	if cfg.RedisPasswordVaultPath != "" {
+		v, err := keys.NewSecrets(vc).Read(ctx, cfg.RedisPasswordVaultPath, 0)
+		if err != nil {
+			closeVault()
+			return nil, fmt.Errorf("REDIS_PASSWORD_VAULT_PATH: %w", err)
+		}
+		cfg.RedisPassword = v.Value
+	}
+	var keyring nodeKeyring
+	if cfg.KeysBackend == "vault" {
+		t, err := keys.OpenTransit(ctx, vc, now, cfg.KeyRotationOverlap)
+		if err != nil {
+			closeVault()
+			return nil, fmt.Errorf("vault transit: %w", err)
+		}
+		keyring = t
+	} else {
+		l, err := keys.OpenLocal(filepath.Join(cfg.DataDir, "keys"), keys.LocalOptions{Now: now, Generate: cfg.GenerateKey})
+		if err != nil {
+			closeVault()
+			return nil, err
+		}
+		keyring = l
+	}
+	var secrets jwtSecrets = staticSecret(cfg.JWTSecret)
+	if cfg.JWTSecretVaultPath != "" {
+		vs, err := newVaultSecrets(ctx, keys.NewSecrets(vc), cfg.JWTSecretVaultPath, cfg.JWTRotationOverlap, now)
+		if err != nil {
+			closeVault()
+			return nil, fmt.Errorf("JWT_SECRET_VAULT_PATH: %w", err)
+		}
+		secrets = vs
 	}
 	be, err := openBackend(ctx, cfg, now, log)
 	if err != nil {
+		closeVault()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
@@ -147,12 +197,14 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	if cfg.PublicURL == "" {
 		cfg.PublicURL = scheme + "://" + cfg.NodeDomain
 	}
-	s, err := newServer(ctx, cfg, be, keyring, log, audit)
+	s, err := newServer(ctx, cfg, be, keyring, secrets, log, audit)
 	if err != nil {
 		ln.Close()
 		be.close()
+		closeVault()
 		return nil, err
 	}
+	s.vault = vc
 	s.ln = ln
 	s.url = scheme + "://" + ln.Addr().String()
 	s.http = &http.Server{
@@ -232,14 +284,14 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 	}, nil
 }
 
-func newServer(ctx context.Context, cfg Config, be backend, keyring *keys.Local, log, audit *slog.Logger) (*Server, error) {
+func newServer(ctx context.Context, cfg Config, be backend, keyring nodeKeyring, secrets jwtSecrets, log, audit *slog.Logger) (*Server, error) {
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
 	}
 	store := be.store
 	s := &Server{
-		cfg: cfg, log: log, audit: audit, store: store, hub: newHub(), now: now, keyring: keyring,
+		cfg: cfg, log: log, audit: audit, store: store, hub: newHub(), now: now, keyring: keyring, secrets: secrets,
 		serveErr: make(chan error, 1), stop: make(chan struct{}), broker: be.broker, closers: be.closers,
 	}
 	s.bgCtx, s.cancelBg = context.WithCancel(context.WithoutCancel(ctx))
@@ -307,7 +359,7 @@ func newServer(ctx context.Context, cfg Config, be backend, keyring *keys.Local,
 			}
 		},
 	})
-	tokens := &tokenIssuer{secret: []byte(cfg.JWTSecret), alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
+	tokens := &tokenIssuer{secrets: secrets, alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
 	s.accounts, err = newAccounts(store, tokens, cfg, audit, s.revoked)
 	if err != nil {
 		return nil, err
@@ -375,6 +427,9 @@ func (s *Server) Close() error {
 	for _, c := range s.closers {
 		c()
 	}
+	if s.vault != nil {
+		s.vault.Close()
+	}
 	if cerr := s.store.Close(); err == nil {
 		err = cerr
 	}
@@ -407,6 +462,11 @@ func (s *Server) janitor() {
 			}
 			if _, err := s.store.PruneBans(ctx, now.Add(-banRepeatWindow)); err != nil {
 				s.log.Error("prune bans", "err", err)
+			}
+			if r, ok := s.keyring.(interface{ Retire(context.Context) error }); ok {
+				if err := r.Retire(ctx); err != nil {
+					s.log.Warn("keys: retire rotated versions", "err", err)
+				}
 			}
 		}
 	}
@@ -444,6 +504,7 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/federation", s.admin(s.handleSetPolicy)).Methods(http.MethodPut, http.MethodDelete)
 	r.Handle("/api/admin/outbox/dead", s.admin(s.handleDeadLetters)).Methods(http.MethodGet)
 	r.Handle("/api/admin/keys/rotate", s.admin(s.handleRotateKeys)).Methods(http.MethodPost)
+	r.Handle("/api/admin/jwt/rotate", s.admin(s.handleRotateJWT)).Methods(http.MethodPost)
 	r.Handle("/api/admin/bans", s.admin(s.handleBans)).Methods(http.MethodGet)
 	r.Handle("/api/admin/bans", s.admin(s.handleBan)).Methods(http.MethodPost)
 	r.Handle("/api/admin/bans", s.admin(s.handleUnban)).Methods(http.MethodDelete)
@@ -553,7 +614,16 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, &fednode.Error{Code: fednode.EUnavailable, Message: "the store is not reachable", RetryAfter: 5})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "store": "ok"})
+	out := map[string]string{"status": "ready", "store": "ok"}
+	if s.vault != nil {
+		if err := s.vault.Health(ctx); err != nil {
+			s.log.Warn("readiness: vault", "err", err)
+			writeError(w, r, s.log, &fednode.Error{Code: fednode.EUnavailable, Message: "vault: " + strings.TrimPrefix(err.Error(), keys.ErrUnavailable.Error()+": "), RetryAfter: 5})
+			return
+		}
+		out["vault"] = "ok"
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // LiveSockets is the number of open WebSocket connections.

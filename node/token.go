@@ -15,6 +15,7 @@ package node
 // at once, not at exp.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -28,19 +29,20 @@ import (
 const maxTokenLen = 4096
 
 type tokenIssuer struct {
-	secret []byte
-	alg    string
-	ttl    time.Duration
-	issuer string
-	now    func() time.Time
+	secrets jwtSecrets
+	alg     string
+	ttl     time.Duration
+	issuer  string
+	now     func() time.Time
 }
 
 type tokenClaims struct {
 	jwt.RegisteredClaims
 }
 
-// issue signs a token for session s.
-func (t *tokenIssuer) issue(s fednode.Session) (string, error) {
+// issue signs a token for session s with the current secret; a rotatable
+// secret's version goes in the kid header.
+func (t *tokenIssuer) issue(ctx context.Context, s fednode.Session) (string, error) {
 	c := tokenClaims{jwt.RegisteredClaims{
 		Issuer:    t.issuer,
 		Subject:   s.Username,
@@ -48,23 +50,34 @@ func (t *tokenIssuer) issue(s fednode.Session) (string, error) {
 		ExpiresAt: jwt.NewNumericDate(s.ExpiresAt),
 		ID:        s.ID,
 	}}
-	tok, err := jwt.NewWithClaims(jwt.GetSigningMethod(t.alg), c).SignedString(t.secret)
+	kid, secret, err := t.secrets.current(ctx)
+	if err != nil {
+		return "", err
+	}
+	tok := jwt.NewWithClaims(jwt.GetSigningMethod(t.alg), c)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	signed, err := tok.SignedString(secret)
 	if err != nil {
 		return "", fmt.Errorf("token: sign: %w", err)
 	}
-	return tok, nil
+	return signed, nil
 }
 
 var errToken = errors.New("token refused")
 
 // parse verifies a token and returns its session id and subject. Every
 // refusal is errToken wrapped with the reason, for the log only.
-func (t *tokenIssuer) parse(s string) (id, sub string, err error) {
+func (t *tokenIssuer) parse(ctx context.Context, s string) (id, sub string, err error) {
 	if len(s) > maxTokenLen {
 		return "", "", fmt.Errorf("%w: too long", errToken)
 	}
 	var c tokenClaims
-	_, err = jwt.ParseWithClaims(s, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
+	_, err = jwt.ParseWithClaims(s, &c, func(tok *jwt.Token) (any, error) {
+		kid, _ := tok.Header["kid"].(string)
+		return t.secrets.lookup(ctx, kid)
+	},
 		jwt.WithValidMethods([]string{t.alg}),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
