@@ -338,3 +338,10 @@ func (c *Client) AddBan(ctx context.Context, key, duration, reason string) (Ban,
 func (c *Client) LiftBan(ctx context.Context, key string) error {
 	return c.do(ctx, "DELETE", "/api/admin/bans?key="+url.QueryEscape(key), nil, nil)
 }
+
+// RotateJWTSecret makes a new JWT secret version in Vault (admin).
+func (c *Client) RotateJWTSecret(ctx context.Context) (int, error) {
+	var out struct{ Version int }
+	err := c.do(ctx, "POST", "/api/admin/jwt/rotate", nil, &out)
+	return out.Version, err
+}

@@ -11,6 +11,7 @@
 //	fedctl admin rotate-keys sig|enc [OVERLAP]
 //	fedctl admin revoke-sessions
 //	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
+//	fedctl admin rotate-jwt-secret
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
@@ -52,7 +53,8 @@ const usage = `usage: fedctl register|login USERNAME   (password on standard inp
        fedctl admin dead-letters
        fedctl admin rotate-keys sig|enc [OVERLAP]
        fedctl admin revoke-sessions
-       fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY`
+       fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
+       fedctl admin rotate-jwt-secret`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
@@ -246,6 +248,12 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 			return errors.New(usage)
 		}
 		return c.LiftBan(ctx, args[1])
+	case "rotate-jwt-secret":
+		n, err := c.RotateJWTSecret(ctx)
+		if err != nil {
+			return err
+		}
+		return out.Encode(map[string]int{"version": n})
 	case "revoke-sessions":
 		n, err := c.RevokeAllSessions(ctx)
 		if err != nil {

@@ -23,6 +23,7 @@ const usage = `usage:
   fednode                           run the node (configuration from the environment; see README)
   fednode admin promote USERNAME    give USERNAME the admin role (node must be stopped)
   fednode admin revoke-sessions     revoke every session of every user (node must be stopped)
+  fednode admin migrate-keys-to-vault  import DATA_DIR/keys into Vault Transit (then set KEYS_BACKEND=vault)
   fednode healthcheck               exit 0 if the node on LISTEN_ADDR answers /healthz (for containers)
 `
 
@@ -55,6 +56,12 @@ func run(args []string) error {
 		return healthcheck(cfg.ListenAddr, cfg.TLSEnabled)
 	case len(args) == 3 && args[0] == "admin" && args[1] == "promote":
 		return node.Promote(ctx, cfg, args[2])
+	case len(args) == 2 && args[0] == "admin" && args[1] == "migrate-keys-to-vault":
+		if err := node.MigrateKeysToVault(ctx, cfg); err != nil {
+			return err
+		}
+		fmt.Println("the node's keys are in Vault Transit; set KEYS_BACKEND=vault and restart")
+		return nil
 	case len(args) == 2 && args[0] == "admin" && args[1] == "revoke-sessions":
 		n, err := node.RevokeAllOffline(ctx, cfg)
 		if err == nil {
