@@ -5,7 +5,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOVULNCHECK := golang.org/x/vuln/cmd/govulncheck@v1.9.0
 FUZZTIME ?= 30s
 
-.PHONY: run build test lint bench fuzz
+.PHONY: run build test tools lint bench fuzz
 
 run:
 	$(GO) run ./cmd/fednode
@@ -14,9 +14,17 @@ build:
 	$(GO) build -o bin/ ./cmd/...
 
 # Unit, integration, end-to-end and the fuzz targets' seed corpora, with the
-# race detector.
-test:
+# race detector, against real Redis and Vault servers the tests start.
+test: tools
 	$(GO) test -race -count=1 ./...
+
+# What the tests need on the machine: redis-server (installed with apt when
+# missing and we are root) and a Vault binary built from the module proxy.
+tools:
+	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; \
+		else echo "install redis-server and redis-tools (apt-get install redis-server)"; exit 1; fi; }
+	@bash scripts/vault-build
 
 lint:
 	$(GO) vet ./...
@@ -24,7 +32,7 @@ lint:
 	$(GO) run $(STATICCHECK) ./...
 	$(GO) run $(GOVULNCHECK) ./... # needs the vulnerability database: not reachable on an offline machine
 
-bench:
+bench: tools
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
 
 # Each fuzz target for FUZZTIME (go test runs one -fuzz target at a time).

@@ -641,3 +641,12 @@ func (s *Server) RotateKeys(ctx context.Context, use string, overlap time.Durati
 
 // PeerDocumentFetches is how many peer documents this node has fetched.
 func (s *Server) PeerDocumentFetches() int64 { return s.directory.Fetches() }
+
+// VaultCalls is how many requests this node has made to Vault (0 without
+// Vault), for benchmarks and tests.
+func (s *Server) VaultCalls() int64 {
+	if s.vault == nil {
+		return 0
+	}
+	return s.vault.Calls()
+}
