@@ -12,6 +12,7 @@ import (
 
 	vaultapi "github.com/hashicorp/vault/api"
 
+	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/internal/vaulttest"
 	"github.com/fednode/fednode/node"
 )
@@ -220,3 +221,39 @@ func keyIDs(doc string) string {
 }
 
 var vaultTokenRequest = vaultapi.TokenCreateRequest{Policies: []string{"root"}, TTL: "1h"}
+
+// TestVaultTokenIsRenewed: a renewable token with a 4 s TTL outlives its TTL
+// because the node renews it (a static token cannot log in again, so only
+// renewal keeps it alive).
+func TestVaultTokenIsRenewed(t *testing.T) {
+	v := vaulttest.Start(t)
+	sec, err := v.Client(t).Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"root"}, TTL: "4s", ExplicitMaxTTL: "1h", Renewable: boolPtr(true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, func(c *node.Config) {
+		c.KeysBackend, c.VaultAddr, c.VaultToken, c.VaultKeyPrefix = "vault", v.Addr, sec.Auth.ClientToken, "renew"
+	})
+	time.Sleep(9 * time.Second)
+	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
+		t.Fatalf("after twice the token's TTL: %d %s", r.Status, r.Raw)
+	}
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// TestRedisPasswordFromVault: the Redis password comes from KV v2.
+func TestRedisPasswordFromVault(t *testing.T) {
+	v := vaulttest.Start(t)
+	srv := redistest.Start(t)
+	if _, err := v.Client(t).Logical().Write("secret/data/fednode/redis", map[string]any{"data": map[string]any{"value": redistest.Password}}); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, onRedis(srv.URL(), false), func(c *node.Config) {
+		c.RedisPassword, c.RedisPasswordVaultPath, c.VaultAddr, c.VaultToken = "", "fednode/redis", v.Addr, v.Token
+	})
+	n.user("alice")
+	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
+		t.Fatalf("a node on Redis with its password from Vault: %s", r.Raw)
+	}
+}
