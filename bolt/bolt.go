@@ -375,28 +375,34 @@ func (d *DB) ClearLoginFailures(ctx context.Context, key string) error {
 
 // PruneLoginFailures deletes records whose every failure is before since.
 func (d *DB) PruneLoginFailures(ctx context.Context, since time.Time) (int, error) {
+	return pruneWhere(d, bFailures, func(ns []int64) bool { return len(keepSince(ns, since)) == 0 })
+}
+
+// pruneWhere deletes, in one transaction, the records of a bucket for which
+// stale says so.
+func pruneWhere[T any](d *DB, bucket []byte, stale func(T) bool) (int, error) {
 	n := 0
 	err := d.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bFailures)
-		var stale [][]byte
+		b := tx.Bucket(bucket)
+		var doomed [][]byte
 		if err := b.ForEach(func(k, v []byte) error {
-			var ns []int64
-			if err := json.Unmarshal(v, &ns); err != nil {
+			var rec T
+			if err := json.Unmarshal(v, &rec); err != nil {
 				return err
 			}
-			if len(keepSince(ns, since)) == 0 {
-				stale = append(stale, bytes.Clone(k))
+			if stale(rec) {
+				doomed = append(doomed, bytes.Clone(k))
 			}
 			return nil
 		}); err != nil {
 			return err
 		}
-		for _, k := range stale {
+		for _, k := range doomed {
 			if err := b.Delete(k); err != nil {
 				return err
 			}
 		}
-		n = len(stale)
+		n = len(doomed)
 		return nil
 	})
 	return n, err
@@ -801,31 +807,7 @@ func (d *DB) Bans(ctx context.Context) ([]fednode.Ban, error) {
 
 // PruneBans deletes records whose ban ended before since.
 func (d *DB) PruneBans(ctx context.Context, since time.Time) (int, error) {
-	n := 0
-	err := d.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bBans)
-		var stale [][]byte
-		if err := b.ForEach(func(k, v []byte) error {
-			var ban fednode.Ban
-			if err := json.Unmarshal(v, &ban); err != nil {
-				return err
-			}
-			if ban.Until.Before(since) {
-				stale = append(stale, bytes.Clone(k))
-			}
-			return nil
-		}); err != nil {
-			return err
-		}
-		for _, k := range stale {
-			if err := b.Delete(k); err != nil {
-				return err
-			}
-		}
-		n = len(stale)
-		return nil
-	})
-	return n, err
+	return pruneWhere(d, bBans, func(b fednode.Ban) bool { return b.Until.Before(since) })
 }
 
 // ---- peer documents ----
