@@ -77,6 +77,7 @@ type Config struct {
 	RedisPassword  string // REDIS_PASSWORD or REDIS_PASSWORD_FILE
 	RedisCluster   bool   // REDIS_CLUSTER: REDIS_URL names a Redis Cluster
 	RedisNamespace string // REDIS_NAMESPACE: key prefix shared by the replicas of one node
+	RedisTLSCAFile string // REDIS_TLS_CA_FILE: CAs to trust for rediss://
 
 	RateLimitDefault  ratelimit.Rule            // RATE_LIMIT_REQUESTS per RATE_LIMIT_WINDOW
 	RateLimits        map[string]ratelimit.Rule // RATE_LIMIT_<CLASS>: per-class overrides
@@ -127,7 +128,7 @@ var EnvVars = []string{
 	"FEDERATION_DATE_WINDOW", "PEER_KEY_TTL", "PEER_KEY_REFETCH_INTERVAL",
 	"OUTBOX_LANES_PER_PEER", "OUTBOX_BATCH_SIZE", "OUTBOX_RETRY_BASE", "OUTBOX_RETRY_MAX", "OUTBOX_GIVE_UP_AFTER", "OUTBOX_LEASE_TTL",
 	"KEY_ROTATION_OVERLAP",
-	"REDIS_URL", "REDIS_PASSWORD", "REDIS_CLUSTER", "REDIS_NAMESPACE",
+	"REDIS_URL", "REDIS_PASSWORD", "REDIS_CLUSTER", "REDIS_NAMESPACE", "REDIS_TLS_CA_FILE",
 	"RATE_LIMIT_REQUESTS", "RATE_LIMIT_WINDOW", "RATE_LIMIT_FAIL_OPEN",
 	"RATE_LIMIT_API_ANON", "RATE_LIMIT_API_AUTH", "RATE_LIMIT_AUTH", "RATE_LIMIT_WS_CONNECT", "RATE_LIMIT_WS_FRAMES",
 	"RATE_LIMIT_METRICS", "RATE_LIMIT_INBOX_PEER", "RATE_LIMIT_INBOX_IP",
@@ -335,6 +336,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	secret("REDIS_PASSWORD", &c.RedisPassword)
 	boolean("REDIS_CLUSTER", &c.RedisCluster)
 	str("REDIS_NAMESPACE", &c.RedisNamespace)
+	str("REDIS_TLS_CA_FILE", &c.RedisTLSCAFile)
 	integer("RATE_LIMIT_REQUESTS", &c.RateLimitDefault.Limit)
 	if v := getenv("RATE_LIMIT_WINDOW"); v != "" { // the seed gives seconds; a duration works too
 		if n, err := strconv.Atoi(v); err == nil {

@@ -243,3 +243,5 @@ func (n *testNode) promote(user string) {
 	n.srv = nil
 	n.open()
 }
+
+func quietLog() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }

@@ -292,3 +292,19 @@ func TestNodeOnRedisCluster(t *testing.T) {
 		t.Fatalf("after a replica restart: %v", box)
 	}
 }
+
+// TestNodeOnTLSRedis: rediss:// with a private CA works; without trusting
+// the CA the node refuses to start rather than talk to an unverified Redis.
+func TestNodeOnTLSRedis(t *testing.T) {
+	srv := redistest.StartTLS(t)
+	n := startNode(t, onRedis(srv.URL(), false), func(c *node.Config) { c.RedisTLSCAFile = srv.CAFile })
+	n.user("alice")
+	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
+		t.Fatalf("readyz over TLS: %s", r.Raw)
+	}
+	cfg := n.cfg
+	cfg.RedisTLSCAFile, cfg.ListenAddr = "", "127.0.0.1:0" // same DATA_DIR: its key files are not locked
+	if _, err := node.Open(t.Context(), cfg, quietLog(), quietLog()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("a Redis certificate from an unknown CA must be refused: %v", err)
+	}
+}

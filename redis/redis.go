@@ -25,10 +25,13 @@ package redis
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -47,6 +50,7 @@ type Options struct {
 	Password  string // overrides the URL's password when set
 	Cluster   bool
 	Namespace string // default "fednode"
+	CAFile    string // PEM CAs to trust for rediss:// (default: the system's)
 }
 
 // Store is the Redis store.
@@ -103,6 +107,9 @@ func newClient(opt Options, timeout time.Duration, retries int) (goredis.Univers
 			co.Password = opt.Password
 		}
 		co.DialTimeout, co.ReadTimeout, co.WriteTimeout, co.PoolTimeout, co.MaxRetries = timeout, timeout, timeout, timeout+time.Second, retries
+		if err := trust(co.TLSConfig, opt.CAFile); err != nil {
+			return nil, err
+		}
 		return goredis.NewClusterClient(co), nil
 	}
 	o, err := goredis.ParseURL(opt.URL)
@@ -113,7 +120,31 @@ func newClient(opt Options, timeout time.Duration, retries int) (goredis.Univers
 		o.Password = opt.Password
 	}
 	o.DialTimeout, o.ReadTimeout, o.WriteTimeout, o.PoolTimeout, o.MaxRetries = timeout, timeout, timeout, timeout+time.Second, retries
+	if err := trust(o.TLSConfig, opt.CAFile); err != nil {
+		return nil, err
+	}
 	return goredis.NewClient(o), nil
+}
+
+// trust makes a rediss:// connection verify the server against caFile.
+func trust(cfg *tls.Config, caFile string) error {
+	if caFile == "" {
+		return nil
+	}
+	if cfg == nil {
+		return errors.New("redis: REDIS_TLS_CA_FILE needs a rediss:// URL")
+	}
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("redis: REDIS_TLS_CA_FILE: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return fmt.Errorf("redis: REDIS_TLS_CA_FILE %s holds no PEM certificate", caFile)
+	}
+	cfg.RootCAs = pool
+	cfg.MinVersion = tls.VersionTLS12
+	return nil
 }
 
 // Client is the underlying client, for the limiter and the broker.

@@ -7,7 +7,15 @@ package redistest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -27,6 +35,8 @@ const Password = "redistest-password"
 type Server struct {
 	tb      testing.TB
 	Addr    string
+	CAFile  string // with StartTLS: the CA to trust
+	tls     bool
 	dir     string
 	args    []string
 	cmd     *exec.Cmd
@@ -59,6 +69,26 @@ func Start(tb testing.TB) *Server {
 	return start(tb, false)
 }
 
+// StartTLS starts a redis-server that speaks TLS only (its plain port is
+// off), with a certificate for 127.0.0.1 from a throwaway CA whose PEM is at
+// CAFile. URL is then rediss://.
+func StartTLS(tb testing.TB) *Server {
+	tb.Helper()
+	dir := tb.TempDir()
+	caFile, certFile, keyFile := writeTLS(tb, dir)
+	port := freePort(tb)
+	s := &Server{tb: tb, Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, CAFile: caFile, tls: true}
+	s.args = []string{
+		"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", s.dir,
+		"--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-ca-cert-file", caFile, "--tls-auth-clients", "no",
+		"--requirepass", Password, "--appendonly", "yes", "--appendfsync", "always", "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(s.dir, "redis.log"),
+	}
+	s.Restart()
+	tb.Cleanup(s.Kill)
+	return s
+}
+
 func start(tb testing.TB, cluster bool) *Server {
 	tb.Helper()
 	port := freePort(tb)
@@ -87,7 +117,14 @@ func (s *Server) Restart() {
 	}
 	s.exited = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(s.cmd, s.exited)
-	c := goredis.NewClient(&goredis.Options{Addr: s.Addr, Password: Password})
+	opt := &goredis.Options{Addr: s.Addr, Password: Password}
+	if s.tls {
+		pool := x509.NewCertPool()
+		pem, _ := os.ReadFile(s.CAFile)
+		pool.AppendCertsFromPEM(pem)
+		opt.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	}
+	c := goredis.NewClient(opt)
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -127,9 +164,41 @@ func (s *Server) Stop() {
 	}
 }
 
-// URL is the server's redis:// URL, without the password (REDIS_PASSWORD
-// carries it).
-func (s *Server) URL() string { return "redis://" + s.Addr }
+// URL is the server's redis:// (or rediss://) URL, without the password
+// (REDIS_PASSWORD carries it).
+func (s *Server) URL() string {
+	if s.tls {
+		return "rediss://" + s.Addr
+	}
+	return "redis://" + s.Addr
+}
+
+// writeTLS writes a CA and a server certificate for 127.0.0.1.
+func writeTLS(tb testing.TB, dir string) (caFile, certFile, keyFile string) {
+	tb.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redistest CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	return caFile, certFile, keyFile
+}
 
 // Cluster is a Redis Cluster of masters with no replicas.
 type Cluster struct {
