@@ -52,9 +52,9 @@ func TestVaultNodeFederatesWithLocalNode(t *testing.T) {
 func TestJWTSecretInVaultRotates(t *testing.T) {
 	v := vaulttest.Start(t)
 	n := startNode(t, onVault(v, "jwtnode", true), func(c *node.Config) { c.JWTRotationOverlap = time.Hour })
-	old := n.user("root")
+	n.register("root", "password-root")
 	n.promote("root")
-	old = n.login("root", "password-root")
+	old := n.login("root", "password-root")
 	r := n.do("POST", "/api/admin/jwt/rotate", old, nil)
 	if r.Status != 200 || r.Body["version"].(float64) != 2 {
 		t.Fatalf("rotate: %s", r.Raw)
