@@ -250,11 +250,15 @@ func (o *Outbox) serveLane(ctx context.Context, peer string, lane int, st *peerS
 				}
 			}
 		}
-		batch = o.fit(ctx, batch)
 		if len(batch) == 0 {
 			return
 		}
-		if !o.deliver(ctx, peer, batch, st) {
+		batch, msgs, err := o.fit(ctx, batch)
+		if err != nil {
+			o.retry(ctx, peer, batch, &attemptError{reason: err.Error()}, st, o.now())
+			return
+		}
+		if !o.deliver(ctx, peer, batch, msgs, st) {
 			return
 		}
 	}
@@ -267,20 +271,24 @@ func worstCaseBytes(m fednode.Message) int {
 	return len(m.Content)*6*4/3 + 2048
 }
 
-// fit shortens a batch so that its envelope stays under the inbox's cap.
-func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) []fednode.Job {
+// fit loads a batch's messages, shortening the batch so that its envelope
+// stays under the inbox's cap. On a store error it returns the batch up to
+// the message that failed, for retrying.
+func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) ([]fednode.Job, []fednode.Message, error) {
 	total := 1024
+	msgs := make([]fednode.Message, 0, len(batch))
 	for i, j := range batch {
 		m, err := o.store.Message(ctx, j.MessageID)
 		if err != nil {
-			return batch[:max(i, 1)] // send will report the error
+			return batch[:i+1], nil, fmt.Errorf("outbox: message %s: %w", j.MessageID, err)
 		}
 		total += worstCaseBytes(m)
 		if total > federation.MaxEnvelopeBytes && i > 0 {
-			return batch[:i]
+			return batch[:i], msgs, nil
 		}
+		msgs = append(msgs, m)
 	}
-	return batch
+	return batch, msgs, nil
 }
 
 // outcome of one request.
@@ -294,13 +302,13 @@ func (e *attemptError) Error() string { return e.reason }
 
 // deliver sends one batch and records the outcome. It reports whether the
 // lane may go on (false after a retryable failure).
-func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, st *peerState) bool {
+func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, msgs []fednode.Message, st *peerState) bool {
 	now := o.now()
 	if !o.cfg.Allowed(peer) {
 		o.finish(ctx, peer, batch, fednode.StatusFailed, "this node does not federate with "+peer)
 		return true
 	}
-	results, err := o.send(ctx, peer, batch)
+	results, err := o.send(ctx, peer, msgs)
 	if ctx.Err() != nil {
 		return false
 	}
@@ -422,18 +430,10 @@ type result struct {
 
 // send seals, signs and posts one envelope and returns the peer's
 // per-message results.
-func (o *Outbox) send(ctx context.Context, peer string, batch []fednode.Job) (map[string]result, error) {
+func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]result, error) {
 	p, err := o.peers.Peer(ctx, peer)
 	if err != nil {
 		return nil, &attemptError{reason: "peer document: " + err.Error()}
-	}
-	msgs := make([]fednode.Message, 0, len(batch))
-	for _, j := range batch {
-		m, err := o.store.Message(ctx, j.MessageID)
-		if err != nil {
-			return nil, fmt.Errorf("outbox: message %s: %w", j.MessageID, err)
-		}
-		msgs = append(msgs, m)
 	}
 	env, err := federation.SealMessages(o.cfg.Domain, p.Enc, msgs)
 	if err != nil {
