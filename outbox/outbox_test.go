@@ -30,14 +30,21 @@ func TestBackoffSchedule(t *testing.T) {
 	if len(seen) < 10 {
 		t.Fatalf("backoff has no jitter: %d distinct values in 50", len(seen))
 	}
-	// The schedule keeps trying for days: the sum of the first 30 delays
-	// without jitter exceeds 5 days only after many attempts.
+	// The schedule keeps trying for days: the delays Backoff gives add up
+	// to 5 days only after many attempts, and no delay exceeds the cap's
+	// jitter.
 	var total time.Duration
 	n := 0
 	for total < 5*24*time.Hour {
 		n++
-		d := base << min(n-1, 20)
-		total += min(d, max)
+		d := Backoff(base, max, n)
+		if d > max*12/10 {
+			t.Fatalf("retry %d waits %v, beyond the cap", n, d)
+		}
+		total += d
+		if n > 1000 {
+			t.Fatal("the schedule never reaches 5 days")
+		}
 	}
 	if n < 25 {
 		t.Fatalf("only %d attempts in 5 days", n)
