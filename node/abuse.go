@@ -96,18 +96,24 @@ func (a *abuse) decide(ctx context.Context, class, key string) (ratelimit.Decisi
 	return d, nil
 }
 
-// limit decides and writes the RateLimit headers; a refusal is also counted
-// toward a ban of the client IP.
+// charge decides one event of a class for key, counting a refusal toward a
+// ban of the client it came from.
+func (a *abuse) charge(ctx context.Context, class, key, client string) (ratelimit.Decision, error) {
+	d, err := a.decide(ctx, class, key)
+	if fednode.ErrorCode(err) == fednode.ERateLimited {
+		a.violation(ctx, violationRate, client)
+	}
+	return d, err
+}
+
+// limit charges the request's client and writes the RateLimit headers.
 func (a *abuse) limit(w http.ResponseWriter, r *http.Request, class, key string) error {
-	d, err := a.decide(r.Context(), class, key)
+	d, err := a.charge(r.Context(), class, key, clientFromContext(r.Context()))
 	if d.Limit > 0 {
 		rule := a.cfg.Rule(class)
 		h := w.Header()
 		h.Set("RateLimit-Policy", fmt.Sprintf("%d;w=%d", rule.Limit, int(rule.Window.Seconds())))
 		h.Set("RateLimit", fmt.Sprintf("limit=%d, remaining=%d, reset=%d", d.Limit, d.Remaining, int(math.Ceil(d.Reset.Seconds()))))
-	}
-	if fednode.ErrorCode(err) == fednode.ERateLimited {
-		a.violation(r.Context(), violationRate, clientFromContext(r.Context()))
 	}
 	return err
 }

@@ -341,10 +341,7 @@ func newServer(ctx context.Context, cfg Config, be backend, keyring nodeKeyring,
 	s.inbox = inbox.New(inbox.Config{Domain: cfg.NodeDomain, DateWindow: cfg.FederationDateWindow}, inbox.Deps{
 		Store: store, Peers: s.directory, Keyring: keyring, Allowed: s.policy.Allowed,
 		LimitIP: func(ctx context.Context, ip string) error {
-			_, err := s.abuse.decide(ctx, ClassInboxIP, ip)
-			if fednode.ErrorCode(err) == fednode.ERateLimited {
-				s.abuse.violation(ctx, violationRate, ip)
-			}
+			_, err := s.abuse.charge(ctx, ClassInboxIP, ip, ip)
 			return err
 		},
 		LimitPeer: func(ctx context.Context, peer string) error {
