@@ -7,15 +7,9 @@ package redistest
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -26,6 +20,8 @@ import (
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/fednode/fednode/internal/testcert"
 )
 
 // Password is the password every test server requires.
@@ -75,7 +71,8 @@ func Start(tb testing.TB) *Server {
 func StartTLS(tb testing.TB) *Server {
 	tb.Helper()
 	dir := tb.TempDir()
-	caFile, certFile, keyFile := writeTLS(tb, dir)
+	tc := testcert.Write(tb, dir)
+	caFile, certFile, keyFile := tc.CA, tc.Cert, tc.Key
 	port := freePort(tb)
 	s := &Server{tb: tb, Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, CAFile: caFile, tls: true}
 	s.args = []string{
@@ -171,33 +168,6 @@ func (s *Server) URL() string {
 		return "rediss://" + s.Addr
 	}
 	return "redis://" + s.Addr
-}
-
-// writeTLS writes a CA and a server certificate for 127.0.0.1.
-func writeTLS(tb testing.TB, dir string) (caFile, certFile, keyFile string) {
-	tb.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "redistest CA"}, IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour)}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	caFile, certFile, keyFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), 0o644)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	return caFile, certFile, keyFile
 }
 
 // Cluster is a Redis Cluster of masters with no replicas.
