@@ -8,13 +8,13 @@ import (
 )
 
 type credentials struct {
-	Username string `json:"username"`
-	Password string `json:"password"`
+	Username string `json:"username,required"`
+	Password string `json:"password,required"`
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	var req credentials
-	if err := decodeBody(w, r, &req, "username", "password"); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -30,7 +30,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	var req credentials
-	if err := decodeBody(w, r, &req, "username", "password"); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -58,10 +58,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Current string `json:"current_password"`
-		New     string `json:"new_password"`
+		Current string `json:"current_password,required"`
+		New     string `json:"new_password,required"`
 	}
-	if err := decodeBody(w, r, &req, "current_password", "new_password"); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}

@@ -41,11 +41,11 @@ func (s *Server) handleBans(w http.ResponseWriter, r *http.Request) {
 // handleBan bans a client key by hand: {"key","duration","reason"}.
 func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Key      string `json:"key"`
+		Key      string `json:"key,required"`
 		Duration string `json:"duration"`
 		Reason   string `json:"reason"`
 	}
-	if err := decodeBody(w, r, &req, "key"); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}

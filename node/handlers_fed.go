@@ -42,7 +42,7 @@ func (s *Server) handleSetPolicy(w http.ResponseWriter, r *http.Request) {
 	var p Policy
 	reset := r.Method == http.MethodDelete
 	if !reset {
-		if err := decodeBody(w, r, &p, "mode"); err != nil {
+		if err := decodeBody(w, r, &p); err != nil {
 			writeError(w, r, s.log, err)
 			return
 		}
@@ -92,10 +92,10 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 // published for KEY_ROTATION_OVERLAP (or "overlap" in the body).
 func (s *Server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Use     string `json:"use"`
+		Use     string `json:"use,required"`
 		Overlap string `json:"overlap"`
 	}
-	if err := decodeBody(w, r, &req, "use"); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}

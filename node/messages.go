@@ -155,11 +155,11 @@ const (
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		To      string   `json:"to"`
-		Content string   `json:"content"`
+		To      string   `json:"to,required"`
+		Content string   `json:"content,required"`
 		Tags    []string `json:"tags"`
 	}
-	if err := decodeBody(w, r, &req, "to", "content"); err != nil {
+	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
