@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -171,6 +172,9 @@ func (d *Directory) fetch(ctx context.Context, domain string) (*Peer, error) {
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("federation: fetch %s: HTTP %d", domain, resp.StatusCode)
+	}
+	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != DocumentMediaType {
+		return nil, fmt.Errorf("federation: fetch %s: the node document is served as %q, not %s", domain, resp.Header.Get("Content-Type"), DocumentMediaType)
 	}
 	body, err := ReadCapped(resp, MaxDocumentBytes)
 	if err != nil {

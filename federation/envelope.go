@@ -1,7 +1,6 @@
 package federation
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -9,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"regexp"
 	"time"
 
@@ -23,34 +21,34 @@ import (
 // the recipient node's encryption key. []byte members are standard base64 in
 // JSON.
 type Envelope struct {
-	Version  int                `json:"version"`
-	FromNode string             `json:"from_node"`
-	ToNode   string             `json:"to_node"`
-	Keys     []WrappedKey       `json:"keys"`
-	Messages []EncryptedMessage `json:"messages"`
+	Version  int                `json:"version,required"`
+	FromNode string             `json:"from_node,required"`
+	ToNode   string             `json:"to_node,required"`
+	Keys     []WrappedKey       `json:"keys,required"`
+	Messages []EncryptedMessage `json:"messages,required"`
 }
 
 // WrappedKey is a data key wrapped to one of the recipient's encryption keys.
 type WrappedKey struct {
-	ID       string `json:"id"`         // the data key's id, unique per sender; bound into each AAD
-	EncKeyID string `json:"enc_key_id"` // full id of the recipient encryption key that wraps it
-	Wrapped  []byte `json:"wrapped"`    // RSA-OAEP-SHA256 ciphertext, 512 bytes
+	ID       string `json:"id,required"`         // the data key's id, unique per sender; bound into each AAD
+	EncKeyID string `json:"enc_key_id,required"` // full id of the recipient encryption key that wraps it
+	Wrapped  []byte `json:"wrapped,required"`    // RSA-OAEP-SHA256 ciphertext, 512 bytes
 }
 
 // EncryptedMessage is one message's metadata in clear and its content sealed.
 type EncryptedMessage struct {
-	ID         string `json:"id"`
-	From       string `json:"from"`
-	To         string `json:"to"`
-	CreatedAt  string `json:"created_at"`
-	KeyID      string `json:"key_id"`
-	Nonce      []byte `json:"nonce"`
-	Ciphertext []byte `json:"ciphertext"`
+	ID         string `json:"id,required"`
+	From       string `json:"from,required"`
+	To         string `json:"to,required"`
+	CreatedAt  string `json:"created_at,required"`
+	KeyID      string `json:"key_id,required"`
+	Nonce      []byte `json:"nonce,required"`
+	Ciphertext []byte `json:"ciphertext,required"`
 }
 
 // Plaintext is what a message's ciphertext holds.
 type Plaintext struct {
-	Content string   `json:"content"`
+	Content string   `json:"content,required"`
 	Tags    []string `json:"tags"`
 }
 
@@ -71,13 +69,8 @@ const maxCiphertext = 64 << 10
 // no cryptography and does not check who may send what: the inbox does.
 func DecodeEnvelope(body []byte) (Envelope, error) {
 	var e Envelope
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil {
-		return e, fmt.Errorf("envelope: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return e, errors.New("envelope: data after the object")
+	if err := decodeStrict(body, &e, "envelope"); err != nil {
+		return Envelope{}, err
 	}
 	if e.Version != Version {
 		return e, fmt.Errorf("envelope: version %d is not supported", e.Version)
@@ -211,10 +204,8 @@ func OpenMessage(ctx context.Context, kr keys.Keyring, e Envelope, m EncryptedMe
 		return Plaintext{}, ErrOpen
 	}
 	var pt Plaintext
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pt); err != nil {
-		return Plaintext{}, fmt.Errorf("%w: plaintext is not the expected JSON", ErrOpen)
+	if err := decodeStrict(raw, &pt, "plaintext"); err != nil {
+		return Plaintext{}, fmt.Errorf("%w: %w", ErrOpen, err)
 	}
 	return pt, nil
 }

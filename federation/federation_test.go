@@ -121,6 +121,7 @@ func docServer(t *testing.T, body func(domain string) []byte) (*httptest.Server,
 	var domain string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		w.Write(body(domain))
 	}))
 	t.Cleanup(srv.Close)
@@ -329,4 +330,14 @@ func keyringOf(t *testing.T, sig, enc int) *keys.Local {
 		t.Fatal(err)
 	}
 	return kr
+}
+
+// verifyRequest verifies r's signature as the inbox does: parse the header
+// strictly, then verify that parse.
+func verifyRequest(r *http.Request, pub *rsa.PublicKey) error {
+	p, err := ParseSignature(r.Header.Get("Signature"))
+	if err != nil {
+		return err
+	}
+	return VerifySignature(r, p, pub)
 }

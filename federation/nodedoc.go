@@ -1,12 +1,9 @@
 package federation
 
 import (
-	"bytes"
 	"crypto/rsa"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -17,21 +14,21 @@ import (
 
 // NodeDocument is served at /.well-known/fednode.
 type NodeDocument struct {
-	Protocol string   `json:"protocol"`
-	Domain   string   `json:"domain"`
-	Inbox    string   `json:"inbox"`
-	Keys     []DocKey `json:"keys"`
+	Protocol string   `json:"protocol,required"`
+	Domain   string   `json:"domain,required"`
+	Inbox    string   `json:"inbox,required"`
+	Keys     []DocKey `json:"keys,required"`
 }
 
 // DocKey is one published key. A key with expires_at is in its overlap
 // window after a rotation: valid for verifying (sig) until then, and not to
 // be encrypted to (enc) any more.
 type DocKey struct {
-	ID           string     `json:"id"`        // full key id, domain#kid
-	Use          string     `json:"use"`       // "sig" or "enc"
-	Algorithm    string     `json:"algorithm"` // "rsa-sha256" (sig) or "rsa-oaep-256" (enc)
-	PublicKeyPEM string     `json:"public_key_pem"`
-	CreatedAt    time.Time  `json:"created_at"`
+	ID           string     `json:"id,required"`        // full key id, domain#kid
+	Use          string     `json:"use,required"`       // "sig" or "enc"
+	Algorithm    string     `json:"algorithm,required"` // "rsa-sha256" (sig) or "rsa-oaep-256" (enc)
+	PublicKeyPEM string     `json:"public_key_pem,required"`
+	CreatedAt    time.Time  `json:"created_at,required"`
 	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
 }
 
@@ -77,13 +74,8 @@ type Peer struct {
 // than 16 keys; no current signing or encryption key.
 func ParseNodeDocument(body []byte, domain, scheme string, now time.Time) (*Peer, error) {
 	var d NodeDocument
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
-		return nil, fmt.Errorf("node document: %w", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("node document: data after the object")
+	if err := decodeStrict(body, &d, "node document"); err != nil {
+		return nil, err
 	}
 	if d.Protocol != ProtocolName {
 		return nil, fmt.Errorf("node document: protocol %q is not %s", d.Protocol, ProtocolName)

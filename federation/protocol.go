@@ -15,6 +15,11 @@ const (
 	WellKnownPath = "/.well-known/fednode"
 	InboxPath     = "/federation/inbox"
 
+	// DocumentMediaType is the media type a node document must be served
+	// as (parameters such as charset=utf-8 aside); anything else is treated
+	// as if the peer were unreachable.
+	DocumentMediaType = "application/json"
+
 	MaxEnvelopeBytes  = 1 << 20  // an inbox refuses larger bodies before reading them
 	MaxDocumentBytes  = 64 << 10 // a node document larger than this is refused
 	MaxResponseBytes  = 64 << 10 // an inbox answer larger than this is refused

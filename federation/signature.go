@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,14 @@ import (
 )
 
 // SignatureParams is a parsed Signature header (draft-cavage-http-signatures-12).
+//
+// It is the only reading of a peer's Signature header that counts: the
+// inbox checks these parameters, and VerifySignature verifies exactly them,
+// by handing go-fed/httpsig a header rebuilt from them (Header), never the
+// bytes the peer sent. go-fed's own parser splits on commas without trimming
+// and falls back to covering only Date when it misses "headers", so a
+// header that two parsers read differently could otherwise be checked for
+// one set of covered headers and verified for another.
 type SignatureParams struct {
 	KeyID     string
 	Algorithm string // "" when absent
@@ -27,12 +36,23 @@ type SignatureParams struct {
 	Expires   int64
 }
 
+// Pseudo-headers of the signing string, computed rather than read from the
+// request.
+const (
+	hdrRequestTarget = "(request-target)"
+	hdrCreated       = "(created)"
+	hdrExpires       = "(expires)"
+)
+
 // ParseSignature parses a Signature header strictly: comma-separated
-// name="value" parameters (created and expires may be bare integers), no
-// parameter twice, keyId, headers and signature required, the signature in
-// standard base64, the header list lower-case with no name twice. go-fed's
-// own parser is lenient (it splits on commas and takes the last duplicate),
-// so the inbox parses with this first and only then lets go-fed verify.
+// name=value parameters with optional spaces or tabs around each comma and
+// each "=" (RFC 7235's auth-param), values quoted (created and expires may
+// be bare integers), no parameter twice, keyId, headers and signature
+// required, the signature in standard base64. The header list is lower-case
+// header names (tokens) or the pseudo-headers (request-target), (created)
+// and (expires), no name twice, never signature or authorization; (created)
+// and (expires) need their parameter. keyId, algorithm and headers may not
+// contain a comma. Unknown parameters are ignored, as the draft says.
 func ParseSignature(h string) (SignatureParams, error) {
 	var p SignatureParams
 	if h == "" {
@@ -44,12 +64,12 @@ func ParseSignature(h string) (SignatureParams, error) {
 	seen := map[string]bool{}
 	rest := h
 	for {
-		rest = strings.TrimLeft(rest, " \t")
+		rest = trimBWS(rest)
 		eq := strings.IndexByte(rest, '=')
 		if eq <= 0 {
 			return p, errors.New("malformed parameter")
 		}
-		name := rest[:eq]
+		name := strings.TrimRight(rest[:eq], " \t")
 		if !isToken(name) {
 			return p, fmt.Errorf("malformed parameter name %q", name)
 		}
@@ -57,7 +77,7 @@ func ParseSignature(h string) (SignatureParams, error) {
 			return p, fmt.Errorf("parameter %q given twice", name)
 		}
 		seen[name] = true
-		rest = rest[eq+1:]
+		rest = trimBWS(rest[eq+1:])
 		var value string
 		if strings.HasPrefix(rest, `"`) {
 			end := strings.IndexByte(rest[1:], '"')
@@ -79,6 +99,12 @@ func ParseSignature(h string) (SignatureParams, error) {
 			}
 		}
 		switch name {
+		case "keyId", "algorithm", "headers":
+			if strings.IndexByte(value, ',') >= 0 {
+				return p, fmt.Errorf("value of %q has a comma", name)
+			}
+		}
+		switch name {
 		case "keyId":
 			p.KeyID = value
 		case "algorithm":
@@ -86,7 +112,7 @@ func ParseSignature(h string) (SignatureParams, error) {
 		case "headers":
 			p.Headers = strings.Split(value, " ")
 			for i, hd := range p.Headers {
-				if hd == "" || hd != strings.ToLower(hd) || slices.Contains(p.Headers[:i], hd) {
+				if !coverable(hd) || slices.Contains(p.Headers[:i], hd) {
 					return p, fmt.Errorf("bad headers list %q", value)
 				}
 			}
@@ -106,10 +132,8 @@ func ParseSignature(h string) (SignatureParams, error) {
 			} else {
 				p.Expires = n
 			}
-		default:
-			// Unknown parameters are ignored, as the draft says.
 		}
-		rest = strings.TrimLeft(rest, " \t")
+		rest = trimBWS(rest)
 		if rest == "" {
 			break
 		}
@@ -125,9 +149,17 @@ func ParseSignature(h string) (SignatureParams, error) {
 		return p, errors.New("headers missing")
 	case p.Signature == nil:
 		return p, errors.New("signature missing")
+	case slices.Contains(p.Headers, hdrCreated) && p.Created == 0:
+		return p, errors.New("(created) is covered but created is missing")
+	case slices.Contains(p.Headers, hdrExpires) && p.Expires == 0:
+		return p, errors.New("(expires) is covered but expires is missing")
 	}
 	return p, nil
 }
+
+// trimBWS drops the optional whitespace ("bad whitespace" in RFC 7230)
+// allowed around separators.
+func trimBWS(s string) string { return strings.TrimLeft(s, " \t") }
 
 func isToken(s string) bool {
 	for _, c := range s {
@@ -136,6 +168,50 @@ func isToken(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// coverable reports whether a name may appear in the headers parameter: a
+// pseudo-header, or a lower-case header name other than the two that carry
+// signatures themselves.
+func coverable(name string) bool {
+	switch name {
+	case hdrRequestTarget, hdrCreated, hdrExpires:
+		return true
+	case "", "signature", "authorization":
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !tchar(name[i]) || 'A' <= name[i] && name[i] <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+// tchar reports whether c may appear in an HTTP token (RFC 9110 5.6.2).
+func tchar(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// Header is the canonical Signature header of p: what VerifySignature hands
+// go-fed. created and expires appear only when the header list covers them,
+// so go-fed's own checks of them (created not in the future, expires not in
+// the past, each with 10 s of slack on the process clock) apply only then;
+// the inbox checks both, more strictly, before (CheckSignatureTime).
+func (p SignatureParams) Header() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `keyId="%s"`, p.KeyID)
+	if p.Algorithm != "" {
+		fmt.Fprintf(&b, `,algorithm="%s"`, p.Algorithm)
+	}
+	fmt.Fprintf(&b, `,headers="%s",signature="%s"`, strings.Join(p.Headers, " "), base64.StdEncoding.EncodeToString(p.Signature))
+	if slices.Contains(p.Headers, hdrCreated) {
+		fmt.Fprintf(&b, ",created=%d", p.Created)
+	}
+	if slices.Contains(p.Headers, hdrExpires) {
+		fmt.Fprintf(&b, ",expires=%d", p.Expires)
+	}
+	return b.String()
 }
 
 // MissingSignedHeaders returns the required headers p does not cover.
@@ -147,6 +223,45 @@ func MissingSignedHeaders(p SignatureParams) []string {
 		}
 	}
 	return missing
+}
+
+// UncoveredHeaders returns the headers p covers that r does not carry, or
+// carries on more than one line (a signer never does; a header read twice
+// could be checked in one reading and signed in another).
+func UncoveredHeaders(r *http.Request, p SignatureParams) []string {
+	var bad []string
+	for _, h := range p.Headers {
+		switch h {
+		case hdrRequestTarget, hdrCreated, hdrExpires:
+			continue
+		case "host":
+			if len(r.Header.Values("Host")) == 0 && r.Host != "" {
+				continue
+			}
+		}
+		if len(r.Header.Values(h)) != 1 {
+			bad = append(bad, h)
+		}
+	}
+	return bad
+}
+
+// createdSlack is how far in the future a signature's created time may be.
+// go-fed refuses more than 10 s; the inbox's tighter bound means go-fed's
+// check, run a moment later on the same clock, never refuses what the inbox
+// let through, so the verdict stays the inbox's.
+const createdSlack = 5 * time.Second
+
+// CheckSignatureTime refuses a signature created in the future or already
+// expired, by the receiver's clock.
+func CheckSignatureTime(p SignatureParams, now time.Time) error {
+	if p.Created != 0 && time.Unix(p.Created, 0).After(now.Add(createdSlack)) {
+		return errors.New("the signature's created time is in the future")
+	}
+	if p.Expires != 0 && time.Unix(p.Expires, 0).Before(now) {
+		return errors.New("the signature has expired")
+	}
+	return nil
 }
 
 // AlgorithmAllowed reports whether a signature's algorithm parameter is
@@ -177,38 +292,61 @@ func SignRequest(ctx context.Context, kr keys.Keyring, domain string, r *http.Re
 // signManually builds the draft-cavage signing string and header itself.
 func signManually(ctx context.Context, kr keys.Keyring, r *http.Request, body []byte, keyID func(string) string) error {
 	r.Header.Set("Digest", DigestHeader(body))
-	kid, sig, err := kr.Sign(ctx, []byte(SigningString(r, SignedHeaders)))
+	p := SignatureParams{Algorithm: "hs2019", Headers: SignedHeaders}
+	ss, err := SigningString(r, p)
 	if err != nil {
 		return fmt.Errorf("federation: sign: %w", err)
 	}
-	r.Header.Set("Signature", fmt.Sprintf(`keyId="%s",algorithm="hs2019",headers="%s",signature="%s"`,
-		keyID(kid), strings.Join(SignedHeaders, " "), base64.StdEncoding.EncodeToString(sig)))
+	kid, sig, err := kr.Sign(ctx, []byte(ss))
+	if err != nil {
+		return fmt.Errorf("federation: sign: %w", err)
+	}
+	p.KeyID, p.Signature = keyID(kid), sig
+	r.Header.Set("Signature", p.Header())
 	return nil
 }
 
-// SigningString is the draft-cavage signing string of r over headers, as
-// go-fed/httpsig computes it.
-func SigningString(r *http.Request, headers []string) string {
-	var lines []string
-	for _, h := range headers {
-		if h == "(request-target)" {
+// SigningString is the draft-cavage signing string of r for the headers p
+// covers, in p's order, as go-fed/httpsig computes it: the lower-case name,
+// ": ", and the header's values trimmed and joined with ", "; host falls
+// back to r.Host; (request-target) is the lower-case method and the path
+// with its query; (created) and (expires) are p's parameters. A covered
+// header r lacks is an error.
+func SigningString(r *http.Request, p SignatureParams) (string, error) {
+	lines := make([]string, 0, len(p.Headers))
+	for _, h := range p.Headers {
+		switch h {
+		case hdrRequestTarget:
 			target := r.URL.Path
 			if r.URL.RawQuery != "" {
 				target += "?" + r.URL.RawQuery
 			}
 			lines = append(lines, h+": "+strings.ToLower(r.Method)+" "+target)
 			continue
+		case hdrCreated, hdrExpires:
+			n := p.Created
+			if h == hdrExpires {
+				n = p.Expires
+			}
+			if n == 0 {
+				return "", fmt.Errorf("federation: %s is covered but has no value", h)
+			}
+			lines = append(lines, h+": "+strconv.FormatInt(n, 10))
+			continue
 		}
-		vals := r.Header.Values(h)
-		if h == "host" && len(vals) == 0 {
+		vals := slices.Clone(r.Header.Values(h))
+		if h == "host" && len(vals) == 0 && r.Host != "" {
 			vals = []string{r.Host}
+		}
+		if len(vals) == 0 {
+			return "", fmt.Errorf("federation: covered header %q is missing", h)
 		}
 		for i := range vals {
 			vals[i] = strings.TrimSpace(vals[i])
 		}
 		lines = append(lines, h+": "+strings.Join(vals, ", "))
 	}
-	return strings.Join(lines, "\n")
+	return strings.Join(lines, "\n"), nil
 }
 
 // DigestHeader is the Digest header value of body: SHA-256, base64.
@@ -216,10 +354,25 @@ func DigestHeader(body []byte) string {
 	return "SHA-256=" + base64.StdEncoding.EncodeToString(sha256Sum(body))
 }
 
-// VerifySignature checks r's HTTP signature with pub through go-fed/httpsig,
-// as RSA-SHA256. The caller has already parsed and vetted the parameters.
-func VerifySignature(r *http.Request, pub *rsa.PublicKey) error {
-	v, err := httpsig.NewVerifier(r)
+// VerifySignature checks r's signature, as p (the strict parse of its
+// Signature header) describes it, with pub through go-fed/httpsig, as
+// RSASSA-PKCS1-v1_5 with SHA-256.
+//
+// go-fed never sees the peer's header or any header p does not cover: it is
+// handed a request carrying only the covered headers and p's canonical
+// header (p.Header). So the bytes verified are the signing string of exactly
+// p's covered headers, in p's order, and the key is the one the caller chose
+// from p's keyId.
+func VerifySignature(r *http.Request, p SignatureParams, pub *rsa.PublicKey) error {
+	vr := &http.Request{Method: r.Method, URL: r.URL, Host: r.Host, Header: make(http.Header, len(p.Headers)+1)}
+	for _, h := range p.Headers {
+		k := textproto.CanonicalMIMEHeaderKey(h)
+		if vals := r.Header[k]; len(vals) > 0 {
+			vr.Header[k] = vals
+		}
+	}
+	vr.Header.Set("Signature", p.Header())
+	v, err := httpsig.NewVerifier(vr)
 	if err != nil {
 		return err
 	}

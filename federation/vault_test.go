@@ -48,7 +48,7 @@ func TestVaultSignatureEqualsGoFed(t *testing.T) {
 	}
 	for _, r := range []*http.Request{viaGoFed, viaVault} {
 		r.Host = vecTo
-		if err := VerifySignature(r, &testkeys.Key(0).PublicKey); err != nil {
+		if err := verifyRequest(r, &testkeys.Key(0).PublicKey); err != nil {
 			t.Fatalf("does not verify: %v", err)
 		}
 	}

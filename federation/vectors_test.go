@@ -111,7 +111,7 @@ func buildVectors(t *testing.T) vectorSet {
 		t.Fatal(err)
 	}
 	v.digest, v.signature = req.Header.Get("Digest"), req.Header.Get("Signature")
-	v.signingString = SigningString(req, SignedHeaders)
+	v.signingString, _ = SigningString(req, SignatureParams{Headers: SignedHeaders})
 	return v
 }
 
@@ -220,10 +220,10 @@ func TestProtocolVectors(t *testing.T) {
 	if !DigestMatches(v.digest, v.body) {
 		t.Fatal("vector digest does not match the body")
 	}
-	if err := VerifySignature(req, &testkeys.Key(0).PublicKey); err != nil {
+	if err := verifyRequest(req, &testkeys.Key(0).PublicKey); err != nil {
 		t.Fatalf("vector signature does not verify: %v", err)
 	}
-	if err := VerifySignature(req, &testkeys.Key(1).PublicKey); err == nil {
+	if err := verifyRequest(req, &testkeys.Key(1).PublicKey); err == nil {
 		t.Fatal("vector signature verifies under another key")
 	}
 }
@@ -251,7 +251,7 @@ func TestManualSigningMatchesGoFed(t *testing.T) {
 		}
 	}
 	manual.Host = vecTo
-	if err := VerifySignature(manual, &testkeys.Key(0).PublicKey); err != nil {
+	if err := verifyRequest(manual, &testkeys.Key(0).PublicKey); err != nil {
 		t.Fatalf("manual signature does not verify: %v", err)
 	}
 }

@@ -75,26 +75,13 @@ type Inbox struct {
 // New returns an inbox.
 func New(cfg Config, d Deps) *Inbox { return &Inbox{cfg: cfg, Deps: d} }
 
-// Result is the answer for one message of an accepted request.
-type Result struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"` // accepted | duplicate | refused
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
-// Response is the answer to an accepted request.
-type Response struct {
-	Results []Result `json:"results"`
-}
-
 func refuse(code, format string, args ...any) *fednode.Error {
 	return fednode.Errorf(code, format, args...)
 }
 
 // Receive checks and processes one delivery. An error is a refusal of the
 // whole request (an *fednode.Error) or an internal failure.
-func (in *Inbox) Receive(ctx context.Context, r *http.Request, clientIP string) (Response, error) {
+func (in *Inbox) Receive(ctx context.Context, r *http.Request, clientIP string) (federation.Answer, error) {
 	resp, err := in.receive(ctx, r, clientIP)
 	if err != nil && in.OnRefusal != nil {
 		in.OnRefusal(fednode.ErrorCode(err), clientIP)
@@ -102,77 +89,86 @@ func (in *Inbox) Receive(ctx context.Context, r *http.Request, clientIP string) 
 	return resp, err
 }
 
-func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) (Response, error) {
+func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) (federation.Answer, error) {
 	// 1. Size and per-IP limit.
 	if r.ContentLength > federation.MaxEnvelopeBytes {
-		return Response{}, refuse(fednode.EBodyTooLarge, "the body must be at most %d bytes", federation.MaxEnvelopeBytes)
+		return federation.Answer{}, refuse(fednode.EBodyTooLarge, "the body must be at most %d bytes", federation.MaxEnvelopeBytes)
 	}
 	if err := in.LimitIP(ctx, clientIP); err != nil {
-		return Response{}, err
+		return federation.Answer{}, err
 	}
 	// 2. Signature parameters.
-	sigHeader := r.Header.Get("Signature")
-	if sigHeader == "" {
-		return Response{}, refuse(fednode.ESigMissing, "the request is not signed")
+	sigHeaders := r.Header.Values("Signature")
+	if len(sigHeaders) == 0 || sigHeaders[0] == "" {
+		return federation.Answer{}, refuse(fednode.ESigMissing, "the request is not signed")
 	}
-	params, err := federation.ParseSignature(sigHeader)
+	if len(sigHeaders) > 1 {
+		return federation.Answer{}, refuse(fednode.ESigMalformed, "the request has more than one Signature header")
+	}
+	params, err := federation.ParseSignature(sigHeaders[0])
 	if err != nil {
-		return Response{}, refuse(fednode.ESigMalformed, "the Signature header does not parse: %v", err)
+		return federation.Answer{}, refuse(fednode.ESigMalformed, "the Signature header does not parse: %v", err)
 	}
 	if missing := federation.MissingSignedHeaders(params); len(missing) > 0 {
-		return Response{}, refuse(fednode.ESigHeaders, "the signature must cover %s", strings.Join(missing, ", "))
+		return federation.Answer{}, refuse(fednode.ESigHeaders, "the signature must cover %s", strings.Join(missing, ", "))
+	}
+	if bad := federation.UncoveredHeaders(r, params); len(bad) > 0 {
+		return federation.Answer{}, refuse(fednode.ESigHeaders, "the signature covers %s, which the request must carry exactly once", strings.Join(bad, ", "))
 	}
 	if !federation.AlgorithmAllowed(params.Algorithm) {
-		return Response{}, refuse(fednode.ESigAlgorithm, "algorithm %q is not allowed for RSA keys; use hs2019 or rsa-sha256", params.Algorithm)
+		return federation.Answer{}, refuse(fednode.ESigAlgorithm, "algorithm %q is not allowed for RSA keys; use hs2019 or rsa-sha256", params.Algorithm)
 	}
 	keyDomain, _, err := federation.ParseKeyID(params.KeyID)
 	if err != nil {
-		return Response{}, refuse(fednode.ESigMalformed, "keyId must be <node domain>#<key id>")
+		return federation.Answer{}, refuse(fednode.ESigMalformed, "keyId must be <node domain>#<key id>")
 	}
 	if err := in.LimitPeer(ctx, keyDomain); err != nil {
-		return Response{}, err
+		return federation.Answer{}, err
 	}
 	// 3. Date, Host, policy.
 	date, err := http.ParseTime(r.Header.Get("Date"))
 	if err != nil {
-		return Response{}, refuse(fednode.EDate, "the Date header is missing or malformed")
+		return federation.Answer{}, refuse(fednode.EDate, "the Date header is missing or malformed")
 	}
 	if skew := in.Now().Sub(date); skew > in.cfg.DateWindow || skew < -in.cfg.DateWindow {
-		return Response{}, refuse(fednode.EDate, "Date is %s away from this node's clock; at most %s is accepted", skew.Round(time.Second), in.cfg.DateWindow)
+		return federation.Answer{}, refuse(fednode.EDate, "Date is %s away from this node's clock; at most %s is accepted", skew.Round(time.Second), in.cfg.DateWindow)
+	}
+	if err := federation.CheckSignatureTime(params, in.Now()); err != nil {
+		return federation.Answer{}, refuse(fednode.EDate, "%v", err)
 	}
 	if r.Host != in.cfg.Domain {
-		return Response{}, refuse(fednode.EWrongHost, "this node is %s, not %s", in.cfg.Domain, r.Host)
+		return federation.Answer{}, refuse(fednode.EWrongHost, "this node is %s, not %s", in.cfg.Domain, r.Host)
 	}
 	if !in.Allowed(keyDomain) {
-		return Response{}, refuse(fednode.EPeerBlocked, "this node does not federate with %s", keyDomain)
+		return federation.Answer{}, refuse(fednode.EPeerBlocked, "this node does not federate with %s", keyDomain)
 	}
 	// 4. Body, digest, envelope.
 	body, err := io.ReadAll(io.LimitReader(r.Body, federation.MaxEnvelopeBytes+1))
 	if err != nil {
-		return Response{}, fmt.Errorf("inbox: read body: %w", err)
+		return federation.Answer{}, fmt.Errorf("inbox: read body: %w", err)
 	}
 	if len(body) > federation.MaxEnvelopeBytes {
-		return Response{}, refuse(fednode.EBodyTooLarge, "the body must be at most %d bytes", federation.MaxEnvelopeBytes)
+		return federation.Answer{}, refuse(fednode.EBodyTooLarge, "the body must be at most %d bytes", federation.MaxEnvelopeBytes)
 	}
 	if !federation.DigestMatches(r.Header.Get("Digest"), body) {
-		return Response{}, refuse(fednode.EDigest, "the Digest header is missing or is not the SHA-256 of the body")
+		return federation.Answer{}, refuse(fednode.EDigest, "the Digest header is missing or is not the SHA-256 of the body")
 	}
 	env, err := federation.DecodeEnvelope(body)
 	if err != nil {
-		return Response{}, refuse(fednode.EEnvelope, "%v", err)
+		return federation.Answer{}, refuse(fednode.EEnvelope, "%v", err)
 	}
 	if env.FromNode != keyDomain {
-		return Response{}, refuse(fednode.EKeyIDMismatch, "the request is signed by a key of %s but the envelope is from %s", keyDomain, env.FromNode)
+		return federation.Answer{}, refuse(fednode.EKeyIDMismatch, "the request is signed by a key of %s but the envelope is from %s", keyDomain, env.FromNode)
 	}
 	if env.ToNode != in.cfg.Domain {
-		return Response{}, refuse(fednode.EWrongNode, "the envelope is for %s; this node is %s", env.ToNode, in.cfg.Domain)
+		return federation.Answer{}, refuse(fednode.EWrongNode, "the envelope is for %s; this node is %s", env.ToNode, in.cfg.Domain)
 	}
 	// 5. Key and signature.
-	if err := in.verify(ctx, r, params.KeyID, keyDomain); err != nil {
-		return Response{}, err
+	if err := in.verify(ctx, r, params, keyDomain); err != nil {
+		return federation.Answer{}, err
 	}
 	// 6. Messages.
-	out := Response{Results: make([]Result, 0, len(env.Messages))}
+	out := federation.Answer{Results: make([]federation.Result, 0, len(env.Messages))}
 	var woken []string
 	var keysDown error
 	for _, m := range env.Messages {
@@ -192,14 +188,15 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	if keysDown != nil {
 		in.Log.Warn("inbox: keys unavailable", "err", keysDown)
 		// What was stored is deduplicated when the sender retries.
-		return Response{}, &fednode.Error{Code: fednode.EUnavailable, Message: "this node cannot decrypt right now; retry later", RetryAfter: 10}
+		return federation.Answer{}, &fednode.Error{Code: fednode.EUnavailable, Message: "this node cannot decrypt right now; retry later", RetryAfter: 10}
 	}
 	return out, nil
 }
 
 // verify finds the signing key in the peer's document, refetching it at
 // most once per interval when the key is unknown or the signature fails.
-func (in *Inbox) verify(ctx context.Context, r *http.Request, keyID, domain string) error {
+func (in *Inbox) verify(ctx context.Context, r *http.Request, params federation.SignatureParams, domain string) error {
+	keyID := params.KeyID
 	peer, err := in.Peers.Peer(ctx, domain)
 	if err != nil {
 		in.Log.Warn("inbox: peer document", "peer", domain, "err", err)
@@ -210,7 +207,7 @@ func (in *Inbox) verify(ctx context.Context, r *http.Request, keyID, domain stri
 		if !ok {
 			return refuse(fednode.EUnknownKey, "%s is not a signing key of %s", keyID, domain)
 		}
-		if err := federation.VerifySignature(r, pub); err != nil {
+		if err := federation.VerifySignature(r, params, pub); err != nil {
 			return refuse(fednode.ESigInvalid, "the signature does not verify")
 		}
 		return nil
@@ -228,23 +225,23 @@ func (in *Inbox) verify(ctx context.Context, r *http.Request, keyID, domain stri
 
 // accept processes one message; it returns the recipient to wake when the
 // message was stored, and an error only when the key service is down.
-func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federation.EncryptedMessage) (Result, string, error) {
-	refused := func(code, format string, args ...any) (Result, string, error) {
-		return Result{ID: m.ID, Status: "refused", Code: code, Message: fmt.Sprintf(format, args...)}, "", nil
+func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federation.EncryptedMessage) (federation.Result, string, error) {
+	refused := func(code, format string, args ...any) (federation.Result, string, error) {
+		return federation.Result{ID: m.ID, Status: federation.StatusRefused, Code: code, Message: fmt.Sprintf(format, args...)}, "", nil
 	}
 	from, _ := fednode.ParseAddress(m.From, "")
 	to, _ := fednode.ParseAddress(m.To, "")
 	if from.Domain != env.FromNode {
-		return refused("sender_mismatch", "%s is not a user of the sending node %s", m.From, env.FromNode)
+		return refused(federation.CodeSenderMismatch, "%s is not a user of the sending node %s", m.From, env.FromNode)
 	}
 	if to.Domain != in.cfg.Domain {
-		return refused("recipient_mismatch", "%s is not a user of this node", m.To)
+		return refused(federation.CodeRecipientMismatch, "%s is not a user of this node", m.To)
 	}
 	if existing, err := in.Store.Message(ctx, m.ID); err == nil {
 		if existing.From.Domain == env.FromNode {
-			return Result{ID: m.ID, Status: "duplicate"}, "", nil // a redelivery or a replay: stored once already
+			return federation.Result{ID: m.ID, Status: federation.StatusDuplicate}, "", nil // a redelivery or a replay: stored once already
 		}
-		return refused("id_conflict", "another node already used this message id")
+		return refused(federation.CodeIDConflict, "another node already used this message id")
 	} else if !errors.Is(err, fednode.ErrNotFound) {
 		return in.unavailable(m.ID, err)
 	}
@@ -256,11 +253,11 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	pt, err := federation.OpenMessage(ctx, in.Keyring, env, m)
 	switch {
 	case errors.Is(err, keys.ErrUnavailable):
-		return Result{}, "", err
+		return federation.Result{}, "", err
 	case errors.Is(err, federation.ErrUnwrap):
-		return refused("unwrap_failed", "the data key does not unwrap with a current encryption key of this node")
+		return refused(federation.CodeUnwrapFailed, "the data key does not unwrap with a current encryption key of this node")
 	case err != nil:
-		return refused("open_failed", "the ciphertext does not open")
+		return refused(federation.CodeOpenFailed, "the ciphertext does not open")
 	}
 	content, err := fednode.NormalizeContent(pt.Content)
 	if err != nil {
@@ -276,16 +273,16 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	}
 	msg := fednode.Message{ID: m.ID, From: from, To: to, Content: content, Tags: tags, CreatedAt: created.UTC(), Status: fednode.StatusDelivered}
 	if _, err := in.Store.AppendMessage(ctx, msg, to.User); errors.Is(err, fednode.ErrDuplicate) {
-		return Result{ID: m.ID, Status: "duplicate"}, "", nil // raced with a concurrent redelivery
+		return federation.Result{ID: m.ID, Status: federation.StatusDuplicate}, "", nil // raced with a concurrent redelivery
 	} else if err != nil {
 		return in.unavailable(m.ID, err)
 	}
-	return Result{ID: m.ID, Status: "accepted"}, to.User, nil
+	return federation.Result{ID: m.ID, Status: federation.StatusAccepted}, to.User, nil
 }
 
 // unavailable answers a message the node could not process for an internal
 // reason; the sender retries it (an unknown status is retried).
-func (in *Inbox) unavailable(id string, err error) (Result, string, error) {
+func (in *Inbox) unavailable(id string, err error) (federation.Result, string, error) {
 	in.Log.Error("inbox: store", "message", id, "err", err)
-	return Result{ID: id, Status: "retry", Code: fednode.EUnavailable, Message: "try again later"}, "", nil
+	return federation.Result{ID: id, Status: federation.StatusRetry, Code: fednode.EUnavailable, Message: "try again later"}, "", nil
 }

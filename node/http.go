@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/ratelimit"
 )
@@ -73,14 +74,6 @@ func unavailable(err error) bool {
 		strings.Contains(err.Error(), "connection pool timeout") || strings.Contains(err.Error(), "redis: client is closed")
 }
 
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Field   string `json:"field,omitempty"`
-	} `json:"error"`
-}
-
 // writeError answers err as {"error":{"code","message","field"}}. An error
 // that is not an *fednode.Error is internal: it is logged with the request
 // and answered with a generic message, never its text.
@@ -109,7 +102,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fednode"`)
 	}
-	var body errorBody
+	var body federation.ErrorBody
 	body.Error.Code, body.Error.Message, body.Error.Field = e.Code, e.Message, e.Field
 	writeJSON(w, status, body)
 }

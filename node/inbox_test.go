@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +39,7 @@ func newPeer(t *testing.T) *peer {
 	p := &peer{t: t, kr: kr}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pubs, _ := kr.PublicKeys(r.Context())
+		w.Header().Set("Content-Type", federation.DocumentMediaType)
 		json.NewEncoder(w).Encode(federation.BuildNodeDocument(p.domain, "http", pubs))
 	}))
 	t.Cleanup(p.srv.Close)
@@ -178,6 +180,38 @@ func TestInboxRefusals(t *testing.T) {
 				return `keyId="` + p.KeyID + `",algorithm="hs2019",headers="(request-target) host date digest",signature="` + b64(forged) + `"`
 			})
 		}, 401, "signature_invalid"},
+		{"signature over the Date line alone, space after a comma", good, now, func(r *http.Request) {
+			// go-fed's own parser misses " headers" and would verify this
+			// over the Date line; our parse says all four are covered.
+			_, sig, err := m.kr.Sign(context.Background(), []byte("date: "+r.Header.Get("Date")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Set("Signature", `keyId="`+m.sigKeyID()+`",algorithm="hs2019", headers="(request-target) host date digest",signature="`+b64(sig)+`"`)
+		}, 401, "signature_invalid"},
+		{"two Signature headers", good, now, func(r *http.Request) { r.Header.Add("Signature", r.Header.Get("Signature")) }, 400, "signature_malformed"},
+		{"Date on two lines", good, now, func(r *http.Request) { r.Header.Add("Date", r.Header.Get("Date")) }, 400, "signature_headers_missing"},
+		{"covers a header the request lacks", good, now, func(r *http.Request) {
+			resign(r, func(p federation.SignatureParams) string {
+				return `keyId="` + p.KeyID + `",headers="(request-target) host date digest x-absent",signature="` + b64(p.Signature) + `"`
+			})
+		}, 400, "signature_headers_missing"},
+		{"created in the future", good, now, func(r *http.Request) {
+			resign(r, func(p federation.SignatureParams) string {
+				return `keyId="` + p.KeyID + `",headers="(request-target) (created) host date digest",created=` + strconv.FormatInt(now.Add(time.Hour).Unix(), 10) + `,signature="` + b64(p.Signature) + `"`
+			})
+		}, 401, "date_out_of_window"},
+		{"expired", good, now, func(r *http.Request) {
+			resign(r, func(p federation.SignatureParams) string {
+				return `keyId="` + p.KeyID + `",headers="(request-target) (expires) host date digest",expires=` + strconv.FormatInt(now.Add(-time.Hour).Unix(), 10) + `,signature="` + b64(p.Signature) + `"`
+			})
+		}, 401, "date_out_of_window"},
+		{"From_node beside from_node", func() []byte {
+			return bytes.Replace(good(), []byte(`"to_node":`), []byte(`"From_node":"other.example","to_node":`), 1)
+		}, now, nil, 400, "invalid_envelope"},
+		{"duplicate version", func() []byte {
+			return bytes.Replace(good(), []byte(`"version":1`), []byte(`"version":1,"version":2`), 1)
+		}, now, nil, 400, "invalid_envelope"},
 		{"envelope for another node", func() []byte {
 			e := m.envelope(b, "mallory", bobAddr, "x")
 			e.ToNode = "other.example"
@@ -199,6 +233,21 @@ func TestInboxRefusals(t *testing.T) {
 				t.Fatalf("a refused delivery stored something: %d messages, want %d", n, stored)
 			}
 		})
+	}
+
+	// Whitespace around "," and "=" is allowed (RFC 7235's auth-param), and
+	// what is verified is still the parse: these are accepted.
+	for _, spacing := range [][2]string{{", ", "="}, {" ,\t", " = "}, {",", "\t=\t"}} {
+		r := m.post(b, marshal(m.envelope(b, "mallory", bobAddr, "spaced")), now, func(r *http.Request) {
+			resign(r, func(p federation.SignatureParams) string {
+				sep, eq := spacing[0], spacing[1]
+				return `keyId` + eq + `"` + p.KeyID + `"` + sep + `algorithm` + eq + `"hs2019"` + sep + `headers` + eq + `"(request-target) host date digest"` + sep + `signature` + eq + `"` + b64(p.Signature) + `"`
+			})
+		})
+		if r.Status != 200 || r.Body["results"].([]any)[0].(map[string]any)["status"] != "accepted" {
+			t.Fatalf("separators %q: %d %s", spacing, r.Status, r.Raw)
+		}
+		stored++
 	}
 
 	// wrong_node: to_node names another node whose key ids are consistent.

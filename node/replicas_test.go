@@ -231,6 +231,7 @@ func newRecordingPeer(t *testing.T) *recordingPeer {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == federation.WellKnownPath {
 			pubs, _ := kr.PublicKeys(r.Context())
+			w.Header().Set("Content-Type", federation.DocumentMediaType)
 			json.NewEncoder(w).Encode(federation.BuildNodeDocument(p.domain, "http", pubs))
 			return
 		}

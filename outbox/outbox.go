@@ -327,17 +327,20 @@ func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, 
 	// Per-message answers.
 	var done []fednode.JobResult
 	var again []fednode.Job
-	delivered, failed := 0, 0
+	delivered, failed, unwrapFailed := 0, 0, 0
 	for _, j := range batch {
 		r, ok := results[j.MessageID]
 		switch {
-		case ok && (r.Status == "accepted" || r.Status == "duplicate"):
+		case ok && (r.Status == federation.StatusAccepted || r.Status == federation.StatusDuplicate):
 			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusDelivered})
 			delivered++
-		case ok && r.Status == "refused" && !retryableCode(r.Code):
+		case ok && r.Status == federation.StatusRefused && r.Code == federation.CodeUnwrapFailed:
+			again = append(again, j)
+			unwrapFailed++
+		case ok && r.Status == federation.StatusRefused:
 			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: "refused by " + peer + ": " + r.Code})
 			failed++
-		default:
+		default: // retry, an unknown status, or no answer for it
 			again = append(again, j)
 		}
 	}
@@ -349,9 +352,13 @@ func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, 
 	st.failures = 0
 	o.mu.Unlock()
 	if len(again) > 0 {
-		// The peer could not unwrap: our copy of its keys is stale.
-		o.peers.Refresh(ctx, peer)
-		o.retry(ctx, peer, again, &attemptError{reason: "peer could not open some messages; its keys were refetched"}, st, now)
+		reason := fmt.Sprintf("%s asked to retry %d messages later", peer, len(again))
+		if unwrapFailed > 0 {
+			// The peer could not unwrap: our copy of its keys is stale.
+			o.peers.Refresh(ctx, peer)
+			reason = fmt.Sprintf("%s could not unwrap %d of %d messages; its keys were refetched", peer, unwrapFailed, len(again))
+		}
+		o.retry(ctx, peer, again, &attemptError{reason: reason}, st, now)
 		o.event(peer, delivered, failed, len(again))
 		return false
 	}
@@ -364,8 +371,6 @@ func (o *Outbox) event(peer string, delivered, failed, retried int) {
 		o.onEvent(peer, delivered, failed, retried)
 	}
 }
-
-func retryableCode(code string) bool { return code == "unwrap_failed" }
 
 func (o *Outbox) finish(ctx context.Context, peer string, batch []fednode.Job, status, reason string) {
 	res := make([]fednode.JobResult, len(batch))
@@ -421,16 +426,9 @@ func Backoff(base, max time.Duration, n int) time.Duration {
 	return d + jitter
 }
 
-type result struct {
-	ID      string `json:"id"`
-	Status  string `json:"status"`
-	Code    string `json:"code,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
 // send seals, signs and posts one envelope and returns the peer's
 // per-message results.
-func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]result, error) {
+func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]federation.Result, error) {
 	p, err := o.peers.Peer(ctx, peer)
 	if err != nil {
 		return nil, &attemptError{reason: "peer document: " + err.Error()}
@@ -463,31 +461,21 @@ func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) 
 		if readErr != nil {
 			return nil, &attemptError{reason: "answer: " + readErr.Error()}
 		}
-		var out struct {
-			Results []result `json:"results"`
+		out, err := federation.DecodeAnswer(raw)
+		if err != nil {
+			return nil, &attemptError{reason: err.Error()}
 		}
-		if err := json.Unmarshal(raw, &out); err != nil {
-			return nil, &attemptError{reason: "answer is not the expected JSON"}
-		}
-		m := make(map[string]result, len(out.Results))
+		m := make(map[string]federation.Result, len(out.Results))
 		for _, r := range out.Results {
 			m[r.ID] = r
 		}
 		return m, nil
 	case resp.StatusCode == 401 || resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500 || resp.StatusCode < 400,
-		resp.StatusCode == 403 && errorCode(raw) == fednode.EBanned: // a ban is temporary and says when it ends
-		return nil, &attemptError{reason: fmt.Sprintf("HTTP %d %s", resp.StatusCode, errorCode(raw)), retryAfter: retryAfter(resp.Header.Get("Retry-After"), o.now())}
+		resp.StatusCode == 403 && federation.ErrorCode(raw) == fednode.EBanned: // a ban is temporary and says when it ends
+		return nil, &attemptError{reason: fmt.Sprintf("HTTP %d %s", resp.StatusCode, federation.ErrorCode(raw)), retryAfter: retryAfter(resp.Header.Get("Retry-After"), o.now())}
 	default:
-		return nil, &attemptError{reason: fmt.Sprintf("refused by %s: HTTP %d %s", peer, resp.StatusCode, errorCode(raw)), permanent: true}
+		return nil, &attemptError{reason: fmt.Sprintf("refused by %s: HTTP %d %s", peer, resp.StatusCode, federation.ErrorCode(raw)), permanent: true}
 	}
-}
-
-func errorCode(raw []byte) string {
-	var e struct {
-		Error struct{ Code string } `json:"error"`
-	}
-	json.Unmarshal(raw, &e)
-	return e.Error.Code
 }
 
 // retryAfter parses Retry-After as seconds or an HTTP date.

@@ -49,6 +49,7 @@ func TestReplicaKilledWhileHoldingOutboxJobs(t *testing.T) {
 	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == federation.WellKnownPath {
 			pubs, _ := peerKeys.PublicKeys(r.Context())
+			w.Header().Set("Content-Type", federation.DocumentMediaType)
 			json.NewEncoder(w).Encode(federation.BuildNodeDocument(domain, "http", pubs))
 			return
 		}
