@@ -56,7 +56,10 @@ func NormalizeContent(s string) (string, error) {
 }
 
 // ValidateTags checks the seed's tag rules: at most 10 tags, each 1 to 32 of
-// letters, digits, '_' or '-', no duplicates (compared exactly).
+// letters, digits, '_' or '-', no duplicates. Tags that differ only in
+// letter case are the same tag, so ["Tag","tag"] is refused rather than
+// folded: a tag is kept as its sender wrote it, and nothing is changed
+// silently.
 func ValidateTags(tags []string) error {
 	if len(tags) > MaxTags {
 		return FieldError(EInvalidTags, "tags", "at most %d tags are allowed", MaxTags)
@@ -66,10 +69,11 @@ func ValidateTags(tags []string) error {
 		if !tagRE.MatchString(t) {
 			return FieldError(EInvalidTags, "tags", "tag %d must be 1 to %d letters, digits, '_' or '-'", i, MaxTagLen)
 		}
-		if seen[t] {
-			return FieldError(EInvalidTags, "tags", "tag %q appears twice", t)
+		k := strings.ToLower(t)
+		if seen[k] {
+			return FieldError(EInvalidTags, "tags", "tag %q appears twice (tags are compared ignoring letter case)", t)
 		}
-		seen[t] = true
+		seen[k] = true
 	}
 	return nil
 }

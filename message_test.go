@@ -59,7 +59,9 @@ func TestValidateTags(t *testing.T) {
 		{"space", []string{"a b"}, false},
 		{"hash sign", []string{"#go"}, false},
 		{"duplicate", []string{"go", "go"}, false},
-		{"case differs", []string{"Go", "go"}, true},
+		{"duplicate in upper case", []string{"a", "GO", "Go"}, false},
+		{"distinct in any case", []string{"Go", "golang", "GO-1"}, true},
+		{"case differs: the same tag", []string{"Go", "go"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
