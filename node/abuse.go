@@ -38,7 +38,8 @@ const (
 // kept, so a ban never lifts because Redis went away or restarted.
 type abuse struct {
 	cfg     Config
-	limiter ratelimit.Limiter
+	limiter ratelimit.Limiter // shared by the replicas (Redis) or in process
+	local   ratelimit.Limiter // this process's own, for localClasses
 	store   banStore
 	ips     *clientip.Resolver
 	now     func() time.Time
@@ -83,7 +84,11 @@ func (a *abuse) banned(key string) (fednode.Ban, bool) {
 // limiter is down and the node fails closed.
 func (a *abuse) decide(ctx context.Context, class, key string) (ratelimit.Decision, error) {
 	rule := a.cfg.Rule(class)
-	d, err := a.limiter.Allow(ctx, class+":"+key, rule)
+	limiter := a.limiter
+	if localClasses[class] {
+		limiter = a.local
+	}
+	d, err := limiter.Allow(ctx, class+":"+key, rule)
 	switch {
 	case err != nil:
 		a.m.limits.WithLabelValues(class, "unavailable").Inc()

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/node"
 	"github.com/fednode/fednode/ratelimit"
 )
@@ -59,12 +60,12 @@ func TestLimitClasses(t *testing.T) {
 	})
 	t.Run("unauthenticated API, per IP", func(t *testing.T) {
 		for i := 0; i < 3; i++ {
-			if r := n.get("/healthz", ""); r.Status != 200 || r.Header.Get("RateLimit") == "" {
+			if r := n.get(anonPath, ""); r.Status != 200 || r.Header.Get("RateLimit") == "" {
 				t.Fatalf("request %d: %d, RateLimit %q", i, r.Status, r.Header.Get("RateLimit"))
 			}
 		}
-		expect429(t, n.get("/healthz", ""), "fourth anonymous request")
-		r := n.do("GET", "/readyz", "", nil)
+		expect429(t, n.get(anonPath, ""), "fourth anonymous request")
+		r := n.do("GET", anonPath, "", nil)
 		if r.code() != "rate_limited" {
 			t.Fatalf("429 must carry the stable code: %s", r.Raw)
 		}
@@ -116,7 +117,7 @@ func TestClientKeysBehindTrustedProxies(t *testing.T) {
 		c.TrustedProxies = []string{"127.0.0.1/32"}
 	})
 	hit := func(n *testNode, xff string) int {
-		return n.get("/healthz", "", "X-Forwarded-For", xff).Status
+		return n.get(anonPath, "", "X-Forwarded-For", xff).Status
 	}
 	// Two clients behind the proxy have separate buckets.
 	for _, ip := range []string{"198.51.100.1", "198.51.100.2"} {
@@ -160,7 +161,7 @@ func TestBansEscalateExpireAndPersist(t *testing.T) {
 	violate := func() response {
 		var r response
 		for i := 0; i < 10; i++ {
-			r = n.do("GET", "/healthz", "", nil)
+			r = n.do("GET", anonPath, "", nil)
 			if r.Status == 403 {
 				return r
 			}
@@ -182,12 +183,12 @@ func TestBansEscalateExpireAndPersist(t *testing.T) {
 	}
 	// Survives a restart.
 	n.restart()
-	if r := n.do("GET", "/healthz", "", nil); r.code() != "banned" {
+	if r := n.do("GET", anonPath, "", nil); r.code() != "banned" {
 		t.Fatalf("the ban did not survive a restart: %s", r.Raw)
 	}
 	// Expires by itself.
 	n.clock.Advance(61 * time.Second)
-	if r := n.do("GET", "/healthz", "", nil); r.Status != 200 {
+	if r := n.do("GET", anonPath, "", nil); r.Status != 200 {
 		t.Fatalf("after the ban: %d %s", r.Status, r.Raw)
 	}
 	// A repeat offender within a day gets twice as long.
@@ -207,7 +208,7 @@ func TestBansForAuthAndSignatureFailures(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		n.do("POST", "/api/auth/login", "", map[string]string{"username": "alice", "password": "wrong-password"})
 	}
-	if r := n.do("GET", "/healthz", "", nil); r.code() != "banned" {
+	if r := n.do("GET", anonPath, "", nil); r.code() != "banned" {
 		t.Fatalf("after 3 failed logins: %s", r.Raw)
 	}
 
@@ -269,3 +270,8 @@ func TestAdminBans(t *testing.T) {
 		t.Fatalf("a banned admin still got through: %s", r.Raw)
 	}
 }
+
+// anonPath is a route that needs no login, counted in the api_anon class.
+// (/healthz, /readyz and /metrics are limited in process, in their own
+// classes.)
+const anonPath = federation.WellKnownPath

@@ -131,7 +131,7 @@ var EnvVars = []string{
 	"REDIS_URL", "REDIS_PASSWORD", "REDIS_CLUSTER", "REDIS_NAMESPACE", "REDIS_TLS_CA_FILE",
 	"RATE_LIMIT_REQUESTS", "RATE_LIMIT_WINDOW", "RATE_LIMIT_FAIL_OPEN",
 	"RATE_LIMIT_API_ANON", "RATE_LIMIT_API_AUTH", "RATE_LIMIT_AUTH", "RATE_LIMIT_WS_CONNECT", "RATE_LIMIT_WS_FRAMES",
-	"RATE_LIMIT_METRICS", "RATE_LIMIT_INBOX_PEER", "RATE_LIMIT_INBOX_IP",
+	"RATE_LIMIT_METRICS", "RATE_LIMIT_PROBE", "RATE_LIMIT_INBOX_PEER", "RATE_LIMIT_INBOX_IP",
 	"TRUSTED_PROXIES",
 	"BAN_AFTER_VIOLATIONS", "BAN_AFTER_AUTH_FAILURES", "BAN_AFTER_SIGNATURE_FAILURES", "BAN_WINDOW", "BAN_DURATION", "BAN_MAX_DURATION",
 	"KEYS_BACKEND", "VAULT_ADDR", "VAULT_TOKEN", "VAULT_ROLE_ID", "VAULT_SECRET_ID", "VAULT_TRANSIT_MOUNT", "VAULT_KV_MOUNT",
@@ -146,13 +146,19 @@ const (
 	ClassAuth      = "auth"       // login and registration, per IP (stricter)
 	ClassWSConnect = "ws_connect" // WebSocket connects, per user
 	ClassWSFrames  = "ws_frames"  // inbound WebSocket frames, per user
-	ClassMetrics   = "metrics"    // /metrics, per IP
+	ClassMetrics   = "metrics"    // /metrics, per IP, in process
+	ClassProbe     = "probe"      // /healthz and /readyz, per IP, in process
 	ClassInboxPeer = "inbox_peer" // federation deliveries, per sending node
 	ClassInboxIP   = "inbox_ip"   // federation deliveries, per IP
 )
 
 // Classes lists every rate-limit class.
-var Classes = []string{ClassAPIAnon, ClassAPIAuth, ClassAuth, ClassWSConnect, ClassWSFrames, ClassMetrics, ClassInboxPeer, ClassInboxIP}
+var Classes = []string{ClassAPIAnon, ClassAPIAuth, ClassAuth, ClassWSConnect, ClassWSFrames, ClassMetrics, ClassProbe, ClassInboxPeer, ClassInboxIP}
+
+// localClasses are decided by each process's own limiter, never the shared
+// one: monitoring and health checks must work while Redis is away, and
+// each replica is probed and scraped on its own anyway.
+var localClasses = map[string]bool{ClassMetrics: true, ClassProbe: true}
 
 // Rule returns the rule of a class.
 func (c Config) Rule(class string) ratelimit.Rule {
@@ -203,6 +209,7 @@ func DefaultConfig() Config {
 			ClassWSConnect: {Limit: 30, Window: time.Minute},
 			ClassInboxPeer: {Limit: 1200, Window: time.Minute},
 			ClassInboxIP:   {Limit: 600, Window: time.Minute},
+			ClassProbe:     {Limit: 300, Window: time.Minute},
 		},
 		BanAfterViolations:   20,
 		BanAfterAuthFailures: 30,

@@ -18,7 +18,7 @@ func (s *Server) handleNodeDocument(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc := federation.BuildNodeDocument(s.cfg.NodeDomain, s.cfg.federationScheme(), pubs)
-	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Type", federation.DocumentMediaType)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	json.NewEncoder(w).Encode(doc)
 }

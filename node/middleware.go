@@ -49,8 +49,9 @@ func securityHeaders(hsts bool, next http.Handler) http.Handler {
 // CORS headers (the browser then hides the response) and a refused
 // preflight. The API authenticates with bearer tokens, never cookies, so
 // Access-Control-Allow-Credentials is never sent and cross-site request
-// forgery has no ambient credential to ride on.
-func cors(cfg Config, log *slog.Logger, next http.Handler) http.Handler {
+// forgery has no ambient credential to ride on. A preflight is answered
+// here, before routing, and counted like any request that needs no login.
+func (s *Server) cors(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		origin := r.Header.Get("Origin")
 		if origin == "" {
@@ -58,18 +59,20 @@ func cors(cfg Config, log *slog.Logger, next http.Handler) http.Handler {
 			return
 		}
 		w.Header().Add("Vary", "Origin")
-		allowed := cfg.originAllowed(origin)
+		allowed := s.cfg.originAllowed(origin)
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			if !allowed {
-				writeError(w, r, log, fednode.Errorf(fednode.EOrigin, "this origin is not in ALLOWED_ORIGINS"))
-				return
-			}
-			h := w.Header()
-			h.Set("Access-Control-Allow-Origin", origin)
-			h.Set("Access-Control-Allow-Methods", "GET, POST")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
-			h.Set("Access-Control-Max-Age", "600")
-			w.WriteHeader(http.StatusNoContent)
+			s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
+				if !allowed {
+					writeError(w, r, s.log, fednode.Errorf(fednode.EOrigin, "this origin is not in ALLOWED_ORIGINS"))
+					return
+				}
+				h := w.Header()
+				h.Set("Access-Control-Allow-Origin", origin)
+				h.Set("Access-Control-Allow-Methods", "GET, POST")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+			}).ServeHTTP(w, r)
 			return
 		}
 		if allowed {
@@ -93,6 +96,15 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.ResponseWriter.WriteHeader(code)
 }
 
+// Write records the implicit 200 of a handler that writes a body without
+// calling WriteHeader.
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
 // accessLog logs each request at debug level.
@@ -105,11 +117,17 @@ func accessLog(log *slog.Logger, next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w}
 		next.ServeHTTP(rec, r)
+		if rec.status == 0 { // nothing written: net/http answers 200
+			rec.status = http.StatusOK
+		}
 		log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
 	})
 }
 
 // Hijack lets WebSocket upgrades through the recorder.
 func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if s.status == 0 {
+		s.status = http.StatusSwitchingProtocols // the upgrade answers on the raw connection
+	}
 	return http.NewResponseController(s.ResponseWriter).Hijack()
 }

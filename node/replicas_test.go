@@ -91,14 +91,14 @@ func TestReplicasShareLimitsAndBans(t *testing.T) {
 	codes := []int{}
 	for i := 0; i < 6; i++ {
 		n := []*testNode{r1, r2}[i%2]
-		codes = append(codes, n.do("GET", "/healthz", "", nil).Status)
+		codes = append(codes, n.do("GET", anonPath, "", nil).Status)
 	}
 	if codes[3] != 200 || codes[4] == 200 {
 		t.Fatalf("4 requests per minute across both replicas: %v", codes)
 	}
 	// Two refusals made a ban; it holds on the other replica at once.
 	deadline := time.Now().Add(2 * time.Second)
-	for r2.do("GET", "/healthz", "", nil).code() != "banned" {
+	for r2.do("GET", anonPath, "", nil).code() != "banned" {
 		if time.Now().After(deadline) {
 			t.Fatal("a ban made on one replica does not hold on the other")
 		}
@@ -109,12 +109,12 @@ func TestReplicasShareLimitsAndBans(t *testing.T) {
 	srv.Kill()
 	srv.Restart()
 	r3 := startNode(t, onRedis(srv.URL(), false), mod)
-	if got := r3.do("GET", "/healthz", "", nil); got.code() != "banned" {
+	if got := r3.do("GET", anonPath, "", nil); got.code() != "banned" {
 		t.Fatalf("after a Redis crash and restart: %s", got.Raw)
 	}
 }
 
-// load sends GET /healthz from several goroutines and tallies the statuses.
+// load sends GET anonPath from several goroutines and tallies the statuses.
 func loadStatuses(n *testNode, stop <-chan struct{}) func() map[int]int {
 	var mu sync.Mutex
 	tally := map[int]int{}
@@ -130,7 +130,7 @@ func loadStatuses(n *testNode, stop <-chan struct{}) func() map[int]int {
 					return
 				default:
 				}
-				resp, err := c.Get(n.url + "/healthz")
+				resp, err := c.Get(n.url + anonPath)
 				code := 0
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)
@@ -161,10 +161,10 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 			time.Sleep(200 * time.Millisecond)
 			srv.Stop()
 			time.Sleep(1500 * time.Millisecond)
-			during := n.do("GET", "/healthz", "", nil)
+			during := n.do("GET", anonPath, "", nil)
 			srv.Restart()
 			time.Sleep(1500 * time.Millisecond) // the limiter retries Redis after its cooldown
-			after := n.do("GET", "/healthz", "", nil)
+			after := n.do("GET", anonPath, "", nil)
 			close(stop)
 			tally := done()
 			t.Logf("%s: statuses under load %v", name, tally)

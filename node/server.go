@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -75,6 +77,7 @@ type Server struct {
 	cancelBg  context.CancelFunc
 	closers   []func() error // extra clients to close after the store
 	wsPoll    bool           // replicas: sockets also check their mailbox every few seconds
+	draining  atomic.Bool    // Close has begun
 
 	ln       net.Listener
 	http     *http.Server
@@ -306,7 +309,7 @@ func newServer(ctx context.Context, cfg Config, be backend, keyring nodeKeyring,
 	if s.ips, err = clientip.New(cfg.TrustedProxies); err != nil {
 		return nil, err
 	}
-	s.abuse = &abuse{cfg: cfg, limiter: be.limiter, store: store, ips: s.ips, now: now, audit: audit, log: log, m: s.metrics,
+	s.abuse = &abuse{cfg: cfg, limiter: be.limiter, local: ratelimit.NewMemory(now), store: store, ips: s.ips, now: now, audit: audit, log: log, m: s.metrics,
 		publish: s.broker.Publish, bans: map[string]fednode.Ban{}}
 	if err := s.abuse.reload(ctx); err != nil {
 		return nil, fmt.Errorf("bans: %w", err)
@@ -414,6 +417,7 @@ func (s *Server) Domain() string { return s.cfg.NodeDomain }
 // Close stops accepting requests, closes live sockets, waits for in-flight
 // work and closes the store.
 func (s *Server) Close() error {
+	s.draining.Store(true) // readiness says so from now on
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.http.Shutdown(ctx)
@@ -470,20 +474,29 @@ func (s *Server) janitor() {
 }
 
 // Handler is the node's whole HTTP surface.
+//
+// Every route states its own rate limit, so a header can never move a
+// request out of its class: public routes count per client IP whatever
+// the request carries (a bearer token included), authenticated routes count
+// against the IP until the token is verified and per user after, and the
+// federation inbox and the WebSocket limit themselves. /healthz is answered
+// before the ban check, so that no ban and no dependency can make a live
+// process look dead; it and /readyz and /metrics are limited in process.
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
-	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.NotFoundHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "no such endpoint"))
 	})
-	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	r.MethodNotAllowedHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
 	})
-	r.HandleFunc("/healthz", s.handleHealthz).Methods(http.MethodGet)
-	r.Handle("/metrics", s.metrics.handler()).Methods(http.MethodGet)
-	r.HandleFunc("/readyz", s.handleReadyz).Methods(http.MethodGet)
+	liveness := s.public(ClassProbe, s.handleHealthz)
+	r.Handle("/healthz", liveness).Methods(http.MethodGet)
+	r.Handle("/readyz", s.public(ClassProbe, s.handleReadyz)).Methods(http.MethodGet)
+	r.Handle("/metrics", s.public(ClassMetrics, s.metrics.handler().ServeHTTP)).Methods(http.MethodGet)
 
-	r.HandleFunc("/api/auth/register", s.handleRegister).Methods(http.MethodPost)
-	r.HandleFunc("/api/auth/login", s.handleLogin).Methods(http.MethodPost)
+	r.Handle("/api/auth/register", s.public(ClassAuth, s.handleRegister)).Methods(http.MethodPost)
+	r.Handle("/api/auth/login", s.public(ClassAuth, s.handleLogin)).Methods(http.MethodPost)
 	r.Handle("/api/auth/logout", s.authed(s.handleLogout)).Methods(http.MethodPost)
 	r.Handle("/api/auth/password", s.authed(s.handlePassword)).Methods(http.MethodPost)
 	r.Handle("/api/me", s.authed(s.handleMe)).Methods(http.MethodGet)
@@ -491,10 +504,10 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/messages", s.authed(s.handleSend)).Methods(http.MethodPost)
 	r.Handle("/api/messages", s.authed(s.handleList)).Methods(http.MethodGet)
 	r.Handle("/api/messages/{id}", s.authed(s.handleGet)).Methods(http.MethodGet)
-	r.HandleFunc("/api/ws", s.handleWS).Methods(http.MethodGet)
+	r.HandleFunc("/api/ws", s.handleWS).Methods(http.MethodGet) // limits per user once authenticated
 
-	r.HandleFunc(federation.WellKnownPath, s.handleNodeDocument).Methods(http.MethodGet)
-	r.HandleFunc(federation.InboxPath, s.handleInbox).Methods(http.MethodPost)
+	r.Handle(federation.WellKnownPath, s.public(ClassAPIAnon, s.handleNodeDocument)).Methods(http.MethodGet)
+	r.HandleFunc(federation.InboxPath, s.handleInbox).Methods(http.MethodPost) // limits per IP and per peer itself
 
 	r.Handle("/api/admin/sessions/revoke-all", s.admin(s.handleRevokeAll)).Methods(http.MethodPost)
 	r.Handle("/api/admin/federation", s.admin(s.handleGetPolicy)).Methods(http.MethodGet)
@@ -506,8 +519,15 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/bans", s.admin(s.handleBan)).Methods(http.MethodPost)
 	r.Handle("/api/admin/bans", s.admin(s.handleUnban)).Methods(http.MethodDelete)
 
+	api := s.refuseBanned(s.cors(r))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
-	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, cors(s.cfg, s.log, s.protect(r)))))
+	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, s.identify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+			liveness.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})))))
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.
@@ -555,35 +575,34 @@ func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, tok
 	return sess, user, true
 }
 
-// protect runs before routing: it resolves the client, refuses a banned one
-// before any other work, and applies the limit of the request's class.
-// Requests carrying a token are limited per user once authenticated (in
-// authed and the WebSocket handler); the federation inbox limits per IP and
-// per peer itself.
-func (s *Server) protect(next http.Handler) http.Handler {
+// identify resolves who the request comes from (the client IP, or its /64)
+// for the limits and bans after it.
+func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		client := s.ips.Key(r)
-		r = r.WithContext(newContextWithClient(r.Context(), client))
-		if b, banned := s.abuse.banned(client); banned {
+		next.ServeHTTP(w, r.WithContext(newContextWithClient(r.Context(), s.ips.Key(r))))
+	})
+}
+
+// refuseBanned answers a banned client before any other work.
+func (s *Server) refuseBanned(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, banned := s.abuse.banned(clientFromContext(r.Context())); banned {
 			s.abuse.refuseBanned(w, r, s.log, b)
 			return
 		}
-		class := ClassAPIAnon
-		switch {
-		case r.URL.Path == "/metrics":
-			class = ClassMetrics
-		case r.URL.Path == "/api/auth/login" || r.URL.Path == "/api/auth/register":
-			class = ClassAuth
-		case r.URL.Path == federation.InboxPath || r.URL.Path == "/api/ws" || bearerToken(r) != "":
-			class = ""
-		}
-		if class != "" {
-			if err := s.abuse.limit(w, r, class, client); err != nil {
-				writeError(w, r, s.log, err)
-				return
-			}
-		}
 		next.ServeHTTP(w, r)
+	})
+}
+
+// public counts a request that needs no login against its client IP's
+// window of class, whatever headers it carries, then serves it.
+func (s *Server) public(class string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.abuse.limit(w, r, class, clientFromContext(r.Context())); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		h(w, r)
 	})
 }
 
@@ -603,24 +622,54 @@ func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// handleReadyz says whether this process should be sent traffic: not
+// while it shuts down, nor while the store cannot take writes or Vault is
+// needed and unreachable. The reasons are named; internal detail goes to
+// the log only.
 func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Error("readiness: store", "err", err)
-		writeError(w, r, s.log, &fednode.Error{Code: fednode.EUnavailable, Message: "the store is not reachable", RetryAfter: 5})
+	out := map[string]string{"status": "ready"}
+	var problems []string
+	if s.draining.Load() {
+		problems = append(problems, "the node is shutting down")
+	} else {
+		if err := s.store.Ping(ctx); err != nil {
+			s.log.Error("readiness: store", "err", err)
+			problems = append(problems, "store: "+storeProblem(err))
+		} else {
+			out["store"] = "ok"
+		}
+		if s.vault != nil {
+			if err := s.vault.Health(ctx); err != nil {
+				s.log.Warn("readiness: vault", "err", err)
+				problems = append(problems, "vault: "+strings.TrimPrefix(err.Error(), keys.ErrUnavailable.Error()+": "))
+			} else {
+				out["vault"] = "ok"
+			}
+		}
+	}
+	if len(problems) > 0 {
+		writeError(w, r, s.log, &fednode.Error{Code: fednode.EUnavailable, Message: "not ready: " + strings.Join(problems, "; "), RetryAfter: 5})
 		return
 	}
-	out := map[string]string{"status": "ready", "store": "ok"}
-	if s.vault != nil {
-		if err := s.vault.Health(ctx); err != nil {
-			s.log.Warn("readiness: vault", "err", err)
-			writeError(w, r, s.log, &fednode.Error{Code: fednode.EUnavailable, Message: "vault: " + strings.TrimPrefix(err.Error(), keys.ErrUnavailable.Error()+": "), RetryAfter: 5})
-			return
-		}
-		out["vault"] = "ok"
-	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// storeProblem says why the store failed its check, in words safe to
+// show: a store's own *fednode.Error says it, a full disk is named, and
+// anything else (an address, a path) stays in the log.
+func storeProblem(err error) string {
+	var e *fednode.Error
+	switch {
+	case errors.As(err, &e):
+		return e.Message
+	case errors.Is(err, syscall.ENOSPC):
+		return "it cannot take writes: no space left on device"
+	case errors.Is(err, syscall.EIO):
+		return "it cannot take writes: I/O error"
+	}
+	return "it is not reachable"
 }
 
 // LiveSockets is the number of open WebSocket connections.

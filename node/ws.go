@@ -72,7 +72,9 @@ func (s *Server) wsOriginAllowed(origin string) bool {
 
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	if !s.wsOriginAllowed(r.Header.Get("Origin")) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.EOrigin, "this origin is not in ALLOWED_ORIGINS"))
+		s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
+			writeError(w, r, s.log, fednode.Errorf(fednode.EOrigin, "this origin is not in ALLOWED_ORIGINS"))
+		}).ServeHTTP(w, r)
 		return
 	}
 	sess, _, ok := s.authenticateLimited(w, r, wsToken(r), ClassWSConnect)
