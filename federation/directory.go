@@ -14,12 +14,17 @@ import (
 // Directory fetches peers' node documents and caches them.
 //
 // A document is cached for TTL. When a signature from a peer fails to verify
-// with the cached keys (the peer may have rotated), the inbox calls Refresh,
-// which refetches at most once per RefetchEvery per peer: a flood of bad
-// signatures cannot make the node hammer anyone. A failed fetch is
-// remembered for a short while for the same reason. Fetches for one peer are
-// serialised, so concurrent requests wait for one fetch instead of each
-// making their own.
+// with the cached keys (the peer may have rotated), the inbox asks for an
+// early refetch, which happens at most once per RefetchEvery per peer and
+// budget: a flood of bad signatures cannot make the node hammer anyone.
+// There are two budgets. Refresh spends the one that anybody can trigger (a
+// request from an address the peer has never delivered from); RefreshTrusted
+// spends one that only the peer itself can: its own answers to us, and
+// requests from addresses its verified deliveries came from. So forged
+// requests under a peer's name cannot delay that peer's key rotation. A
+// failed fetch is remembered for a short while for the same reason. Fetches
+// for one peer are serialised, so concurrent requests wait for one fetch
+// instead of each making their own.
 type Directory struct {
 	shared       Shared
 	client       *http.Client
@@ -37,10 +42,18 @@ type dirEntry struct {
 	mu        sync.Mutex
 	peer      *Peer
 	fetchedAt time.Time
-	forcedAt  time.Time
+	forcedAt  [2]time.Time // by budget
 	err       error
 	errAt     time.Time
 }
+
+// Early-refetch budgets, and the lease that spends each across replicas.
+const (
+	budgetAnyone = iota
+	budgetTrusted
+)
+
+var budgetLease = [2]string{budgetAnyone: "refetch:", budgetTrusted: "refetch-trusted:"}
 
 // negativeTTL is how long a failed fetch is remembered.
 const negativeTTL = 10 * time.Second
@@ -108,24 +121,36 @@ func (d *Directory) fromShared(ctx context.Context, domain string) (*Peer, time.
 	return p, at, true
 }
 
-// Refresh refetches the peer's document unless it was force-refetched less
-// than RefetchEvery ago. It reports whether it fetched.
+// Refresh refetches the peer's document unless an early refetch on the
+// budget anyone can trigger happened less than RefetchEvery ago. It reports
+// whether it fetched.
 func (d *Directory) Refresh(ctx context.Context, domain string) (*Peer, bool, error) {
+	return d.refresh(ctx, domain, budgetAnyone)
+}
+
+// RefreshTrusted is Refresh on the budget only the peer itself can spend:
+// call it for a failure that a third party cannot cause (the peer's own
+// answer, or a request from an address the peer delivered from).
+func (d *Directory) RefreshTrusted(ctx context.Context, domain string) (*Peer, bool, error) {
+	return d.refresh(ctx, domain, budgetTrusted)
+}
+
+func (d *Directory) refresh(ctx context.Context, domain string, budget int) (*Peer, bool, error) {
 	e := d.entry(domain)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := d.now()
-	allowed := e.forcedAt.IsZero() || now.Sub(e.forcedAt) >= d.refetchEvery
+	allowed := e.forcedAt[budget].IsZero() || now.Sub(e.forcedAt[budget]) >= d.refetchEvery
 	if allowed && d.shared != nil {
-		// One early refetch per interval across all replicas.
+		// One early refetch per interval and budget across all replicas.
 		var err error
-		allowed, err = d.shared.AcquireLease(ctx, "refetch:"+domain, fmt.Sprintf("%p-%d", d, now.UnixNano()), d.refetchEvery)
+		allowed, err = d.shared.AcquireLease(ctx, budgetLease[budget]+domain, fmt.Sprintf("%p-%d", d, now.UnixNano()), d.refetchEvery)
 		if err != nil {
 			allowed = false
 		}
 		if !allowed { // another replica refetched: its copy may be what we need
 			if p, at, ok := d.fromShared(ctx, domain); ok && at.After(e.fetchedAt) {
-				e.peer, e.fetchedAt, e.forcedAt = p, at, now
+				e.peer, e.fetchedAt, e.forcedAt[budget] = p, at, now
 				return p, true, nil
 			}
 		}
@@ -136,7 +161,7 @@ func (d *Directory) Refresh(ctx context.Context, domain string) (*Peer, bool, er
 		}
 		return e.peer, false, nil
 	}
-	e.forcedAt = now
+	e.forcedAt[budget] = now
 	p, err := d.fetchLocked(ctx, e, domain)
 	return p, err == nil, err
 }

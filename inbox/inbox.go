@@ -7,8 +7,10 @@
 //  3. Date within the window, Host is this node, the peer is not blocked;
 //  4. the body: Digest, then envelope shape; the keyId's node must be
 //     exactly the envelope's sender, and the envelope addressed to us;
-//  5. the sender's key from its node document (cached; refetched at most
-//     once per interval when verification fails), and the signature;
+//  5. the sender's key from its node document (cached; refetched early at
+//     most once per interval when verification fails, on a budget of its
+//     own for requests from addresses the peer's verified deliveries came
+//     from), and the signature, verified as step 2 parsed it;
 //  6. per message: sender and recipient domains, replayed id, unknown
 //     recipient, then RSA unwrap and GCM open, then the content rules.
 //
@@ -24,6 +26,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/fednode/fednode"
@@ -38,10 +41,12 @@ type Store interface {
 	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
 }
 
-// Peers resolves peer node documents.
+// Peers resolves peer node documents. Refresh and RefreshTrusted refetch a
+// peer's document early, each on its own budget (see federation.Directory).
 type Peers interface {
 	Peer(ctx context.Context, domain string) (*federation.Peer, error)
 	Refresh(ctx context.Context, domain string) (*federation.Peer, bool, error)
+	RefreshTrusted(ctx context.Context, domain string) (*federation.Peer, bool, error)
 }
 
 // Config is the inbox's part of the node configuration.
@@ -70,10 +75,13 @@ type Deps struct {
 type Inbox struct {
 	cfg Config
 	Deps
+	sources sources
 }
 
 // New returns an inbox.
-func New(cfg Config, d Deps) *Inbox { return &Inbox{cfg: cfg, Deps: d} }
+func New(cfg Config, d Deps) *Inbox {
+	return &Inbox{cfg: cfg, Deps: d, sources: sources{seen: map[string]map[string]time.Time{}}}
+}
 
 func refuse(code, format string, args ...any) *fednode.Error {
 	return fednode.Errorf(code, format, args...)
@@ -164,9 +172,10 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 		return federation.Answer{}, refuse(fednode.EWrongNode, "the envelope is for %s; this node is %s", env.ToNode, in.cfg.Domain)
 	}
 	// 5. Key and signature.
-	if err := in.verify(ctx, r, params, keyDomain); err != nil {
+	if err := in.verify(ctx, r, params, keyDomain, clientIP); err != nil {
 		return federation.Answer{}, err
 	}
+	in.sources.add(keyDomain, clientIP, in.Now())
 	// 6. Messages.
 	out := federation.Answer{Results: make([]federation.Result, 0, len(env.Messages))}
 	var woken []string
@@ -193,9 +202,12 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	return out, nil
 }
 
-// verify finds the signing key in the peer's document, refetching it at
-// most once per interval when the key is unknown or the signature fails.
-func (in *Inbox) verify(ctx context.Context, r *http.Request, params federation.SignatureParams, domain string) error {
+// verify finds the signing key in the peer's document, refetching it early
+// when the key is unknown or the signature fails. A request from an address
+// the peer's verified deliveries came from spends the budget only the peer
+// can spend, so forgers flooding under its name (from elsewhere) cannot
+// make its rotation wait for the next interval.
+func (in *Inbox) verify(ctx context.Context, r *http.Request, params federation.SignatureParams, domain, clientIP string) error {
 	keyID := params.KeyID
 	peer, err := in.Peers.Peer(ctx, domain)
 	if err != nil {
@@ -216,11 +228,56 @@ func (in *Inbox) verify(ctx context.Context, r *http.Request, params federation.
 	if err == nil {
 		return nil
 	}
-	fresh, refetched, ferr := in.Peers.Refresh(ctx, domain)
+	refresh := in.Peers.Refresh
+	if in.sources.known(domain, clientIP, in.Now()) {
+		refresh = in.Peers.RefreshTrusted
+	}
+	fresh, refetched, ferr := refresh(ctx, domain)
 	if !refetched || ferr != nil {
 		return err
 	}
 	return check(fresh)
+}
+
+// sources remembers, per peer, the client addresses its verified deliveries
+// came from. A forger cannot send from them (the address is the TCP peer's,
+// or a trusted proxy's report of it).
+type sources struct {
+	mu   sync.Mutex
+	seen map[string]map[string]time.Time // peer -> client address -> last verified delivery
+}
+
+// Bounds: addresses kept per peer, and how long one counts.
+const (
+	maxSourcesPerPeer = 32
+	sourceTTL         = 7 * 24 * time.Hour
+)
+
+func (s *sources) known(peer, client string, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.seen[peer][client]
+	return ok && now.Sub(at) < sourceTTL
+}
+
+func (s *sources) add(peer, client string, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.seen[peer]
+	if m == nil {
+		m = map[string]time.Time{}
+		s.seen[peer] = m
+	}
+	if _, ok := m[client]; !ok && len(m) >= maxSourcesPerPeer {
+		oldest := ""
+		for c, at := range m {
+			if oldest == "" || at.Before(m[oldest]) {
+				oldest = c
+			}
+		}
+		delete(m, oldest)
+	}
+	m[client] = now
 }
 
 // accept processes one message; it returns the recipient to wake when the

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/node"
 )
 
@@ -93,4 +94,68 @@ func TestKeyRotationHealsByItself(t *testing.T) {
 	if got := b.srv.PeerDocumentFetches() - before; got > 1 {
 		t.Fatalf("50 bad signatures caused %d document fetches; at most 1 per interval", got)
 	}
+}
+
+// TestRotationDuringForgeryFlood: a forger flooding requests under a's name
+// with unknown keys, from another address, spends the early-refetch budget
+// anyone can spend; a's own rotation, seen from the address a's deliveries
+// come from, is still picked up at once instead of after the interval.
+func TestRotationDuringForgeryFlood(t *testing.T) {
+	a := startNode(t, fastRetry)
+	b := startNode(t, fastRetry, func(c *node.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32"} // so the forger can appear to come from elsewhere
+		c.PeerKeyRefetch = time.Hour
+	})
+	alice, bob := a.user("alice"), b.user("bob")
+	bobAddr := "bob@" + b.srv.Domain()
+	a.send(alice, bobAddr, "before rotation")
+	waitMailbox(t, b, bob, 1)
+
+	m := newPeer(t)
+	forge := func(i int) response {
+		e := m.envelope(b, "mallory", bobAddr, "forged")
+		e.FromNode = a.srv.Domain()
+		return m.post(b, marshal(e), time.Now(), func(r *http.Request) {
+			r.Header.Set("X-Forwarded-For", "198.51.100.7")
+			r.Header.Set("Signature", strings.Replace(r.Header.Get("Signature"), m.sigKeyID(), federation.KeyID(a.srv.Domain(), fmt.Sprintf("sig-%032x", i)), 1))
+		})
+	}
+	before := b.srv.PeerDocumentFetches()
+	if r := forge(0); r.code() != "unknown_key" { // spends the budget anyone can spend
+		t.Fatalf("forged request: %s", r.Raw)
+	}
+	stop := make(chan struct{})
+	flooded := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				flooded <- n
+				return
+			default:
+			}
+			n++
+			if r := forge(n); r.code() != "unknown_key" {
+				t.Errorf("forged request %d: %s", n, r.Raw)
+			}
+		}
+	}()
+
+	if _, err := a.srv.RotateKeys(t.Context(), "sig", 0); err != nil { // b's cached sig key of a is now dead
+		t.Fatal(err)
+	}
+	start := time.Now()
+	id := a.send(alice, bobAddr, "after rotation")
+	waitStatus(t, a, alice, id, "delivered")
+	took := time.Since(start)
+	close(stop)
+	n := <-flooded
+	if took > 5*time.Second {
+		t.Fatalf("the rotation took %s to be accepted during the flood", took)
+	}
+	if got := b.srv.PeerDocumentFetches() - before; got > 2 {
+		t.Fatalf("%d forged requests and one rotation caused %d fetches of a's document; at most one per budget", n+1, got)
+	}
+	t.Logf("rotation accepted after %s during a flood of %d forged requests", took.Round(time.Millisecond), n+1)
 }

@@ -26,7 +26,7 @@ import (
 type fakePeers struct{ peer *federation.Peer }
 
 func (f fakePeers) Peer(context.Context, string) (*federation.Peer, error) { return f.peer, nil }
-func (f fakePeers) Refresh(context.Context, string) (*federation.Peer, bool, error) {
+func (f fakePeers) RefreshTrusted(context.Context, string) (*federation.Peer, bool, error) {
 	return f.peer, false, nil
 }
 

@@ -47,7 +47,9 @@ type Store interface {
 // Peers resolves peer node documents.
 type Peers interface {
 	Peer(ctx context.Context, domain string) (*federation.Peer, error)
-	Refresh(ctx context.Context, domain string) (*federation.Peer, bool, error)
+	// RefreshTrusted refetches a peer's document early, on the budget only
+	// the peer's own answers can spend.
+	RefreshTrusted(ctx context.Context, domain string) (*federation.Peer, bool, error)
 }
 
 // Config tunes delivery.
@@ -355,7 +357,7 @@ func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, 
 		reason := fmt.Sprintf("%s asked to retry %d messages later", peer, len(again))
 		if unwrapFailed > 0 {
 			// The peer could not unwrap: our copy of its keys is stale.
-			o.peers.Refresh(ctx, peer)
+			o.peers.RefreshTrusted(ctx, peer)
 			reason = fmt.Sprintf("%s could not unwrap %d of %d messages; its keys were refetched", peer, unwrapFailed, len(again))
 		}
 		o.retry(ctx, peer, again, &attemptError{reason: reason}, st, now)
