@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -115,7 +118,28 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return // Upgrade has answered the client
 	}
 	defer conn.Close()
+	boundSendBuffer(conn.NetConn(), s.log)
 	s.serveSocket(conn, c, after)
+}
+
+// wsSendBuffer is the kernel send buffer of a live socket. Left alone,
+// Linux grows it by auto-tuning to megabytes for a client that never reads,
+// until the write deadline drops the socket; fixed, a hostile reader costs
+// this much (the kernel doubles it for bookkeeping). It holds several of the
+// largest messages, so a client that reads keeps up.
+const wsSendBuffer = 64 << 10
+
+// boundSendBuffer fixes the send buffer of a socket's TCP connection, under
+// TLS too.
+func boundSendBuffer(c net.Conn, log *slog.Logger) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if tcp, ok := c.(*net.TCPConn); ok {
+		if err := tcp.SetWriteBuffer(wsSendBuffer); err != nil {
+			log.Warn("websocket: cannot bound the send buffer", "err", err)
+		}
+	}
 }
 
 // serveSocket pushes mailbox entries after cursor until the socket fails,

@@ -1,7 +1,10 @@
 package node_test
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -137,4 +140,45 @@ func TestWebSocketReadLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectClosed(t, c, websocket.CloseMessageTooBig)
+}
+
+// TestStuckReaderCostsLittle: a client that never reads is dropped, and
+// until then the node holds little for it in the kernel: everything the
+// client can still read after the drop (its own small receive buffer plus
+// what the node's send buffer held) stays far below what an unbounded,
+// auto-tuned send buffer would hold (megabytes).
+func TestStuckReaderCostsLittle(t *testing.T) {
+	n := startNode(t)
+	alice, bob := n.user("alice"), n.user("bob")
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(8 << 10)
+		}
+		return c, err
+	}}
+	stuck, _, err := d.Dial(wsURL(n), http.Header{"Authorization": {"Bearer " + bob}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	const total = 300
+	big := strings.Repeat("z", 9000)
+	for i := 0; i < total; i++ {
+		n.send(alice, "bob", fmt.Sprintf("%d %s", i, big))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for n.srv.LiveSockets() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stuck socket not dropped: %d live", n.srv.LiveSockets())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	raw := stuck.NetConn()
+	raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	held, _ := io.Copy(io.Discard, raw)
+	t.Logf("the node had written %d bytes (of %d sent) that the stuck client could still read", held, total*9000)
+	if held == 0 || held > 512<<10 {
+		t.Fatalf("%d bytes were held for a client that never reads; want some, and under 512 KiB", held)
+	}
 }
