@@ -88,7 +88,7 @@ func start(t *testing.T, bin string, env ...string) *proc {
 	select {
 	case u := <-addr:
 		return &proc{cmd: cmd, url: u}
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second): // a first start generates two RSA-4096 keys: seconds each on a loaded machine
 		t.Fatal("node did not start")
 	}
 	return nil
