@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,13 +18,20 @@ import (
 
 func rule(n int) ratelimit.Rule { return ratelimit.Rule{Limit: n, Window: time.Minute} }
 
-// get sends a GET with optional headers.
+// get sends a GET with optional headers (name, value pairs).
 func (n *testNode) get(path, token string, headers ...string) response {
 	n.t.Helper()
-	req, _ := http.NewRequest("GET", n.url+path, nil)
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		headers = append(headers, "Authorization", "Bearer "+token)
 	}
+	return n.request("GET", path, headers...)
+}
+
+// request sends method path with headers (name, value pairs) and reads the
+// answer.
+func (n *testNode) request(method, path string, headers ...string) response {
+	n.t.Helper()
+	req, _ := http.NewRequest(method, n.url+path, nil)
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Add(headers[i], headers[i+1])
 	}
@@ -32,8 +40,8 @@ func (n *testNode) get(path, token string, headers ...string) response {
 		n.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	out := response{Status: resp.StatusCode, Header: resp.Header}
-	return out
+	raw, _ := io.ReadAll(resp.Body)
+	return response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 }
 
 func expect429(t *testing.T, r response, what string) {

@@ -1,7 +1,6 @@
 package node_test
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,23 +10,6 @@ import (
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/node"
 )
-
-// request sends method path with headers (name, value pairs) and reads the
-// answer.
-func (n *testNode) request(method, path string, headers ...string) response {
-	n.t.Helper()
-	req, _ := http.NewRequest(method, n.url+path, nil)
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Add(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		n.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return response{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
-}
 
 // TestTokenNeverLiftsPublicLimits: a bearer token, valid or not, never moves
 // a request on a route that needs no login out of its IP's class.
