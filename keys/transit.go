@@ -347,7 +347,8 @@ func (t *Transit) Retire(ctx context.Context) error {
 
 // Import moves a local keyring into Transit (BYOK): every version of each
 // use, oldest first, wrapped as Transit requires (AES-256 KWP, the AES key
-// wrapped with RSA-OAEP-SHA256 to Transit's wrapping key), not exportable.
+// wrapped with RSA-OAEP-SHA256 to Transit's wrapping key), not exportable,
+// and rotatable by Transit like a key it made.
 // The Transit keys must not exist yet: an identity is never overwritten.
 func Import(ctx context.Context, vc *VaultClient, l *Local) error {
 	s, err := vc.read(ctx, vc.cfg.TransitMount+"/wrapping_key")
@@ -392,7 +393,9 @@ func Import(ctx context.Context, vc *VaultClient, l *Local) error {
 			body := map[string]any{"ciphertext": base64.StdEncoding.EncodeToString(append(wrappedKey, wrappedTarget...)), "hash_function": importHash}
 			path := name + "/import_version"
 			if first {
-				body["type"], body["exportable"] = transitKeyType, false
+				// allow_rotation: Transit refuses to rotate an imported key
+				// without it, and the node rotates its keys.
+				body["type"], body["exportable"], body["allow_rotation"] = transitKeyType, false, true
 				path = name + "/import"
 			}
 			if _, err := vc.write(ctx, path, body); err != nil {

@@ -197,4 +197,12 @@ func TestImportLocalKeysIntoTransit(t *testing.T) {
 	if raw.Data["exportable"] != false {
 		t.Fatal("imported keys must not be exportable")
 	}
+	// A migrated node rotates its keys like any other: Transit refuses to
+	// rotate an imported key unless the import allowed it.
+	for _, use := range []string{keys.UseSig, keys.UseEnc} {
+		old, _ := keys.CurrentKey(tp, use)
+		if k, err := tr.Rotate(ctx, use, time.Hour); err != nil || k.ID == old.ID {
+			t.Fatalf("rotate the imported %s key: %+v %v", use, k, err)
+		}
+	}
 }
