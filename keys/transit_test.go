@@ -108,7 +108,11 @@ func TestTransitKeyring(t *testing.T) {
 
 func TestAppRoleLogsInAgainWhenItsTokenIsRevoked(t *testing.T) {
 	v := vaulttest.Start(t)
-	role, secret := v.AppRole(t, "10m")
+	policy, err := keys.VaultPolicy(keys.PolicyParams{KeyPrefix: "ar", Transit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, secret := v.AppRole(t, "fednode", policy, "10m")
 	ctx := context.Background()
 	vc, err := keys.NewVaultClient(ctx, keys.VaultConfig{Addr: v.Addr, RoleID: role, SecretID: secret, KeyPrefix: "ar"})
 	if err != nil {
