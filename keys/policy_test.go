@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -22,8 +23,8 @@ import (
 	"github.com/fednode/fednode/keys"
 )
 
-// docParams is the default mounts and prefix, keys in Transit, and both
-// secrets in KV.
+// docParams is the configuration docs/OPERATIONS.md shows the policies for:
+// the default mounts and prefix, keys in Transit, and both secrets in KV.
 var docParams = keys.PolicyParams{Transit: true, JWTSecretPath: "fednode/jwt", RedisPasswordPath: "fednode/redis"}
 
 func mustPolicy(t *testing.T, p keys.PolicyParams) string {
@@ -33,6 +34,20 @@ func mustPolicy(t *testing.T, p keys.PolicyParams) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func TestOperationsDocShowsTheGeneratedPolicies(t *testing.T) {
+	doc, err := os.ReadFile("../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	migration := docParams
+	migration.Migration = true
+	for name, p := range map[string]keys.PolicyParams{"node": docParams, "migration": migration} {
+		if want := "```hcl\n" + mustPolicy(t, p) + "```\n"; !bytes.Contains(doc, []byte(want)) {
+			t.Errorf("docs/OPERATIONS.md does not show the %s policy VaultPolicy makes for the defaults:\n%s", name, want)
+		}
+	}
 }
 
 var pathRE = regexp.MustCompile(`(?m)^path "([^"]*)" \{\n  capabilities = \[([^\]]*)\]`)
