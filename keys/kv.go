@@ -29,12 +29,16 @@ type Version struct {
 	Value   string
 }
 
-func (s *Secrets) split(path string) (mount, rest string) {
-	// "secret/fednode/jwt" or just "fednode/jwt" under the configured mount.
-	if m, r, ok := strings.Cut(path, "/"); ok && m == s.vc.cfg.KVMount {
+func (s *Secrets) split(path string) (mount, rest string) { return kvSplit(s.vc.cfg.KVMount, path) }
+
+// kvSplit reads a secret's path as "secret/fednode/jwt" or just
+// "fednode/jwt" under the configured mount. VaultPolicy uses it too, so the
+// policy names the path the node calls.
+func kvSplit(kvMount, path string) (mount, rest string) {
+	if m, r, ok := strings.Cut(path, "/"); ok && m == kvMount {
 		return m, r
 	}
-	return s.vc.cfg.KVMount, path
+	return kvMount, path
 }
 
 // Read returns version n of a secret (0: the current one).

@@ -48,6 +48,21 @@ type transitVersion struct {
 	retired bool
 }
 
+// What the node asks of Transit. VaultPolicy pins the same values, so a
+// request the node does not make is refused by Vault.
+const (
+	transitKeyType = "rsa-4096"
+	signHash       = "sha2-256" // in the sign path
+	signAlgorithm  = "pkcs1v15"
+	importHash     = "SHA256" // OAEP hash of the BYOK wrapping
+)
+
+// transitKeyName is the Transit key of a use: "<prefix>-sig", "<prefix>-enc".
+func transitKeyName(prefix, use string) string { return prefix + "-" + use }
+
+// retirementsKey is the KV path (under the mount) of the retirement times.
+func retirementsKey(prefix string) string { return prefix + "/key-retirements" }
+
 // publicTTL is how long public keys are cached.
 const publicTTL = 30 * time.Second
 
@@ -58,18 +73,18 @@ func OpenTransit(ctx context.Context, vc *VaultClient, now func() time.Time, ove
 		now = time.Now
 	}
 	t := &Transit{vc: vc, now: now, overlap: overlap,
-		names: map[string]string{UseSig: vc.cfg.KeyPrefix + "-sig", UseEnc: vc.cfg.KeyPrefix + "-enc"}}
+		names: map[string]string{UseSig: transitKeyName(vc.cfg.KeyPrefix, UseSig), UseEnc: transitKeyName(vc.cfg.KeyPrefix, UseEnc)}}
 	for _, use := range []string{UseSig, UseEnc} {
 		s, err := vc.read(ctx, t.path("keys", use))
 		if err != nil {
 			return nil, err
 		}
 		if s == nil { // absent: create, never exportable
-			if _, err := vc.write(ctx, t.path("keys", use), map[string]any{"type": "rsa-4096", "exportable": false}); err != nil {
+			if _, err := vc.write(ctx, t.path("keys", use), map[string]any{"type": transitKeyType, "exportable": false}); err != nil {
 				return nil, fmt.Errorf("keys: create transit key %s: %w", t.names[use], err)
 			}
 			vc.cfg.Log.Info("vault: created transit key", "name", t.names[use])
-		} else if s.Data["type"] != "rsa-4096" {
+		} else if s.Data["type"] != transitKeyType {
 			return nil, fmt.Errorf("keys: transit key %s is %v, not rsa-4096", t.names[use], s.Data["type"])
 		}
 	}
@@ -88,7 +103,7 @@ func (t *Transit) path(op, use string, rest ...string) string {
 }
 
 func (t *Transit) retirementsPath() string {
-	return t.vc.cfg.KVMount + "/data/" + t.vc.cfg.KeyPrefix + "/key-retirements"
+	return t.vc.cfg.KVMount + "/data/" + retirementsKey(t.vc.cfg.KeyPrefix)
 }
 
 // retirements reads use:version -> retirement time from KV.
@@ -210,8 +225,8 @@ func (t *Transit) kidOf(ctx context.Context, use string, version int) (string, e
 // Sign implements Keyring with Transit's sign endpoint: PKCS#1 v1.5 over
 // SHA-256 of data, with the key's latest version.
 func (t *Transit) Sign(ctx context.Context, data []byte) (string, []byte, error) {
-	s, err := t.vc.write(ctx, t.path("sign", UseSig, "sha2-256"), map[string]any{
-		"input": base64.StdEncoding.EncodeToString(data), "signature_algorithm": "pkcs1v15",
+	s, err := t.vc.write(ctx, t.path("sign", UseSig, signHash), map[string]any{
+		"input": base64.StdEncoding.EncodeToString(data), "signature_algorithm": signAlgorithm,
 	})
 	if err != nil {
 		return "", nil, err
@@ -332,7 +347,8 @@ func (t *Transit) Retire(ctx context.Context) error {
 
 // Import moves a local keyring into Transit (BYOK): every version of each
 // use, oldest first, wrapped as Transit requires (AES-256 KWP, the AES key
-// wrapped with RSA-OAEP-SHA256 to Transit's wrapping key), not exportable.
+// wrapped with RSA-OAEP-SHA256 to Transit's wrapping key), not exportable,
+// and rotatable by Transit like a key it made.
 // The Transit keys must not exist yet: an identity is never overwritten.
 func Import(ctx context.Context, vc *VaultClient, l *Local) error {
 	s, err := vc.read(ctx, vc.cfg.TransitMount+"/wrapping_key")
@@ -347,7 +363,7 @@ func Import(ctx context.Context, vc *VaultClient, l *Local) error {
 	local := append([]localKey(nil), l.keys...)
 	l.mu.RUnlock()
 	for _, use := range []string{UseSig, UseEnc} {
-		name := vc.cfg.TransitMount + "/keys/" + vc.cfg.KeyPrefix + "-" + use
+		name := vc.cfg.TransitMount + "/keys/" + transitKeyName(vc.cfg.KeyPrefix, use)
 		if existing, err := vc.read(ctx, name); err != nil {
 			return err
 		} else if existing != nil {
@@ -374,10 +390,12 @@ func Import(ctx context.Context, vc *VaultClient, l *Local) error {
 			if err != nil {
 				return err
 			}
-			body := map[string]any{"ciphertext": base64.StdEncoding.EncodeToString(append(wrappedKey, wrappedTarget...)), "hash_function": "SHA256"}
+			body := map[string]any{"ciphertext": base64.StdEncoding.EncodeToString(append(wrappedKey, wrappedTarget...)), "hash_function": importHash}
 			path := name + "/import_version"
 			if first {
-				body["type"], body["exportable"] = "rsa-4096", false
+				// allow_rotation: Transit refuses to rotate an imported key
+				// without it, and the node rotates its keys.
+				body["type"], body["exportable"], body["allow_rotation"] = transitKeyType, false, true
 				path = name + "/import"
 			}
 			if _, err := vc.write(ctx, path, body); err != nil {

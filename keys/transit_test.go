@@ -108,7 +108,11 @@ func TestTransitKeyring(t *testing.T) {
 
 func TestAppRoleLogsInAgainWhenItsTokenIsRevoked(t *testing.T) {
 	v := vaulttest.Start(t)
-	role, secret := v.AppRole(t, "10m")
+	policy, err := keys.VaultPolicy(keys.PolicyParams{KeyPrefix: "ar", Transit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role, secret := v.AppRole(t, "fednode", policy, "10m")
 	ctx := context.Background()
 	vc, err := keys.NewVaultClient(ctx, keys.VaultConfig{Addr: v.Addr, RoleID: role, SecretID: secret, KeyPrefix: "ar"})
 	if err != nil {
@@ -196,5 +200,13 @@ func TestImportLocalKeysIntoTransit(t *testing.T) {
 	raw, _ := v.Client(t).Logical().Read("transit/keys/migrated-sig")
 	if raw.Data["exportable"] != false {
 		t.Fatal("imported keys must not be exportable")
+	}
+	// A migrated node rotates its keys like any other: Transit refuses to
+	// rotate an imported key unless the import allowed it.
+	for _, use := range []string{keys.UseSig, keys.UseEnc} {
+		old, _ := keys.CurrentKey(tp, use)
+		if k, err := tr.Rotate(ctx, use, time.Hour); err != nil || k.ID == old.ID {
+			t.Fatalf("rotate the imported %s key: %+v %v", use, k, err)
+		}
 	}
 }

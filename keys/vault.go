@@ -33,6 +33,13 @@ type VaultConfig struct {
 	Log          *slog.Logger
 }
 
+// Defaults of VaultConfig, shared with PolicyParams.
+const (
+	defaultTransitMount = "transit"
+	defaultKVMount      = "secret"
+	defaultKeyPrefix    = "fednode"
+)
+
 // VaultClient is an authenticated Vault client. With AppRole it logs in at
 // start, keeps its token renewed, and logs in once more when Vault refuses
 // the token (revoked or expired), instead of failing until a restart. A
@@ -54,13 +61,13 @@ func NewVaultClient(ctx context.Context, cfg VaultConfig) (*VaultClient, error) 
 		cfg.AppRoleMount = "approle"
 	}
 	if cfg.TransitMount == "" {
-		cfg.TransitMount = "transit"
+		cfg.TransitMount = defaultTransitMount
 	}
 	if cfg.KVMount == "" {
-		cfg.KVMount = "secret"
+		cfg.KVMount = defaultKVMount
 	}
 	if cfg.KeyPrefix == "" {
-		cfg.KeyPrefix = "fednode"
+		cfg.KeyPrefix = defaultKeyPrefix
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)

@@ -79,3 +79,23 @@ func MigrateKeysToVault(ctx context.Context, cfg Config) error {
 	defer vc.Close()
 	return keys.Import(ctx, vc, local)
 }
+
+// VaultPolicy returns the Vault policy this configuration needs (see
+// keys.VaultPolicy), so an operator writes exactly what the node calls and
+// nothing more. With migration it returns instead the policy of
+// `fednode admin migrate-keys-to-vault`, for a short-lived token of its own.
+// It reads only the configuration: no Vault token is needed to print it.
+func VaultPolicy(cfg Config, migration bool) (string, error) {
+	if !migration && !cfg.usesVault() {
+		return "", errors.New("vault-policy: this configuration uses nothing in Vault; set KEYS_BACKEND=vault, JWT_SECRET_VAULT_PATH or REDIS_PASSWORD_VAULT_PATH")
+	}
+	p, err := keys.VaultPolicy(keys.PolicyParams{
+		TransitMount: cfg.VaultTransitMount, KVMount: cfg.VaultKVMount, KeyPrefix: cfg.VaultKeyPrefix,
+		Transit: cfg.KeysBackend == "vault", JWTSecretPath: cfg.JWTSecretVaultPath, RedisPasswordPath: cfg.RedisPasswordVaultPath,
+		Migration: migration,
+	})
+	if err != nil {
+		return "", fmt.Errorf("vault-policy: %w", err)
+	}
+	return p, nil
+}

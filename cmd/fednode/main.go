@@ -24,6 +24,7 @@ const usage = `usage:
   fednode admin promote USERNAME    give USERNAME the admin role (node must be stopped)
   fednode admin revoke-sessions     revoke every session of every user (node must be stopped)
   fednode admin migrate-keys-to-vault  import DATA_DIR/keys into Vault Transit (then set KEYS_BACKEND=vault)
+  fednode admin vault-policy [migrate]  print the Vault policy this configuration needs (or the migration's)
   fednode healthcheck               exit 0 if the node on LISTEN_ADDR answers /healthz (for containers)
 `
 
@@ -62,6 +63,12 @@ func run(args []string) error {
 		}
 		fmt.Println("the node's keys are in Vault Transit; set KEYS_BACKEND=vault and restart")
 		return nil
+	case (len(args) == 2 || len(args) == 3 && args[2] == "migrate") && args[0] == "admin" && args[1] == "vault-policy":
+		p, err := node.VaultPolicy(cfg, len(args) == 3)
+		if err == nil {
+			fmt.Print(p)
+		}
+		return err
 	case len(args) == 2 && args[0] == "admin" && args[1] == "revoke-sessions":
 		n, err := node.RevokeAllOffline(ctx, cfg)
 		if err == nil {

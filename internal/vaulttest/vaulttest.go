@@ -1,5 +1,6 @@
 // Package vaulttest starts a real Vault dev server for tests on a random
-// loopback port, with Transit enabled and KV version 2 at secret/. The
+// loopback port, with Transit enabled and KV version 2 at secret/, and
+// hands out tokens and AppRole credentials limited to a policy. The
 // binary is built from the Go module proxy by scripts/vault-build (Vault is
 // not packaged for Debian); a test needing Vault fails, never skips, when it
 // is missing: .ci/run builds it.
@@ -137,29 +138,51 @@ func (s *Server) Unseal(tb testing.TB) {
 	}
 }
 
-// AppRole enables AppRole auth with a role allowed everything fednode
-// needs (transit and secret/), and returns a role id and secret id. tokenTTL
-// is the TTL of tokens the role issues.
-func (s *Server) AppRole(tb testing.TB, tokenTTL string) (roleID, secretID string) {
+// TokenWithPolicy writes policy as name and returns a renewable token that
+// has that policy and no other (not Vault's "default"), lasting ttl per
+// renewal and an hour at most: a node's token as docs/OPERATIONS.md makes
+// it.
+func (s *Server) TokenWithPolicy(tb testing.TB, name, policy, ttl string) string {
+	tb.Helper()
+	c := s.Client(tb)
+	if err := c.Sys().PutPolicy(name, policy); err != nil {
+		tb.Fatalf("policy %s: %v", name, err)
+	}
+	sec, err := c.Auth().Token().Create(&vault.TokenCreateRequest{
+		Policies: []string{name}, NoDefaultPolicy: true, TTL: ttl, ExplicitMaxTTL: "1h", Renewable: boolPtr(true),
+	})
+	if err != nil {
+		tb.Fatalf("token with policy %s: %v", name, err)
+	}
+	return sec.Auth.ClientToken
+}
+
+func boolPtr(b bool) *bool { return &b }
+
+// AppRole enables AppRole auth and makes a role name whose tokens have
+// policy (written as name) and no other, not even Vault's "default", and
+// returns its role id and a secret id. tokenTTL is the TTL of tokens the
+// role issues.
+func (s *Server) AppRole(tb testing.TB, name, policy, tokenTTL string) (roleID, secretID string) {
 	tb.Helper()
 	c := s.Client(tb)
 	ctx := context.Background()
 	if err := c.Sys().EnableAuthWithOptionsWithContext(ctx, "approle", &vault.EnableAuthOptions{Type: "approle"}); err != nil && !strings.Contains(err.Error(), "already in use") {
 		tb.Fatal(err)
 	}
-	policy := `path "transit/*" { capabilities = ["create","read","update","list"] }
-path "secret/*" { capabilities = ["create","read","update","list"] }`
-	if err := c.Sys().PutPolicyWithContext(ctx, "fednode", policy); err != nil {
+	if err := c.Sys().PutPolicyWithContext(ctx, name, policy); err != nil {
+		tb.Fatalf("policy %s: %v", name, err)
+	}
+	if _, err := c.Logical().Write("auth/approle/role/"+name, map[string]any{
+		"token_policies": name, "token_no_default_policy": true, "token_ttl": tokenTTL, "token_max_ttl": "1h",
+	}); err != nil {
 		tb.Fatal(err)
 	}
-	if _, err := c.Logical().Write("auth/approle/role/fednode", map[string]any{"token_policies": "fednode", "token_ttl": tokenTTL, "token_max_ttl": "1h"}); err != nil {
-		tb.Fatal(err)
-	}
-	r, err := c.Logical().Read("auth/approle/role/fednode/role-id")
+	r, err := c.Logical().Read("auth/approle/role/" + name + "/role-id")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	sid, err := c.Logical().Write("auth/approle/role/fednode/secret-id", nil)
+	sid, err := c.Logical().Write("auth/approle/role/"+name+"/secret-id", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
