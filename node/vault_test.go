@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	vaultapi "github.com/hashicorp/vault/api"
-
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/internal/vaulttest"
 	"github.com/fednode/fednode/node"
@@ -19,19 +17,32 @@ import (
 
 // onVault makes a node keep its keys (and, with jwt, its JWT secret) in v,
 // under a key prefix of its own.
-func onVault(v *vaulttest.Server, prefix string, jwt bool) func(*node.Config) {
+func onVault(t testing.TB, v *vaulttest.Server, prefix string, jwt bool) func(*node.Config) {
 	return func(c *node.Config) {
-		c.KeysBackend, c.VaultAddr, c.VaultToken, c.VaultKeyPrefix = "vault", v.Addr, v.Token, prefix
+		c.KeysBackend, c.VaultAddr, c.VaultKeyPrefix = "vault", v.Addr, prefix
 		if jwt {
 			c.JWTSecret, c.JWTSecretVaultPath = "", prefix+"/jwt"
 		}
+		c.VaultToken = nodeToken(t, v, *c, "4h")
 	}
+}
+
+// nodeToken is a token with exactly the policy `fednode admin vault-policy`
+// prints for cfg, and no other: the node runs on the least privilege the
+// docs give it.
+func nodeToken(t testing.TB, v *vaulttest.Server, cfg node.Config, ttl string) string {
+	t.Helper()
+	policy, err := node.VaultPolicy(cfg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v.TokenWithPolicy(t, "node-"+cfg.VaultKeyPrefix, policy, ttl)
 }
 
 func TestVaultNodeFederatesWithLocalNode(t *testing.T) {
 	v := vaulttest.Start(t)
 	local := startNode(t, fastRetry)
-	vnode := startNode(t, fastRetry, onVault(v, "vnode", false))
+	vnode := startNode(t, fastRetry, onVault(t, v, "vnode", false))
 	if _, err := os.Stat(filepath.Join(vnode.cfg.DataDir, "keys")); !os.IsNotExist(err) {
 		t.Fatal("a node on Vault keys must have no key files")
 	}
@@ -51,7 +62,7 @@ func TestVaultNodeFederatesWithLocalNode(t *testing.T) {
 
 func TestJWTSecretInVaultRotates(t *testing.T) {
 	v := vaulttest.Start(t)
-	n := startNode(t, onVault(v, "jwtnode", true), func(c *node.Config) { c.JWTRotationOverlap = time.Hour })
+	n := startNode(t, onVault(t, v, "jwtnode", true), func(c *node.Config) { c.JWTRotationOverlap = time.Hour })
 	n.register("root", "password-root")
 	n.promote("root")
 	old := n.login("root", "password-root")
@@ -86,7 +97,7 @@ func TestJWTSecretInVaultRotates(t *testing.T) {
 func TestVaultSealedUnderLoad(t *testing.T) {
 	v := vaulttest.Start(t)
 	local := startNode(t, fastRetry)
-	vnode := startNode(t, fastRetry, onVault(v, "sealed", false))
+	vnode := startNode(t, fastRetry, onVault(t, v, "sealed", false))
 	alice := local.user("alice")
 	bob := vnode.user("bob")
 	var mu sync.Mutex
@@ -134,17 +145,12 @@ func TestVaultSealedUnderLoad(t *testing.T) {
 func TestVaultTokenRevoked(t *testing.T) {
 	v := vaulttest.Start(t)
 	// A token of its own, so revoking it leaves the test's root token.
-	sec, err := v.Client(t).Auth().Token().Create(&vaultTokenRequest)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := startNode(t, func(c *node.Config) {
-		c.KeysBackend, c.VaultAddr, c.VaultToken, c.VaultKeyPrefix = "vault", v.Addr, sec.Auth.ClientToken, "revoked"
-	})
+	var token string
+	n := startNode(t, onVault(t, v, "revoked", false), func(c *node.Config) { token = c.VaultToken })
 	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
 		t.Fatalf("readyz: %s", r.Raw)
 	}
-	if err := v.Client(t).Auth().Token().RevokeTree(sec.Auth.ClientToken); err != nil {
+	if err := v.Client(t).Auth().Token().RevokeTree(token); err != nil {
 		t.Fatal(err)
 	}
 	r := n.do("GET", "/readyz", "", nil)
@@ -163,7 +169,7 @@ func TestVaultTokenRevoked(t *testing.T) {
 func TestKeyRotationUnderLoadLosesNothing(t *testing.T) {
 	v := vaulttest.Start(t)
 	local := startNode(t, fastRetry)
-	vnode := startNode(t, fastRetry, onVault(v, "rot", false))
+	vnode := startNode(t, fastRetry, onVault(t, v, "rot", false))
 	alice := local.user("alice")
 	vnode.user("bob")
 	var ids []string
@@ -195,7 +201,12 @@ func TestMigrateLocalKeysToVault(t *testing.T) {
 	before := n.do("GET", "/.well-known/fednode", "", nil).Raw
 	n.srv.Close()
 	cfg := n.cfg
-	cfg.VaultAddr, cfg.VaultToken, cfg.VaultKeyPrefix = v.Addr, v.Token, "migrated"
+	cfg.VaultAddr, cfg.VaultKeyPrefix = v.Addr, "migrated"
+	migration, err := node.VaultPolicy(cfg, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VaultToken = v.TokenWithPolicy(t, "migration", migration, "10m") // the migration's own short-lived token
 	if err := node.MigrateKeysToVault(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +214,7 @@ func TestMigrateLocalKeysToVault(t *testing.T) {
 		t.Fatal("a second migration must refuse to overwrite")
 	}
 	os.RemoveAll(filepath.Join(cfg.DataDir, "keys"))
-	n.cfg.KeysBackend, n.cfg.VaultAddr, n.cfg.VaultToken, n.cfg.VaultKeyPrefix = "vault", v.Addr, v.Token, "migrated"
+	onVault(t, v, "migrated", false)(&n.cfg)
 	n.srv = nil
 	n.open()
 	after := n.do("GET", "/.well-known/fednode", "", nil).Raw
@@ -220,27 +231,17 @@ func keyIDs(doc string) string {
 	return strings.Join(ids, ",")
 }
 
-var vaultTokenRequest = vaultapi.TokenCreateRequest{Policies: []string{"root"}, TTL: "1h"}
-
 // TestVaultTokenIsRenewed: a renewable token with a 4 s TTL outlives its TTL
 // because the node renews it (a static token cannot log in again, so only
 // renewal keeps it alive).
 func TestVaultTokenIsRenewed(t *testing.T) {
 	v := vaulttest.Start(t)
-	sec, err := v.Client(t).Auth().Token().Create(&vaultapi.TokenCreateRequest{Policies: []string{"root"}, TTL: "4s", ExplicitMaxTTL: "1h", Renewable: boolPtr(true)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := startNode(t, func(c *node.Config) {
-		c.KeysBackend, c.VaultAddr, c.VaultToken, c.VaultKeyPrefix = "vault", v.Addr, sec.Auth.ClientToken, "renew"
-	})
+	n := startNode(t, onVault(t, v, "renew", false), func(c *node.Config) { c.VaultToken = nodeToken(t, v, *c, "4s") })
 	time.Sleep(9 * time.Second)
 	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
 		t.Fatalf("after twice the token's TTL: %d %s", r.Status, r.Raw)
 	}
 }
-
-func boolPtr(b bool) *bool { return &b }
 
 // TestRedisPasswordFromVault: the Redis password comes from KV v2.
 func TestRedisPasswordFromVault(t *testing.T) {
@@ -250,7 +251,8 @@ func TestRedisPasswordFromVault(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := startNode(t, onRedis(srv.URL(), false), func(c *node.Config) {
-		c.RedisPassword, c.RedisPasswordVaultPath, c.VaultAddr, c.VaultToken = "", "fednode/redis", v.Addr, v.Token
+		c.RedisPassword, c.RedisPasswordVaultPath, c.VaultAddr = "", "fednode/redis", v.Addr
+		c.VaultToken = nodeToken(t, v, *c, "1h")
 	})
 	n.user("alice")
 	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
