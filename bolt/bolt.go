@@ -166,6 +166,9 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 		if errors.As(err, new(*DamageError)) {
 			return nil, err
 		}
+		if errors.As(err, new(crashError)) { // what the quick check of a large file cannot see
+			return nil, &DamageError{Path: path, Size: st.Size(), Problems: []string{err.Error()}}
+		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	log := opt.Log

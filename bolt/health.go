@@ -116,20 +116,36 @@ func panicked(r any) string {
 	if fault, ok := r.(interface{ Addr() uintptr }); ok {
 		return fmt.Sprintf("a memory fault reading the store file at %#x (%v): the file is damaged or was truncated underneath the node", fault.Addr(), r)
 	}
-	return fmt.Sprintf("a crash inside a store transaction (%v): the file is probably damaged (if the check finds nothing, it is a bug; the stack is logged at Debug level)", r)
+	return fmt.Sprintf("bbolt crashed on the store's data (%v): the file is probably damaged", r)
+}
+
+// crashedWhileRunning words a recovered panic of a running store, whose
+// stack fail logs at Debug level.
+func crashedWhileRunning(r any) string {
+	s := panicked(r)
+	if _, fault := r.(interface{ Addr() uintptr }); !fault {
+		s += " (if the check of the file finds nothing, it is a bug: the stack is logged at Debug level)"
+	}
+	return s
 }
 
 // faultSafe runs fn with memory faults turned into panics and recovers
-// them, for the code that opens and checks a file that may be damaged.
+// them as a crashError, for the code that opens and checks a file that may
+// be damaged.
 func faultSafe(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = errors.New(panicked(r))
+			err = crashError(panicked(r))
 		}
 	}()
 	return fn()
 }
+
+// crashError is a fault or panic that faultSafe recovered.
+type crashError string
+
+func (e crashError) Error() string { return string(e) }
 
 // fail marks the store failed (the first time: log it, check the file in
 // the background) and returns the error for the operation that found it.
@@ -204,7 +220,7 @@ func (d *DB) view(op string, fn func(*bbolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = d.fail(op, panicked(r), debug.Stack())
+			err = d.fail(op, crashedWhileRunning(r), debug.Stack())
 		}
 	}()
 	err = d.db.View(fn)
@@ -228,7 +244,7 @@ func (d *DB) update(op string, fn func(*bbolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			err = d.fail(op, panicked(r), debug.Stack())
+			err = d.fail(op, crashedWhileRunning(r), debug.Stack())
 		}
 	}()
 	var txid uint64

@@ -3,6 +3,7 @@ package bolt_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -194,4 +195,65 @@ func TestDamagedRecordIsNotANotFound(t *testing.T) {
 	if !errors.Is(err, fednode.ErrStoreFailed) || fednode.ErrorCode(err) != fednode.EUnavailable {
 		t.Fatalf("User on a damaged record: %v", err)
 	}
+}
+
+// TestLargeStoreGetsTheQuickCheck: above FullCheckMaxBytes a start checks
+// only what costs nothing (here forced with a negative limit). Truncation
+// and a damaged meta page are still refused; a damaged data page deep in
+// the tree is served until a read meets it, which fails the store instead
+// of answering "not found".
+func TestLargeStoreGetsTheQuickCheck(t *testing.T) {
+	ctx := context.Background()
+	quick := bolt.Options{Timeout: time.Second, FullCheckMaxBytes: -1}
+	t.Run("truncated", func(t *testing.T) {
+		fx := fill(t)
+		os.Truncate(fx.path, 1<<20)
+		if _, err := bolt.OpenWith(ctx, fx.dir, quick); !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("OpenWith: %v", err)
+		}
+	})
+	t.Run("a meta page", func(t *testing.T) {
+		fx := fill(t)
+		flipBit(t, fx.path, 4096+16+40, 0)
+		if _, err := bolt.OpenWith(ctx, fx.dir, quick); !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), "meta page 1") {
+			t.Fatalf("OpenWith: %v", err)
+		}
+	})
+	t.Run("the root page's elements", func(t *testing.T) {
+		// The quick check reads the root page's header, not its elements:
+		// bbolt meets the damage while opening, and the fault it makes is
+		// refused as damage like any other.
+		fx := fill(t)
+		b, _ := os.ReadFile(fx.path)
+		m := 0
+		if metaTxids(t, fx.path, 4096)[1] > metaTxids(t, fx.path, 4096)[0] {
+			m = 1
+		}
+		root := int64(binary.LittleEndian.Uint64(b[m*4096+16+16:]))
+		writeAt(t, fx.path, root*4096+16+4, []byte{0xf0, 0xff, 0xff, 0xff})
+		_, err := bolt.OpenWith(ctx, fx.dir, quick)
+		if !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), fx.path) {
+			t.Fatalf("OpenWith: %v", err)
+		}
+		t.Log(err)
+	})
+	t.Run("a data page", func(t *testing.T) {
+		fx := fill(t)
+		_, leaf, _, ps := pages(t, fx.path)
+		for _, id := range leaf[len(leaf)/4 : len(leaf)/2] {
+			writeAt(t, fx.path, int64(id*ps)+8, []byte{0, 0})
+		}
+		db, err := bolt.OpenWith(ctx, fx.dir, quick)
+		if err != nil {
+			t.Fatalf("the quick check read a data page: %v", err)
+		}
+		defer db.Close()
+		missing, failed, _ := fx.readBack(t, db)
+		if len(missing) > 0 || failed == 0 {
+			t.Fatalf("%d reads answered not found, %d failed", len(missing), failed)
+		}
+		if err := db.Ping(ctx); !errors.Is(err, fednode.ErrStoreFailed) {
+			t.Fatalf("Ping after reads met damage: %v", err)
+		}
+	})
 }
