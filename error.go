@@ -107,3 +107,10 @@ var (
 
 // ErrDuplicate is returned when a message id is already stored.
 var ErrDuplicate = &Error{Code: EConflict, Message: "a message with that id already exists"}
+
+// ErrStoreFailed is wrapped by every write a store refuses after it failed:
+// a crash inside its committer, a commit whose outcome is unknown, or a read
+// that found the file damaged. Going on could lose what clients were told is
+// stored, so writes stop until the operator acts; reads go on where they
+// can. Its code answers 503, so clients retry later and readiness says why.
+var ErrStoreFailed = &Error{Code: EUnavailable, Message: "the store has failed and refuses writes until the operator acts; see the log", RetryAfter: 30}

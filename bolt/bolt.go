@@ -2,8 +2,12 @@
 //
 // Every write is one bbolt transaction that is fsynced before it returns, so
 // whatever a caller was told is stored survives kill -9 and power loss.
-// Concurrent message writes share one fsync through a group committer. The layout of buckets is private to this package; values
-// are JSON.
+// Concurrent message writes share one fsync through a group committer. The
+// layout of buckets is private to this package; values are JSON.
+//
+// A damaged file is refused at open with a *DamageError, not served and
+// not crashed on (check.go); a store that fails while running refuses
+// writes with fednode.ErrStoreFailed and says why in Ping (health.go).
 package bolt
 
 import (
@@ -13,13 +17,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fednode/fednode"
 )
@@ -38,50 +42,203 @@ var (
 	bMeta         = []byte("meta")
 )
 
+// fileName is the store's file inside the data directory.
+const fileName = "fednode.db"
+
 // DB is the embedded store. It satisfies the store interfaces that node/
 // declares and passes the storetest conformance suite.
 type DB struct {
 	db            *bbolt.DB
+	path          string
 	leases        leases
 	appends       chan *appendReq
 	committerDone chan struct{}
 	closeMu       sync.RWMutex
 	closed        bool
+
+	health   health
+	gate     sync.RWMutex // writers share it; the check after a failure takes it alone
+	bg       sync.WaitGroup
+	bgMu     sync.Mutex
+	bgClosed bool
+	bgCtx    context.Context
+	stopBg   context.CancelFunc
 }
 
-// Open opens (creating if needed) the store file under dir. The file is
-// locked: a second process opening the same dir waits up to timeout and
-// then fails, which is how the offline admin commands detect a running node.
+// DefaultFullCheckMaxBytes is the largest store Open checks in full before
+// serving it: every reachable page, bbolt's own Tx.Check, and the records
+// of every bucket but messages and mailboxes. That costs about 2 s per GiB
+// with the file in the page cache and 3.3 s per GiB without
+// (BenchmarkCheck; docs/OPERATIONS.md), so a start waits a few seconds at
+// most. A larger store gets only the checks that cost nothing (meta pages,
+// length, freelist, root page). Decoding every record as well costs about
+// 11 s per GiB, so only Check does it (fednode admin check-store).
+const DefaultFullCheckMaxBytes = 1 << 30
+
+// Options are Open's settings.
+type Options struct {
+	// Timeout is how long Open waits for the file lock. A second process on
+	// the same directory fails after it, which is how the offline admin
+	// commands detect a running node.
+	Timeout time.Duration
+	// Create lets Open make a new, empty store when the file is missing
+	// (and the directory with it). Without it a missing file is ErrNoStore:
+	// the caller decides whether a data directory may start empty. An
+	// existing file of 0 bytes is always damage, never a fresh start.
+	Create bool
+	// FullCheckMaxBytes: see DefaultFullCheckMaxBytes, which 0 means; a
+	// negative value turns the full check off.
+	FullCheckMaxBytes int64
+	// Log receives the store's failures (once, at Error level) and
+	// recoveries. Nil discards them.
+	Log *slog.Logger
+}
+
+// Open opens (creating if needed) the store under dir: OpenWith with
+// Create set, for tests and tools that make their own stores.
 func Open(dir string, timeout time.Duration) (*DB, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("bolt: create data dir: %w", err)
+	return OpenWith(context.Background(), dir, Options{Timeout: timeout, Create: true})
+}
+
+// OpenWith opens the store file under dir. Before bbolt reads it, the file
+// is checked (check.go): a damaged file is refused with a *DamageError that
+// names it and says what is wrong, never a crash. The file is locked from
+// the check on, so what was checked is what is served. The check is not cut
+// short when ctx ends: its size is bounded by FullCheckMaxBytes, and a half
+// check would prove nothing.
+func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
+	ctx = context.WithoutCancel(ctx)
+	path := filepath.Join(dir, fileName)
+	if opt.Create {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("bolt: create data dir: %w", err)
+		}
 	}
-	path := filepath.Join(dir, "fednode.db")
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout})
+	f, created, err := openLocked(path, true, opt.Create, opt.Timeout)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("bolt: %s is in use by another process (is the node running?): %w", path, err)
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
+	}
+	limit := opt.FullCheckMaxBytes
+	if limit == 0 {
+		limit = DefaultFullCheckMaxBytes
+	}
+	full := !created && st.Size() <= limit
+	var rep *Report
+	if !created {
+		rep = inspect(ctx, f, path, st.Size(), full)
+		if rep.Damaged() {
+			f.Close()
+			return nil, rep.Err()
+		}
+	}
+	var db *bbolt.DB
+	err = faultSafe(func() error {
+		var err error
+		if db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opt.Timeout, OpenFile: handOver(f)}); err != nil {
+			return err
+		}
+		if full {
+			db.View(func(tx *bbolt.Tx) error { checkTx(ctx, tx, rep, smallRecords); return nil })
+			if rep.Damaged() {
+				return rep.Err()
+			}
+		}
+		return db.Update(func(tx *bbolt.Tx) error {
+			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bBans, bPeers, bMeta} {
+				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		if db != nil {
+			db.Close()
+		} else {
+			f.Close()
+		}
+		if errors.As(err, new(*DamageError)) {
+			return nil, err
+		}
+		if errors.As(err, new(crashError)) { // what the quick check of a large file cannot see
+			return nil, &DamageError{Path: path, Size: st.Size(), Problems: []string{err.Error()}}
 		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bBans, bPeers, bMeta} {
-			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("bolt: init buckets: %w", err)
+	log := opt.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
 	}
-	d := &DB{db: db, appends: make(chan *appendReq, maxGroup), committerDone: make(chan struct{})}
+	d := &DB{db: db, path: path, appends: make(chan *appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
+	d.bgCtx, d.stopBg = context.WithCancel(context.Background())
 	go d.committer()
 	return d, nil
 }
 
-// Close waits for queued appends to commit, then closes the store.
+// RepairMeta makes a store whose only damage is one of its two meta pages
+// whole again, at the transaction the intact page records: it checks the
+// whole file first and refuses if anything else is wrong, then commits an
+// empty transaction, which bbolt writes over the damaged page. It is the
+// operator's explicit acceptance that the damaged page's transaction, if it
+// was the newer, is lost.
+func RepairMeta(ctx context.Context, dir string, timeout time.Duration) (*Report, error) {
+	path := filepath.Join(dir, fileName)
+	f, _, err := openLocked(path, true, false, timeout)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bolt: repair %s: %w", path, err)
+	}
+	start := time.Now()
+	rep := inspect(ctx, f, path, st.Size(), true)
+	defer func() { rep.Took = time.Since(start) }()
+	if len(rep.Problems) > 0 {
+		f.Close()
+		return rep, nil
+	}
+	err = faultSafe(func() error {
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, OpenFile: handOver(f)})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		db.View(func(tx *bbolt.Tx) error { checkTx(ctx, tx, rep, allRecords); return nil })
+		if len(rep.Problems) > 0 || len(rep.MetaProblems) == 0 {
+			return nil
+		}
+		return db.Update(func(*bbolt.Tx) error { return nil })
+	})
+	if err != nil {
+		f.Close()
+		return rep, fmt.Errorf("bolt: repair %s: %w", path, err)
+	}
+	if len(rep.Problems) > 0 {
+		return rep, nil
+	}
+	g, err := os.Open(path)
+	if err != nil {
+		return rep, fmt.Errorf("bolt: repair %s: %w", path, err)
+	}
+	defer g.Close()
+	if !metasValid(g, int64(rep.PageSize)) {
+		return rep, fmt.Errorf("bolt: repair %s: a meta page is still damaged after the repair", path)
+	}
+	rep.MetaProblems = nil
+	return rep, nil
+}
+
+// Close waits for queued appends to commit, then closes the store. A store
+// that failed may be held by a transaction that never ended; then Close
+// gives up after a while rather than hang the shutdown.
 func (d *DB) Close() error {
 	d.closeMu.Lock()
 	if !d.closed {
@@ -89,18 +246,44 @@ func (d *DB) Close() error {
 		close(d.appends)
 	}
 	d.closeMu.Unlock()
-	<-d.committerDone
-	return d.db.Close()
+	done := make(chan error, 1)
+	go func() {
+		<-d.committerDone
+		d.bgMu.Lock()
+		d.bgClosed = true
+		d.bgMu.Unlock()
+		d.stopBg()
+		d.bg.Wait()
+		done <- d.db.Close()
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(100 * time.Millisecond):
+			if d.health.failure() != nil && time.Now().After(deadline) {
+				return fmt.Errorf("bolt: close %s: a failed transaction still holds the store; its lock goes with the process", d.path)
+			}
+		}
+	}
 }
 
-// Ping reports whether the store can serve a read.
+// Ping reports whether the store can serve: the reason it failed, or the
+// error of the last write while writes fail, or whether a read works.
 func (d *DB) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return d.db.View(func(tx *bbolt.Tx) error {
+	if err := d.health.failure(); err != nil {
+		return fmt.Errorf("bolt: %w", err)
+	}
+	if err := d.health.lastWriteErr(); err != nil {
+		return &fednode.Error{Code: fednode.EUnavailable, Message: "the store cannot take writes: " + writeTrouble(err), RetryAfter: 5, Err: err}
+	}
+	return d.view("ping", func(tx *bbolt.Tx) error {
 		if tx.Bucket(bMeta) == nil {
-			return errors.New("bolt: meta bucket missing")
+			return corrupt("the meta bucket is missing")
 		}
 		return nil
 	})
@@ -125,7 +308,36 @@ func get(b *bbolt.Bucket, k []byte, v any) error {
 	if buf == nil {
 		return fednode.ErrNotFound
 	}
-	return json.Unmarshal(buf, v)
+	return decode(k, buf, v)
+}
+
+// decode reads a stored JSON value. One that does not decode, or that names
+// another key than the one it is stored under, was damaged on disk: the
+// store never writes such a thing, and serving it would show a message
+// under the wrong id or a user under the wrong name.
+func decode(k, buf []byte, v any) error {
+	if err := json.Unmarshal(buf, v); err != nil {
+		return corrupt("the record %q does not decode: %v", keyString(k), err)
+	}
+	var own string
+	switch r := v.(type) {
+	case *fednode.User:
+		own = fednode.CanonicalUsername(r.Username)
+	case *fednode.Message:
+		own = r.ID
+	case *fednode.Session:
+		own = r.ID
+	case *fednode.Ban:
+		own = r.Key
+	case *fednode.DeadLetter:
+		own = r.MessageID
+	default:
+		return nil
+	}
+	if own != string(k) {
+		return corrupt("the record %q holds %q", keyString(k), own)
+	}
+	return nil
 }
 
 // ---- users ----
@@ -133,7 +345,7 @@ func get(b *bbolt.Bucket, k []byte, v any) error {
 // CreateUser stores a new user, refusing a name taken in any letter case.
 func (d *DB) CreateUser(ctx context.Context, u fednode.User) error {
 	key := []byte(fednode.CanonicalUsername(u.Username))
-	err := d.db.Update(func(tx *bbolt.Tx) error {
+	err := d.update("create user", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bUsers)
 		if b.Get(key) != nil {
 			return fednode.ErrTaken
@@ -149,7 +361,7 @@ func (d *DB) CreateUser(ctx context.Context, u fednode.User) error {
 // User returns the user with that name in any letter case.
 func (d *DB) User(ctx context.Context, username string) (fednode.User, error) {
 	var u fednode.User
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("user", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bUsers), []byte(fednode.CanonicalUsername(username)), &u)
 	})
 	return u, err
@@ -158,7 +370,7 @@ func (d *DB) User(ctx context.Context, username string) (fednode.User, error) {
 // UpdateUser applies fn to the stored user in one transaction.
 func (d *DB) UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error {
 	key := []byte(fednode.CanonicalUsername(username))
-	return d.db.Update(func(tx *bbolt.Tx) error {
+	return d.update("update user", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bUsers)
 		var u fednode.User
 		if err := get(b, key, &u); err != nil {
@@ -181,7 +393,7 @@ func sessionIndexKey(s fednode.Session) []byte {
 // oldest are deleted and their ids returned.
 func (d *DB) CreateSession(ctx context.Context, s fednode.Session, max int) ([]string, error) {
 	var evicted []string
-	err := d.db.Update(func(tx *bbolt.Tx) error {
+	err := d.update("create session", func(tx *bbolt.Tx) error {
 		idx, err := tx.Bucket(bUserSessions).CreateBucketIfNotExists([]byte(s.Username))
 		if err != nil {
 			return err
@@ -225,7 +437,7 @@ func (d *DB) CreateSession(ctx context.Context, s fednode.Session, max int) ([]s
 // Session returns the live session with that id.
 func (d *DB) Session(ctx context.Context, id string) (fednode.Session, error) {
 	var s fednode.Session
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("session", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bSessions), []byte(id), &s)
 	})
 	return s, err
@@ -243,7 +455,7 @@ func deleteSession(tx *bbolt.Tx, s fednode.Session) error {
 // DeleteSession revokes one session. Deleting an absent session is not an
 // error: revocation is idempotent.
 func (d *DB) DeleteSession(ctx context.Context, id string) error {
-	return d.db.Update(func(tx *bbolt.Tx) error {
+	return d.update("delete session", func(tx *bbolt.Tx) error {
 		var s fednode.Session
 		if err := get(tx.Bucket(bSessions), []byte(id), &s); err != nil {
 			if errors.Is(err, fednode.ErrNotFound) {
@@ -258,7 +470,7 @@ func (d *DB) DeleteSession(ctx context.Context, id string) error {
 // DeleteUserSessions revokes every session of one user and returns their ids.
 func (d *DB) DeleteUserSessions(ctx context.Context, username string) ([]string, error) {
 	var ids []string
-	err := d.db.Update(func(tx *bbolt.Tx) error {
+	err := d.update("delete user sessions", func(tx *bbolt.Tx) error {
 		name := []byte(fednode.CanonicalUsername(username))
 		idx := tx.Bucket(bUserSessions).Bucket(name)
 		if idx == nil {
@@ -280,7 +492,7 @@ func (d *DB) DeleteUserSessions(ctx context.Context, username string) ([]string,
 // ids: the operator's answer to a suspected breach.
 func (d *DB) DeleteAllSessions(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := d.db.Update(func(tx *bbolt.Tx) error {
+	err := d.update("delete all sessions", func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bSessions).ForEach(func(k, _ []byte) error {
 			ids = append(ids, string(k))
 			return nil
@@ -303,11 +515,11 @@ func (d *DB) DeleteAllSessions(ctx context.Context) ([]string, error) {
 // PruneSessions deletes sessions that expired before now.
 func (d *DB) PruneSessions(ctx context.Context, now time.Time) (int, error) {
 	n := 0
-	err := d.db.Update(func(tx *bbolt.Tx) error {
+	err := d.update("prune sessions", func(tx *bbolt.Tx) error {
 		var expired []fednode.Session
 		if err := tx.Bucket(bSessions).ForEach(func(k, v []byte) error {
 			var s fednode.Session
-			if err := json.Unmarshal(v, &s); err != nil {
+			if err := decode(k, v, &s); err != nil {
 				return err
 			}
 			if s.ExpiresAt.Before(now) {
@@ -338,7 +550,7 @@ const maxFailuresKept = 64
 // before since, and returns the failures that remain, oldest first.
 func (d *DB) AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error) {
 	var out []time.Time
-	err := d.db.Update(func(tx *bbolt.Tx) error {
+	err := d.update("add login failure", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bFailures)
 		var ns []int64
 		if err := get(b, []byte(key), &ns); err != nil && !errors.Is(err, fednode.ErrNotFound) {
@@ -357,7 +569,7 @@ func (d *DB) AddLoginFailure(ctx context.Context, key string, at, since time.Tim
 // LoginFailures returns the failures for key at or after since, oldest first.
 func (d *DB) LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error) {
 	var ns []int64
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("login failures", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bFailures), []byte(key), &ns)
 	})
 	if errors.Is(err, fednode.ErrNotFound) {
@@ -368,7 +580,7 @@ func (d *DB) LoginFailures(ctx context.Context, key string, since time.Time) ([]
 
 // ClearLoginFailures forgets the failures for key (after a good login).
 func (d *DB) ClearLoginFailures(ctx context.Context, key string) error {
-	return d.db.Update(func(tx *bbolt.Tx) error {
+	return d.update("clear login failures", func(tx *bbolt.Tx) error {
 		return tx.Bucket(bFailures).Delete([]byte(key))
 	})
 }
@@ -382,12 +594,12 @@ func (d *DB) PruneLoginFailures(ctx context.Context, since time.Time) (int, erro
 // stale says so.
 func pruneWhere[T any](d *DB, bucket []byte, stale func(T) bool) (int, error) {
 	n := 0
-	err := d.db.Update(func(tx *bbolt.Tx) error {
+	err := d.update("prune "+string(bucket), func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
 		var doomed [][]byte
 		if err := b.ForEach(func(k, v []byte) error {
 			var rec T
-			if err := json.Unmarshal(v, &rec); err != nil {
+			if err := decode(k, v, &rec); err != nil {
 				return err
 			}
 			if stale(rec) {
@@ -446,7 +658,9 @@ const maxGroup = 256
 // every other append already queued behind it (up to maxGroup), and commits
 // them in one fsynced transaction. A lone writer is committed at once, with
 // no timer to wait out; under load, the appends that arrive during one fsync
-// share the next.
+// share the next. It never dies: a panic inside a group fails the store
+// (see health) and every later append is refused at once, so no appender
+// waits forever and the process does not crash on every restart.
 func (d *DB) committer() {
 	defer close(d.committerDone)
 	for first := range d.appends {
@@ -463,7 +677,7 @@ func (d *DB) committer() {
 				break drain
 			}
 		}
-		err := d.db.Update(func(tx *bbolt.Tx) error {
+		err := d.update("append messages", func(tx *bbolt.Tx) error {
 			for _, r := range group {
 				r.cursors, r.err = appendOne(tx, r.m, r.mailboxes, r.job)
 				if r.err != nil && !errors.Is(r.err, fednode.ErrDuplicate) {
@@ -572,7 +786,7 @@ func (d *DB) append(r *appendReq) ([]uint64, error) {
 // Message returns the stored message with that id.
 func (d *DB) Message(ctx context.Context, id string) (fednode.Message, error) {
 	var m fednode.Message
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("message", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bMessages), []byte(id), &m)
 	})
 	return m, err
@@ -582,7 +796,7 @@ func (d *DB) Message(ctx context.Context, id string) (fednode.Message, error) {
 // than after, oldest first.
 func (d *DB) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {
 	var out []fednode.Entry
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("mailbox", func(tx *bbolt.Tx) error {
 		mb := tx.Bucket(bMailboxes).Bucket([]byte(fednode.CanonicalUsername(username)))
 		if mb == nil {
 			return nil
@@ -592,6 +806,9 @@ func (d *DB) Mailbox(ctx context.Context, username string, after uint64, limit i
 		for k, v := c.Seek(u64(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
 			var m fednode.Message
 			if err := get(msgs, v, &m); err != nil {
+				if errors.Is(err, fednode.ErrNotFound) { // AppendMessage writes both in one transaction
+					return corrupt("mailbox entry %x points to message %q, which is not stored", k, keyString(v))
+				}
 				return fmt.Errorf("mailbox entry %x: %w", k, err)
 			}
 			out = append(out, fednode.Entry{Cursor: binary.BigEndian.Uint64(k), Message: m})
@@ -606,7 +823,7 @@ func (d *DB) Mailbox(ctx context.Context, username string, after uint64, limit i
 
 // UpdateMessage applies fn to the stored message in one transaction.
 func (d *DB) UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error {
-	return d.db.Update(func(tx *bbolt.Tx) error {
+	return d.update("update message", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bMessages)
 		var m fednode.Message
 		if err := get(b, []byte(id), &m); err != nil {
@@ -622,7 +839,7 @@ func (d *DB) UpdateMessage(ctx context.Context, id string, fn func(*fednode.Mess
 // MailboxHead returns the newest cursor of a mailbox, 0 when it is empty.
 func (d *DB) MailboxHead(ctx context.Context, username string) (uint64, error) {
 	var head uint64
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("mailbox head", func(tx *bbolt.Tx) error {
 		if mb := tx.Bucket(bMailboxes).Bucket([]byte(fednode.CanonicalUsername(username))); mb != nil {
 			head = mb.Sequence()
 		}
@@ -636,7 +853,7 @@ func (d *DB) MailboxHead(ctx context.Context, username string) (uint64, error) {
 // PendingPeers returns the peers with jobs waiting.
 func (d *DB) PendingPeers(ctx context.Context) ([]string, error) {
 	var peers []string
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("pending peers", func(tx *bbolt.Tx) error {
 		return tx.Bucket(bOutbox).ForEachBucket(func(k []byte) error {
 			if firstKey(tx.Bucket(bOutbox).Bucket(k)) != nil {
 				peers = append(peers, string(k))
@@ -655,7 +872,7 @@ func firstKey(b *bbolt.Bucket) []byte {
 // PeerJobs returns up to limit of a peer's jobs, oldest first.
 func (d *DB) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error) {
 	var jobs []fednode.Job
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("peer jobs", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
 		if q == nil {
 			return nil
@@ -663,7 +880,7 @@ func (d *DB) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Jo
 		c := q.Cursor()
 		for k, v := c.First(); k != nil && len(jobs) < limit; k, v = c.Next() {
 			var j fednode.Job
-			if err := json.Unmarshal(v, &j); err != nil {
+			if err := decode(k, v, &j); err != nil {
 				return err
 			}
 			jobs = append(jobs, j)
@@ -675,7 +892,7 @@ func (d *DB) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Jo
 
 // NoteAttempt records a failed attempt on the given jobs.
 func (d *DB) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error {
-	return d.db.Update(func(tx *bbolt.Tx) error {
+	return d.update("note attempt", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
 		if q == nil {
 			return nil
@@ -701,7 +918,7 @@ func (d *DB) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason
 // FinishJobs ends jobs in one transaction: each job is removed, its
 // message's status set, and a failed one recorded as a dead letter.
 func (d *DB) FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error {
-	return d.db.Update(func(tx *bbolt.Tx) error {
+	return d.update("finish jobs", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
 		msgs := tx.Bucket(bMessages)
 		for _, r := range results {
@@ -736,11 +953,11 @@ func (d *DB) FinishJobs(ctx context.Context, peer string, results []fednode.JobR
 // DeadLetters returns up to limit dead letters.
 func (d *DB) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error) {
 	var out []fednode.DeadLetter
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("dead letters", func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bDead).Cursor()
 		for k, v := c.First(); k != nil && len(out) < limit; k, v = c.Next() {
 			var dl fednode.DeadLetter
-			if err := json.Unmarshal(v, &dl); err != nil {
+			if err := decode(k, v, &dl); err != nil {
 				return err
 			}
 			out = append(out, dl)
@@ -755,7 +972,7 @@ func (d *DB) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, 
 // Meta returns a value the node keeps about itself, or ErrNotFound.
 func (d *DB) Meta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
-	err := d.db.View(func(tx *bbolt.Tx) error {
+	err := d.view("meta", func(tx *bbolt.Tx) error {
 		v = bytes.Clone(tx.Bucket(bMeta).Get([]byte(key)))
 		if v == nil {
 			return fednode.ErrNotFound
@@ -767,35 +984,35 @@ func (d *DB) Meta(ctx context.Context, key string) ([]byte, error) {
 
 // SetMeta stores a value the node keeps about itself.
 func (d *DB) SetMeta(ctx context.Context, key string, value []byte) error {
-	return d.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(key), value) })
+	return d.update("set meta", func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(key), value) })
 }
 
 // ---- bans ----
 
 // SetBan stores (or replaces) the ban of b.Key.
 func (d *DB) SetBan(ctx context.Context, b fednode.Ban) error {
-	return d.db.Update(func(tx *bbolt.Tx) error { return put(tx.Bucket(bBans), []byte(b.Key), b) })
+	return d.update("set ban", func(tx *bbolt.Tx) error { return put(tx.Bucket(bBans), []byte(b.Key), b) })
 }
 
 // Ban returns the ban record of a key, active or not, or ErrNotFound.
 func (d *DB) Ban(ctx context.Context, key string) (fednode.Ban, error) {
 	var b fednode.Ban
-	err := d.db.View(func(tx *bbolt.Tx) error { return get(tx.Bucket(bBans), []byte(key), &b) })
+	err := d.view("ban", func(tx *bbolt.Tx) error { return get(tx.Bucket(bBans), []byte(key), &b) })
 	return b, err
 }
 
 // DeleteBan lifts a ban and forgets its level.
 func (d *DB) DeleteBan(ctx context.Context, key string) error {
-	return d.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bBans).Delete([]byte(key)) })
+	return d.update("delete ban", func(tx *bbolt.Tx) error { return tx.Bucket(bBans).Delete([]byte(key)) })
 }
 
 // Bans returns every ban record (active or expired but not yet pruned).
 func (d *DB) Bans(ctx context.Context) ([]fednode.Ban, error) {
 	var out []fednode.Ban
-	err := d.db.View(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bBans).ForEach(func(_, v []byte) error {
+	err := d.view("bans", func(tx *bbolt.Tx) error {
+		return tx.Bucket(bBans).ForEach(func(k, v []byte) error {
 			var b fednode.Ban
-			if err := json.Unmarshal(v, &b); err != nil {
+			if err := decode(k, v, &b); err != nil {
 				return err
 			}
 			out = append(out, b)
@@ -820,13 +1037,13 @@ type peerDoc struct {
 // PeerDocument returns a cached peer document and when it was fetched.
 func (d *DB) PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error) {
 	var p peerDoc
-	err := d.db.View(func(tx *bbolt.Tx) error { return get(tx.Bucket(bPeers), []byte(domain), &p) })
+	err := d.view("peer document", func(tx *bbolt.Tx) error { return get(tx.Bucket(bPeers), []byte(domain), &p) })
 	return p.Doc, p.FetchedAt, err
 }
 
 // SetPeerDocument caches a peer document.
 func (d *DB) SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error {
-	return d.db.Update(func(tx *bbolt.Tx) error { return put(tx.Bucket(bPeers), []byte(domain), peerDoc{doc, fetchedAt}) })
+	return d.update("set peer document", func(tx *bbolt.Tx) error { return put(tx.Bucket(bPeers), []byte(domain), peerDoc{doc, fetchedAt}) })
 }
 
 // ---- leases ----

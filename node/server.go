@@ -112,6 +112,11 @@ func Open(ctx context.Context, cfg Config, log, audit *slog.Logger) (*Server, er
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("configuration:\n%w", err)
 	}
+	if cfg.RedisURL == "" { // before the keys and the secret: see prepareStore
+		if err := prepareStore(ctx, cfg); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.JWTSecret == "" && cfg.JWTSecretVaultPath == "" { // development only: Validate refuses this in production
 		secret, err := loadOrCreateDevSecret(cfg.DataDir)
 		if err != nil {
@@ -255,9 +260,11 @@ func (b backend) close() {
 
 func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger) (backend, error) {
 	if cfg.RedisURL == "" {
-		store, err := bolt.Open(cfg.DataDir, 2*time.Second)
+		// Never Create: a start made the store in prepareStore, and an
+		// admin command on a missing store must not make an empty one.
+		store, err := bolt.OpenWith(ctx, cfg.DataDir, bolt.Options{Timeout: 2 * time.Second, Log: log})
 		if err != nil {
-			return backend{}, err
+			return backend{}, storeError(cfg, err)
 		}
 		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: &localBroker{}}, nil
 	}

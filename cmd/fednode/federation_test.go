@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
@@ -46,6 +47,13 @@ func startBinNode(t *testing.T, bin string, sigKey, encKey int) *binNode {
 	}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Keys in DATA_DIR tell the node it ran there before: it would refuse
+	// to start without its store. Creating the empty store is explicit.
+	initStore := exec.Command(bin, "admin", "init-store")
+	initStore.Env = []string{"DATA_DIR=" + dir}
+	if out, err := initStore.CombinedOutput(); err != nil {
+		t.Fatalf("init-store: %v\n%s", err, out)
 	}
 	addr := freeAddr(t)
 	n := &binNode{t: t, bin: bin, addr: addr, env: []string{

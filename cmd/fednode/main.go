@@ -25,6 +25,11 @@ const usage = `usage:
   fednode admin revoke-sessions     revoke every session of every user (node must be stopped)
   fednode admin migrate-keys-to-vault  import DATA_DIR/keys into Vault Transit (then set KEYS_BACKEND=vault)
   fednode admin vault-policy [migrate]  print the Vault policy this configuration needs (or the migration's)
+  fednode admin check-store [FILE]  check the embedded store (DATA_DIR/fednode.db, or FILE: a backup) page by page
+                                    and record by record; exit 1 if it is damaged (node must be stopped)
+  fednode admin init-store          create an empty embedded store where DATA_DIR shows an earlier life
+                                    (never replaces a store that has data)
+  fednode admin repair-meta         accept the intact one of the store's two meta pages when the other is damaged
   fednode healthcheck               exit 0 if the node on LISTEN_ADDR answers /healthz (for containers)
 `
 
@@ -69,6 +74,41 @@ func run(args []string) error {
 			fmt.Print(p)
 		}
 		return err
+	case len(args) >= 2 && len(args) <= 3 && args[0] == "admin" && args[1] == "check-store":
+		file := ""
+		if len(args) == 3 {
+			file = args[2]
+		}
+		rep, err := node.CheckStore(ctx, cfg, file)
+		if err != nil {
+			return err
+		}
+		fmt.Print(rep)
+		if rep.Damaged() {
+			return fmt.Errorf("%s is damaged; see \"Damage and recovery\" in docs/OPERATIONS.md", rep.Path)
+		}
+		return nil
+	case len(args) == 2 && args[0] == "admin" && args[1] == "init-store":
+		path, err := node.InitStore(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("created an empty store at %s; the node starts with no accounts and no messages\n", path)
+		return nil
+	case len(args) == 2 && args[0] == "admin" && args[1] == "repair-meta":
+		rep, err := node.RepairMeta(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Print(rep)
+		switch {
+		case len(rep.Problems) > 0:
+			return fmt.Errorf("%s has more damage than a meta page; repair-meta changed nothing: restore it from a backup", rep.Path)
+		case rep.Damaged():
+			return fmt.Errorf("%s: the repair did not take", rep.Path)
+		}
+		fmt.Printf("both meta pages of %s are valid; the store is at transaction %d\n", rep.Path, rep.Txid)
+		return nil
 	case len(args) == 2 && args[0] == "admin" && args[1] == "revoke-sessions":
 		n, err := node.RevokeAllOffline(ctx, cfg)
 		if err == nil {

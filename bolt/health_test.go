@@ -1,0 +1,109 @@
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/fednode/fednode"
+)
+
+// logBuffer is a log the tests can read while the store writes to it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func openLogged(t *testing.T) (*DB, *logBuffer) {
+	t.Helper()
+	logs := &logBuffer{}
+	db, err := OpenWith(context.Background(), t.TempDir(), Options{Timeout: time.Second, Create: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, logs
+}
+
+// TestFullDiskIsReportedUntilAWriteSucceeds makes commits fail the way a
+// full disk does (before the meta page: nothing changes on disk), with
+// bbolt's own size limit.
+func TestFullDiskIsReportedUntilAWriteSucceeds(t *testing.T) {
+	ctx := context.Background()
+	db, logs := openLogged(t)
+	big := fednode.Message{ID: "big", Content: strings.Repeat("x", 200<<10)}
+	db.db.MaxSize = 64 << 10
+	for range 2 {
+		_, err := db.AppendMessage(ctx, big, "alice")
+		if fednode.ErrorCode(err) != fednode.EUnavailable || errors.Is(err, fednode.ErrStoreFailed) {
+			t.Fatalf("a write that did not fit: %v, want 503 that does not fail the store", err)
+		}
+	}
+	if err := db.Ping(ctx); err == nil || !strings.Contains(err.Error(), "the store cannot take writes: the store reached its maximum size") {
+		t.Fatalf("Ping while writes fail: %v", err)
+	}
+	if n := strings.Count(logs.String(), "a write failed"); n != 1 {
+		t.Fatalf("the write failure was logged %d times, want once:\n%s", n, logs)
+	}
+	if err := db.SetMeta(ctx, "small", []byte("fits")); err != nil {
+		t.Fatalf("a small write while the big one does not fit: %v", err)
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Fatalf("Ping after a write succeeded: %v", err)
+	}
+	db.db.MaxSize = 0
+	if _, err := db.AppendMessage(ctx, big, "alice"); err != nil {
+		t.Fatalf("once there is room: %v", err)
+	}
+	if !strings.Contains(logs.String(), "writes succeed again") {
+		t.Fatalf("the recovery is not logged:\n%s", logs)
+	}
+}
+
+// TestCommitInDoubtFailsClosed: when the commit failed but the store's
+// transaction id moved, the meta page was written and the write may or may
+// not be on disk. The store must stop taking writes.
+func TestCommitInDoubtFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	db, logs := openLogged(t)
+	var now uint64
+	db.db.View(func(tx *bbolt.Tx) error { now = uint64(tx.ID()); return nil })
+
+	err := db.commitFailed("append message", now+1, syscall.EIO) // the meta page was not written
+	if errors.Is(err, fednode.ErrStoreFailed) || !strings.Contains(db.Ping(ctx).Error(), "the store cannot take writes: input/output error") {
+		t.Fatalf("a failure before the meta page: %v; Ping: %v", err, db.Ping(ctx))
+	}
+	err = db.commitFailed("append message", now, syscall.EIO) // it was
+	if !errors.Is(err, fednode.ErrStoreFailed) || !errors.Is(db.Ping(ctx), fednode.ErrStoreFailed) {
+		t.Fatalf("a commit in doubt: %v; Ping: %v", err, db.Ping(ctx))
+	}
+	if err := db.SetMeta(ctx, "k", []byte("v")); !errors.Is(err, fednode.ErrStoreFailed) {
+		t.Fatalf("a write after the store failed: %v", err)
+	}
+	if _, err := db.Meta(ctx, "k"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("a read after the store failed: %v", err)
+	}
+	if n := strings.Count(logs.String(), "store: failed"); n != 1 {
+		t.Fatalf("the failure was logged %d times, want once:\n%s", n, logs)
+	}
+}
