@@ -28,24 +28,24 @@ const (
 
 // Result is the receiver's verdict on one message of an accepted delivery.
 type Result struct {
-	ID      string `json:"id,required"`
-	Status  string `json:"status,required"`
+	ID      string `json:"id" strictjson:"required"`
+	Status  string `json:"status" strictjson:"required"`
 	Code    string `json:"code,omitempty"`
 	Message string `json:"message,omitempty"`
 }
 
 // Answer is the body of a 2xx answer to a delivery: one result per message.
 type Answer struct {
-	Results []Result `json:"results,required"`
+	Results []Result `json:"results" strictjson:"required"`
 }
 
 // ErrorBody is the body of a refusal, on the REST API and between nodes.
 type ErrorBody struct {
 	Error struct {
-		Code    string `json:"code,required"`
-		Message string `json:"message,required"`
+		Code    string `json:"code" strictjson:"required"`
+		Message string `json:"message" strictjson:"required"`
 		Field   string `json:"field,omitempty"`
-	} `json:"error,required"`
+	} `json:"error" strictjson:"required"`
 }
 
 // DecodeAnswer parses a peer's 2xx answer strictly (see strictjson).

@@ -21,34 +21,34 @@ import (
 // the recipient node's encryption key. []byte members are standard base64 in
 // JSON.
 type Envelope struct {
-	Version  int                `json:"version,required"`
-	FromNode string             `json:"from_node,required"`
-	ToNode   string             `json:"to_node,required"`
-	Keys     []WrappedKey       `json:"keys,required"`
-	Messages []EncryptedMessage `json:"messages,required"`
+	Version  int                `json:"version" strictjson:"required"`
+	FromNode string             `json:"from_node" strictjson:"required"`
+	ToNode   string             `json:"to_node" strictjson:"required"`
+	Keys     []WrappedKey       `json:"keys" strictjson:"required"`
+	Messages []EncryptedMessage `json:"messages" strictjson:"required"`
 }
 
 // WrappedKey is a data key wrapped to one of the recipient's encryption keys.
 type WrappedKey struct {
-	ID       string `json:"id,required"`         // the data key's id, unique per sender; bound into each AAD
-	EncKeyID string `json:"enc_key_id,required"` // full id of the recipient encryption key that wraps it
-	Wrapped  []byte `json:"wrapped,required"`    // RSA-OAEP-SHA256 ciphertext, 512 bytes
+	ID       string `json:"id" strictjson:"required"`         // the data key's id, unique per sender; bound into each AAD
+	EncKeyID string `json:"enc_key_id" strictjson:"required"` // full id of the recipient encryption key that wraps it
+	Wrapped  []byte `json:"wrapped" strictjson:"required"`    // RSA-OAEP-SHA256 ciphertext, 512 bytes
 }
 
 // EncryptedMessage is one message's metadata in clear and its content sealed.
 type EncryptedMessage struct {
-	ID         string `json:"id,required"`
-	From       string `json:"from,required"`
-	To         string `json:"to,required"`
-	CreatedAt  string `json:"created_at,required"`
-	KeyID      string `json:"key_id,required"`
-	Nonce      []byte `json:"nonce,required"`
-	Ciphertext []byte `json:"ciphertext,required"`
+	ID         string `json:"id" strictjson:"required"`
+	From       string `json:"from" strictjson:"required"`
+	To         string `json:"to" strictjson:"required"`
+	CreatedAt  string `json:"created_at" strictjson:"required"`
+	KeyID      string `json:"key_id" strictjson:"required"`
+	Nonce      []byte `json:"nonce" strictjson:"required"`
+	Ciphertext []byte `json:"ciphertext" strictjson:"required"`
 }
 
 // Plaintext is what a message's ciphertext holds.
 type Plaintext struct {
-	Content string   `json:"content,required"`
+	Content string   `json:"content" strictjson:"required"`
 	Tags    []string `json:"tags"`
 }
 

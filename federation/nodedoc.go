@@ -14,21 +14,21 @@ import (
 
 // NodeDocument is served at /.well-known/fednode.
 type NodeDocument struct {
-	Protocol string   `json:"protocol,required"`
-	Domain   string   `json:"domain,required"`
-	Inbox    string   `json:"inbox,required"`
-	Keys     []DocKey `json:"keys,required"`
+	Protocol string   `json:"protocol" strictjson:"required"`
+	Domain   string   `json:"domain" strictjson:"required"`
+	Inbox    string   `json:"inbox" strictjson:"required"`
+	Keys     []DocKey `json:"keys" strictjson:"required"`
 }
 
 // DocKey is one published key. A key with expires_at is in its overlap
 // window after a rotation: valid for verifying (sig) until then, and not to
 // be encrypted to (enc) any more.
 type DocKey struct {
-	ID           string     `json:"id,required"`        // full key id, domain#kid
-	Use          string     `json:"use,required"`       // "sig" or "enc"
-	Algorithm    string     `json:"algorithm,required"` // "rsa-sha256" (sig) or "rsa-oaep-256" (enc)
-	PublicKeyPEM string     `json:"public_key_pem,required"`
-	CreatedAt    time.Time  `json:"created_at,required"`
+	ID           string     `json:"id" strictjson:"required"`        // full key id, domain#kid
+	Use          string     `json:"use" strictjson:"required"`       // "sig" or "enc"
+	Algorithm    string     `json:"algorithm" strictjson:"required"` // "rsa-sha256" (sig) or "rsa-oaep-256" (enc)
+	PublicKeyPEM string     `json:"public_key_pem" strictjson:"required"`
+	CreatedAt    time.Time  `json:"created_at" strictjson:"required"`
 	ExpiresAt    *time.Time `json:"expires_at,omitempty"`
 }
 

@@ -17,7 +17,7 @@ import (
 const maxBody = 96 << 10
 
 // decodeBody reads one JSON object from r into dst (a pointer to a struct
-// with json tags; members tagged "required" must be there) and refuses,
+// with json tags; fields tagged strictjson:"required" must be there) and refuses,
 // naming the field where there is one: a body over the cap, a content type
 // other than JSON, and whatever strictjson.Decode refuses.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {

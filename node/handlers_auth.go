@@ -8,8 +8,8 @@ import (
 )
 
 type credentials struct {
-	Username string `json:"username,required"`
-	Password string `json:"password,required"`
+	Username string `json:"username" strictjson:"required"`
+	Password string `json:"password" strictjson:"required"`
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
@@ -58,8 +58,8 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePassword(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Current string `json:"current_password,required"`
-		New     string `json:"new_password,required"`
+		Current string `json:"current_password" strictjson:"required"`
+		New     string `json:"new_password" strictjson:"required"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)

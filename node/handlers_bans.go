@@ -41,7 +41,7 @@ func (s *Server) handleBans(w http.ResponseWriter, r *http.Request) {
 // handleBan bans a client key by hand: {"key","duration","reason"}.
 func (s *Server) handleBan(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Key      string `json:"key,required"`
+		Key      string `json:"key" strictjson:"required"`
 		Duration string `json:"duration"`
 		Reason   string `json:"reason"`
 	}

@@ -92,7 +92,7 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 // published for KEY_ROTATION_OVERLAP (or "overlap" in the body).
 func (s *Server) handleRotateKeys(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		Use     string `json:"use,required"`
+		Use     string `json:"use" strictjson:"required"`
 		Overlap string `json:"overlap"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {

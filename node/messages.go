@@ -155,8 +155,8 @@ const (
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		To      string   `json:"to,required"`
-		Content string   `json:"content,required"`
+		To      string   `json:"to" strictjson:"required"`
+		Content string   `json:"content" strictjson:"required"`
 		Tags    []string `json:"tags"`
 	}
 	if err := decodeBody(w, r, &req); err != nil {

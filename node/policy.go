@@ -18,7 +18,7 @@ const policyKey = "federation_policy"
 // blocklist, in "allowlist" mode only those on the allowlist and not on the
 // blocklist.
 type Policy struct {
-	Mode      string   `json:"mode,required"`
+	Mode      string   `json:"mode" strictjson:"required"`
 	Allowlist []string `json:"allowlist"`
 	Blocklist []string `json:"blocklist"`
 }

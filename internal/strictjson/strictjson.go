@@ -34,7 +34,7 @@ import (
 //   - a member that is not valid UTF-8 or holds a lone surrogate escape
 //     (EInvalidEncoding);
 //   - a value of the wrong type (EInvalidJSON);
-//   - the absence of a field tagged `json:"name,required"` (EMissingField).
+//   - the absence of a field tagged `json:"name" strictjson:"required"` (EMissingField).
 //
 // null is accepted where encoding/json accepts it and leaves the zero value
 // (a required member given as null is present). Only exported fields named
@@ -319,10 +319,8 @@ func fieldsOf(t reflect.Type) *fields {
 			name = sf.Name
 		}
 		f.index[name] = i
-		for _, o := range strings.Split(opts, ",") {
-			if o == "required" {
-				f.required = append(f.required, name)
-			}
+		if sf.Tag.Get("strictjson") == "required" {
+			f.required = append(f.required, name)
 		}
 	}
 	fieldCache.Store(t, f)

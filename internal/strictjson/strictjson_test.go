@@ -12,7 +12,7 @@ import (
 )
 
 type sample struct {
-	To      string   `json:"to,required"`
+	To      string   `json:"to" strictjson:"required"`
 	Content string   `json:"content"`
 	Tags    []string `json:"tags"`
 }
@@ -76,15 +76,15 @@ func TestDecodeEscapes(t *testing.T) {
 }
 
 type inner struct {
-	ID   string     `json:"id,required"`
+	ID   string     `json:"id" strictjson:"required"`
 	At   time.Time  `json:"at"`
 	Opt  *time.Time `json:"opt,omitempty"`
 	Data []byte     `json:"data"`
 }
 
 type outer struct {
-	Version int               `json:"version,required"`
-	Items   []inner           `json:"items,required"`
+	Version int               `json:"version" strictjson:"required"`
+	Items   []inner           `json:"items" strictjson:"required"`
 	One     *inner            `json:"one"`
 	Labels  map[string]string `json:"labels"`
 	Any     any               `json:"any"`
