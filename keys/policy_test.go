@@ -292,15 +292,7 @@ func TestMigrationPolicyMovesKeysAndTheNodePolicyRunsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp, _ := local.PublicKeys(ctx)
-	tp, _ := tr.PublicKeys(ctx)
-	for _, use := range []string{keys.UseSig, keys.UseEnc} {
-		a, _ := keys.CurrentKey(lp, use)
-		b, _ := keys.CurrentKey(tp, use)
-		if a.ID != b.ID {
-			t.Fatalf("%s: the identity changed in the move: %s -> %s", use, a.ID, b.ID)
-		}
-	}
+	sameIdentity(t, local, tr)
 	nodeOperations(t, root, vc, p, password)
 }
 

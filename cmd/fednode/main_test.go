@@ -52,8 +52,9 @@ func TestMain(m *testing.M) {
 }
 
 type proc struct {
-	cmd *exec.Cmd
-	url string
+	cmd  *exec.Cmd
+	url  string
+	logs *syncLog // every line the node logged
 }
 
 // generous are limits for tests in which every node and client shares
@@ -63,8 +64,25 @@ var generous = []string{
 	"RATE_LIMIT_INBOX_IP=1000000/1m", "RATE_LIMIT_INBOX_PEER=1000000/1m", "BAN_AFTER_VIOLATIONS=1000000",
 }
 
-// start runs the binary with env (on top of generous limits) and waits for
-// its "listening" log line.
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *syncLog) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.WriteString(line + "\n")
+}
+
+func (l *syncLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// start runs the binary with env (on top of generous limits), keeps its
+// log lines, and waits for its "listening" line.
 func start(t *testing.T, bin string, env ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin)
@@ -75,10 +93,12 @@ func start(t *testing.T, bin string, env ...string) *proc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	logs := &syncLog{}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logs.add(sc.Text())
 			var line struct{ Msg, URL string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
 				addr <- line.URL
@@ -87,9 +107,9 @@ func start(t *testing.T, bin string, env ...string) *proc {
 	}()
 	select {
 	case u := <-addr:
-		return &proc{cmd: cmd, url: u}
+		return &proc{cmd: cmd, url: u, logs: logs}
 	case <-time.After(60 * time.Second): // a first start generates two RSA-4096 keys: seconds each on a loaded machine
-		t.Fatal("node did not start")
+		t.Fatalf("node did not start:\n%s", logs)
 	}
 	return nil
 }

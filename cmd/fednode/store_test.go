@@ -1,9 +1,7 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +24,7 @@ type storeNode struct {
 	bin string
 	dir string
 	env []string
-	p   *loggedProc
+	p   *proc
 }
 
 func newStoreNode(t *testing.T) *storeNode {
@@ -38,61 +35,7 @@ func newStoreNode(t *testing.T) *storeNode {
 
 func (n *storeNode) file() string { return filepath.Join(n.dir, "fednode.db") }
 
-func (n *storeNode) start() { n.p = startLogged(n.t, n.bin, n.env...) }
-
-type loggedProc struct {
-	*proc
-	logs *syncLog
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) add(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(line + "\n")
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// startLogged is start, keeping every line the node logs.
-func startLogged(t *testing.T, bin string, env ...string) *loggedProc {
-	t.Helper()
-	cmd := exec.Command(bin)
-	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH")}, generous...), env...)
-	stderr, _ := cmd.StderrPipe()
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	logs := &syncLog{}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			logs.add(sc.Text())
-			var line struct{ Msg, URL string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr <- line.URL
-			}
-		}
-	}()
-	select {
-	case u := <-addr:
-		return &loggedProc{proc: &proc{cmd: cmd, url: u}, logs: logs}
-	case <-time.After(20 * time.Second):
-		t.Fatalf("node did not start:\n%s", logs)
-	}
-	return nil
-}
+func (n *storeNode) start() { n.p = start(n.t, n.bin, n.env...) }
 
 // stop ends the node with SIGTERM, as an operator would before touching
 // its store.
