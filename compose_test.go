@@ -98,3 +98,37 @@ func TestComposeFederation(t *testing.T) {
 		}
 	}
 }
+
+// TestImageBuildsWithThePinnedToolchain: the container image is built with
+// the Go toolchain go.mod pins, whose standard library is what `make
+// vulncheck` scanned, and the same flags as `make build`.
+func TestImageBuildsWithThePinnedToolchain(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var toolchain string
+	for _, line := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(line, "toolchain go"); ok {
+			toolchain = strings.TrimSpace(v)
+		}
+	}
+	if toolchain == "" {
+		t.Fatal("go.mod pins no toolchain")
+	}
+	docker, err := os.ReadFile("Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(docker), "FROM golang:"+toolchain+" AS build") {
+		t.Fatalf("the Dockerfile must build with golang:%s, go.mod's toolchain", toolchain)
+	}
+	makefile, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flags = "-trimpath -ldflags='-s -w'"
+	if !strings.Contains(string(docker), flags) || !strings.Contains(string(makefile), flags) {
+		t.Fatalf("the Dockerfile and make build must both build with %s", flags)
+	}
+}
