@@ -8,7 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/fednode/fednode/node"
+	"github.com/fednode/fednode/daemon"
 )
 
 // TestComposeFederation validates docker-compose.federation.yml without a
@@ -49,11 +49,11 @@ func TestComposeFederation(t *testing.T) {
 	for name, s := range f.Services {
 		env := s.Environment
 		for k := range env {
-			if !slices.Contains(node.EnvVars, k) {
+			if !slices.Contains(daemon.EnvVars, k) {
 				t.Errorf("%s: %s is not a fednode variable", name, k)
 			}
 		}
-		cfg, err := node.FromEnv(func(k string) string { return env[k] })
+		cfg, err := daemon.FromEnv(func(k string) string { return env[k] })
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}

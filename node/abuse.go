@@ -170,7 +170,7 @@ func (a *abuse) ban(ctx context.Context, key, reason string, d time.Duration, by
 	a.mu.Unlock()
 	a.m.bans.WithLabelValues(reason).Inc()
 	a.audit.WarnContext(ctx, "ban.added", "key", key, "reason", reason, "level", level, "until", b.Until, "by", by)
-	a.publish(ctx, topicBans, nil)
+	a.publish(ctx, TopicBans, nil)
 	return b, nil
 }
 
@@ -183,7 +183,7 @@ func (a *abuse) unban(ctx context.Context, key, by string) error {
 	delete(a.bans, key)
 	a.mu.Unlock()
 	a.audit.WarnContext(ctx, "ban.lifted", "key", key, "by", by)
-	a.publish(ctx, topicBans, nil)
+	a.publish(ctx, TopicBans, nil)
 	return nil
 }
 

@@ -4,19 +4,22 @@ import "context"
 
 // Topics carried between the replicas of a node.
 const (
-	topicNotify = "notify" // payload: usernames whose mailbox grew
-	topicRevoke = "revoke" // payload: revoked session ids
-	topicBans   = "bans"   // no payload: reload the ban list
+	TopicNotify = "notify" // payload: usernames whose mailbox grew
+	TopicRevoke = "revoke" // payload: revoked session ids
+	TopicBans   = "bans"   // no payload: reload the ban list
 )
 
-// broker carries events to every replica of the node, this one included.
-// Redis pub/sub carries them between replicas; a single node on the
-// embedded store delivers them in process.
-type broker interface {
+// Broker carries events to every replica of the node, this one included.
+// Redis pub/sub carries them between replicas (redis.Broker); a single node
+// on the embedded store delivers them in process (NewLocalBroker).
+type Broker interface {
 	Publish(ctx context.Context, topic string, payload []string) error
 	// Run delivers events to handle until ctx ends.
 	Run(ctx context.Context, handle func(topic string, payload []string))
 }
+
+// NewLocalBroker returns the broker of a node that runs as one process.
+func NewLocalBroker() Broker { return &localBroker{} }
 
 type localBroker struct{ handle func(string, []string) }
 

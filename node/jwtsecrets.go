@@ -14,8 +14,9 @@ import (
 	"github.com/fednode/fednode/keys"
 )
 
-// jwtSecrets is where token signing secrets come from.
-type jwtSecrets interface {
+// TokenSecrets is where token signing secrets come from: StaticSecret, or
+// VaultSecrets. Only this package implements it.
+type TokenSecrets interface {
 	// current is the secret new tokens are signed with, and its kid ("" for
 	// a static secret: no kid header).
 	current(ctx context.Context) (kid string, secret []byte, err error)
@@ -24,6 +25,10 @@ type jwtSecrets interface {
 }
 
 var errSecretRetired = errors.New("token secret retired or unknown")
+
+// StaticSecret is a JWT secret given in the configuration: rotating it
+// means restarting with another, which refuses every token.
+func StaticSecret(secret string) TokenSecrets { return staticSecret(secret) }
 
 type staticSecret []byte
 
@@ -56,7 +61,9 @@ type vaultSecrets struct {
 
 const jwtSecretRefresh = 30 * time.Second
 
-func newVaultSecrets(ctx context.Context, kv *keys.Secrets, path string, overlap time.Duration, now func() time.Time) (*vaultSecrets, error) {
+// VaultSecrets keeps the JWT secret at path in Vault KV v2 (created when
+// absent), rotatable through the admin API with an overlap.
+func VaultSecrets(ctx context.Context, kv *keys.Secrets, path string, overlap time.Duration, now func() time.Time) (TokenSecrets, error) {
 	v := &vaultSecrets{kv: kv, path: path, overlap: overlap, now: now, values: map[int][]byte{}, created: map[int]time.Time{}}
 	if _, err := kv.Read(ctx, path, 0); errors.Is(err, keys.ErrNoSecret) {
 		if _, err := v.rotate(ctx); err != nil { // first start: make one

@@ -40,7 +40,8 @@ const (
 	tagLen  = 32
 )
 
-func (p PasswordParams) validate() error {
+// Validate refuses parameters argon2id cannot use.
+func (p PasswordParams) Validate() error {
 	if p.MemoryKiB < 8*uint32(p.Threads) || p.Time < 1 || p.Threads < 1 {
 		return errors.New("argon2id parameters out of range")
 	}
@@ -74,7 +75,7 @@ func checkPassword(password, encoded string) (bool, error) {
 		return false, errBadHash
 	}
 	var p PasswordParams
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil || p.validate() != nil {
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.MemoryKiB, &p.Time, &p.Threads); err != nil || p.Validate() != nil {
 		return false, errBadHash
 	}
 	// Refuse absurd costs so a tampered store cannot make logins hang.

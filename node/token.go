@@ -29,7 +29,7 @@ import (
 const maxTokenLen = 4096
 
 type tokenIssuer struct {
-	secrets jwtSecrets
+	secrets TokenSecrets
 	alg     string
 	ttl     time.Duration
 	issuer  string

@@ -15,14 +15,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
 )
 
-func openNode(t *testing.T, cfg node.Config) *node.Server {
+// testKeys hands out the fixed test keys: generating RSA-4096 takes seconds.
+func testKeys() (*rsa.PrivateKey, error) { return testkeys.Key(int(keyN.Add(1)) % testkeys.Count), nil }
+
+func openNode(t *testing.T, cfg daemon.Config) *daemon.Daemon {
 	t.Helper()
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s, err := node.Open(context.Background(), cfg, quiet, quiet)
+	s, err := daemon.Open(context.Background(), cfg, daemon.Options{Log: quiet, Audit: quiet, GenerateKey: testKeys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +48,9 @@ func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 var keyN atomic.Int32
 
 func TestFedctl(t *testing.T) {
-	cfg := node.DefaultConfig()
+	cfg := daemon.DefaultConfig()
 	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
 	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
-	cfg.GenerateKey = func() (*rsa.PrivateKey, error) { return testkeys.Key(int(keyN.Add(1)) % testkeys.Count), nil }
 	srv := openNode(t, cfg)
 	cfg.ListenAddr = strings.TrimPrefix(srv.URL(), "http://")
 	defer func() { srv.Close() }()
@@ -144,7 +147,7 @@ func TestFedctl(t *testing.T) {
 		t.Fatalf("a non-admin ran an admin command: %v", err)
 	}
 	srv.Close()
-	if err := node.Promote(context.Background(), cfg, "alice"); err != nil {
+	if err := daemon.Promote(context.Background(), cfg, "alice"); err != nil {
 		t.Fatal(err)
 	}
 	srv = openNode(t, cfg)

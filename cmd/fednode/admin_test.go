@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fednode/fednode/node"
+	"github.com/fednode/fednode/daemon"
 )
 
 // TestBinaryPrintsVaultPolicy: `fednode admin vault-policy` prints exactly
@@ -16,7 +16,7 @@ func TestBinaryPrintsVaultPolicy(t *testing.T) {
 	bin := binary(t)
 	env := []string{"PATH=" + os.Getenv("PATH"), "KEYS_BACKEND=vault", "VAULT_ADDR=http://127.0.0.1:1", "VAULT_TOKEN=t",
 		"JWT_SECRET_VAULT_PATH=fednode/jwt", "VAULT_KEY_PREFIX=nodeb", "DATA_DIR=" + t.TempDir()}
-	cfg, err := node.FromEnv(func(k string) string {
+	cfg, err := daemon.FromEnv(func(k string) string {
 		for _, e := range env {
 			if name, v, _ := strings.Cut(e, "="); name == k {
 				return v
@@ -38,7 +38,7 @@ func TestBinaryPrintsVaultPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
-		want, _ := node.VaultPolicy(cfg, migrate)
+		want, _ := daemon.VaultPolicy(cfg, migrate)
 		if string(out) != want || !strings.Contains(want, `"transit/keys/nodeb-sig"`) {
 			t.Fatalf("%v printed:\n%s\nwant:\n%s", args, out, want)
 		}
@@ -48,5 +48,16 @@ func TestBinaryPrintsVaultPolicy(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "uses nothing in Vault") || strings.Contains(string(out), "goroutine") {
 		t.Fatalf("a configuration without Vault: %v\n%s", err, out)
+	}
+}
+
+// TestBinaryWarnsOfUnknownVariables: a misspelt variable with one of our
+// prefixes is named in a warning at start instead of being ignored in
+// silence.
+func TestBinaryWarnsOfUnknownVariables(t *testing.T) {
+	p := start(t, binary(t), "DATA_DIR="+t.TempDir(), "LISTEN_ADDR=127.0.0.1:0", "RATE_LIMIT_AUHT=5/1m")
+	logs := p.logs.String()
+	if !strings.Contains(logs, `"variable":"RATE_LIMIT_AUHT"`) || !strings.Contains(logs, `"level":"WARN"`) {
+		t.Fatalf("no warning names RATE_LIMIT_AUHT:\n%s", logs)
 	}
 }

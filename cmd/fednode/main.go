@@ -1,6 +1,6 @@
 // Command fednode runs a fednode node, or performs an offline admin action
-// on its store. Everything it does is in package node; this file only reads
-// the environment, sets up logging and calls node.Run.
+// on its store. Everything it does is in package daemon; this file only reads
+// the environment, sets up logging and calls daemon.Run.
 package main
 
 import (
@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/fednode/fednode/node"
+	"github.com/fednode/fednode/daemon"
 )
 
 const usage = `usage:
@@ -25,7 +25,7 @@ const usage = `usage:
   fednode admin revoke-sessions     revoke every session of every user (node must be stopped)
   fednode admin migrate-keys-to-vault  import DATA_DIR/keys into Vault Transit (then set KEYS_BACKEND=vault)
   fednode admin vault-policy [migrate]  print the Vault policy this configuration needs (or the migration's)
-  fednode admin check-store [FILE]  check the embedded store (DATA_DIR/fednode.db, or FILE: a backup) page by page
+  fednode admin check-store [FILE]  check the embedded store (DATA_DIR/feddaemon.db, or FILE: a backup) page by page
                                     and record by record; exit 1 if it is damaged (node must be stopped)
   fednode admin init-store          create an empty embedded store where DATA_DIR shows an earlier life
                                     (never replaces a store that has data)
@@ -41,11 +41,18 @@ func main() {
 }
 
 func run(args []string) error {
-	cfg, err := node.FromEnv(os.Getenv)
+	load := daemon.FromEnv
+	if len(args) == 0 {
+		load = daemon.Load // the node itself: every problem of parsing and of the rules in one round
+	}
+	cfg, err := load(os.Getenv)
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	for _, name := range daemon.UnknownVariables(os.Environ()) {
+		log.Warn("configuration: this variable is not one fednode reads, and is ignored; is it misspelt? (see the README)", "variable", name)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -57,19 +64,19 @@ func run(args []string) error {
 		}
 		defer closeAudit()
 		audit := slog.New(slog.NewJSONHandler(auditOut, nil)).With("stream", "audit")
-		return node.Run(ctx, cfg, log, audit)
+		return daemon.Run(ctx, cfg, daemon.Options{Log: log, Audit: audit})
 	case len(args) == 1 && args[0] == "healthcheck":
 		return healthcheck(cfg.ListenAddr, cfg.TLSEnabled)
 	case len(args) == 3 && args[0] == "admin" && args[1] == "promote":
-		return node.Promote(ctx, cfg, args[2])
+		return daemon.Promote(ctx, cfg, args[2])
 	case len(args) == 2 && args[0] == "admin" && args[1] == "migrate-keys-to-vault":
-		if err := node.MigrateKeysToVault(ctx, cfg); err != nil {
+		if err := daemon.MigrateKeysToVault(ctx, cfg); err != nil {
 			return err
 		}
 		fmt.Println("the node's keys are in Vault Transit; set KEYS_BACKEND=vault and restart")
 		return nil
 	case (len(args) == 2 || len(args) == 3 && args[2] == "migrate") && args[0] == "admin" && args[1] == "vault-policy":
-		p, err := node.VaultPolicy(cfg, len(args) == 3)
+		p, err := daemon.VaultPolicy(cfg, len(args) == 3)
 		if err == nil {
 			fmt.Print(p)
 		}
@@ -79,7 +86,7 @@ func run(args []string) error {
 		if len(args) == 3 {
 			file = args[2]
 		}
-		rep, err := node.CheckStore(ctx, cfg, file)
+		rep, err := daemon.CheckStore(ctx, cfg, file)
 		if err != nil {
 			return err
 		}
@@ -89,14 +96,14 @@ func run(args []string) error {
 		}
 		return nil
 	case len(args) == 2 && args[0] == "admin" && args[1] == "init-store":
-		path, err := node.InitStore(ctx, cfg)
+		path, err := daemon.InitStore(ctx, cfg)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("created an empty store at %s; the node starts with no accounts and no messages\n", path)
 		return nil
 	case len(args) == 2 && args[0] == "admin" && args[1] == "repair-meta":
-		rep, err := node.RepairMeta(ctx, cfg)
+		rep, err := daemon.RepairMeta(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -110,7 +117,7 @@ func run(args []string) error {
 		fmt.Printf("both meta pages of %s are valid; the store is at transaction %d\n", rep.Path, rep.Txid)
 		return nil
 	case len(args) == 2 && args[0] == "admin" && args[1] == "revoke-sessions":
-		n, err := node.RevokeAllOffline(ctx, cfg)
+		n, err := daemon.RevokeAllOffline(ctx, cfg)
 		if err == nil {
 			fmt.Printf("revoked %d sessions\n", n)
 		}

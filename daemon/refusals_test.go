@@ -1,17 +1,18 @@
-package node_test
+package daemon_test
 
 import (
 	"net/http"
 
-	"github.com/fednode/fednode/node"
 	"strings"
 	"testing"
+
+	"github.com/fednode/fednode/daemon"
 )
 
 // TestRefusals sends every kind of bad input and checks its status, code and
 // field, and that nothing stored changed.
 func TestRefusals(t *testing.T) {
-	n := startNode(t, func(c *node.Config) { c.FederationBlocklist = []string{"other-node.example"} })
+	n := startNode(t, func(c *daemon.Config) { c.FederationBlocklist = []string{"other-node.example"} })
 	alice := n.user("alice")
 	n.user("bob")
 	n.send(alice, "bob", "the only message")

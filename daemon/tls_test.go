@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"context"
@@ -9,14 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/testcert"
-	"github.com/fednode/fednode/node"
 )
 
 func TestTLSServing(t *testing.T) {
 	tc := testcert.Write(t, t.TempDir())
 	certPath, keyPath, pool := tc.Cert, tc.Key, tc.Pool
-	n := startNode(t, func(c *node.Config) {
+	n := startNode(t, func(c *daemon.Config) {
 		c.TLSEnabled, c.TLSCertPath, c.TLSKeyPath = true, certPath, keyPath
 	})
 	if n.url[:8] != "https://" {
@@ -38,13 +38,14 @@ func TestTLSServing(t *testing.T) {
 }
 
 func TestRunStopsWhenContextEnds(t *testing.T) {
-	cfg := node.DefaultConfig()
+	cfg := daemon.DefaultConfig()
 	cfg.ListenAddr, cfg.DataDir, cfg.JWTSecret = "127.0.0.1:0", t.TempDir(), testSecret
-	cfg.GenerateKey = nextTestKey // real RSA-4096 generation can outlast the deadline on a loaded machine
 	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	// Test keys: real RSA-4096 generation can outlast the deadline on a loaded machine.
+	opt := daemon.Options{Log: quiet, Audit: quiet, GenerateKey: nextTestKey}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx, cfg, quiet, quiet) }()
+	go func() { done <- daemon.Run(ctx, cfg, opt) }()
 	time.Sleep(100 * time.Millisecond)
 	cancel()
 	select {
@@ -57,7 +58,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	}
 	bad := cfg
 	bad.Env = "staging"
-	if err := node.Run(context.Background(), bad, quiet, quiet); err == nil {
+	if err := daemon.Run(context.Background(), bad, opt); err == nil {
 		t.Fatal("Run must refuse a bad configuration")
 	}
 }

@@ -1,15 +1,15 @@
-package node_test
+package daemon_test
 
 import (
 	"fmt"
 	"testing"
 	"time"
 
-	"github.com/fednode/fednode/node"
+	"github.com/fednode/fednode/daemon"
 )
 
 // fastRetry makes the outbox retry within milliseconds.
-func fastRetry(c *node.Config) {
+func fastRetry(c *daemon.Config) {
 	c.OutboxRetryBase, c.OutboxRetryMax = 20*time.Millisecond, 100*time.Millisecond
 }
 

@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/federation"
-	"github.com/fednode/fednode/node"
 )
 
 // TestPeerDownThenBack: bob's node is down while alice sends; everything is
@@ -56,7 +56,7 @@ func TestPeerDownThenBack(t *testing.T) {
 // makes the receiver fetch the sender's document at most once per interval.
 func TestKeyRotationHealsByItself(t *testing.T) {
 	a := startNode(t, fastRetry)
-	b := startNode(t, fastRetry, func(c *node.Config) { c.PeerKeyRefetch = time.Hour })
+	b := startNode(t, fastRetry, func(c *daemon.Config) { c.PeerKeyRefetch = time.Hour })
 	alice := a.user("alice")
 	bob := b.user("bob")
 	bobAddr := "bob@" + b.srv.Domain()
@@ -102,7 +102,7 @@ func TestKeyRotationHealsByItself(t *testing.T) {
 // come from, is still picked up at once instead of after the interval.
 func TestRotationDuringForgeryFlood(t *testing.T) {
 	a := startNode(t, fastRetry)
-	b := startNode(t, fastRetry, func(c *node.Config) {
+	b := startNode(t, fastRetry, func(c *daemon.Config) {
 		c.TrustedProxies = []string{"127.0.0.1/32"} // so the forger can appear to come from elsewhere
 		c.PeerKeyRefetch = time.Hour
 	})

@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"fmt"
@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/vaulttest"
-	"github.com/fednode/fednode/node"
 )
 
 // BenchmarkCrossNodeDeliveryKeys: messages per second from POST on node A
@@ -19,8 +19,8 @@ func BenchmarkCrossNodeDeliveryKeys(b *testing.B) {
 	v := vaulttest.Start(b)
 	for _, backend := range []string{"local", "vault"} {
 		b.Run(backend, func(b *testing.B) {
-			mod := func(prefix string) func(*node.Config) {
-				return func(c *node.Config) {
+			mod := func(prefix string) func(*daemon.Config) {
+				return func(c *daemon.Config) {
 					fastRetry(c)
 					if backend == "vault" {
 						c.KeysBackend, c.VaultAddr, c.VaultToken, c.VaultKeyPrefix = "vault", v.Addr, v.Token, fmt.Sprintf("%s-%d", prefix, b.N)

@@ -1,12 +1,14 @@
-package node
+package daemon
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/node"
 	"github.com/fednode/fednode/ratelimit"
 )
 
@@ -17,7 +19,7 @@ func TestFromEnvDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Env != EnvDevelopment || c.ListenAddr != "127.0.0.1:8080" || c.DataDir != "./data" || c.JWTAlgorithm != "HS256" ||
+	if c.Env != node.EnvDevelopment || c.ListenAddr != "127.0.0.1:8080" || c.DataDir != "./data" || c.JWTAlgorithm != "HS256" ||
 		c.JWTExpiration != 24*time.Hour || c.LoginMaxFailures != 5 || c.LoginFailureWindow != 15*time.Minute || c.MaxSessionsPerUser != 10 {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -66,7 +68,7 @@ func TestFromEnvNamesEveryBadVariable(t *testing.T) {
 
 func TestProductionRefusesUnsafeConfig(t *testing.T) {
 	c := DefaultConfig()
-	c.Env = EnvProduction
+	c.Env = node.EnvProduction
 	c.AllowedOrigins = []string{"*"}
 	err := c.Validate()
 	if err == nil {
@@ -119,7 +121,7 @@ func TestDevSecretIsGeneratedOnceWithMode0600(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("secret file mode %v, %v", st.Mode().Perm(), err)
 	}
-	if len(s1) < MinSecretLen {
+	if len(s1) < node.MinSecretLen {
 		t.Fatalf("generated secret too short: %d", len(s1))
 	}
 	s2, _ := loadOrCreateDevSecret(dir)
@@ -153,6 +155,34 @@ func TestFromEnvReadsExactlyEnvVars(t *testing.T) {
 	}
 }
 
+var update = flag.Bool("update", false, "rewrite the README's configuration table from the table of options")
+
+// TestREADMEConfigurationTable: the README's configuration table is the one
+// the table of options makes (go test ./daemon -run READMEConfiguration
+// -update rewrites it).
+func TestREADMEConfigurationTable(t *testing.T) {
+	const begin, end = "<!-- BEGIN CONFIGURATION: generated from daemon/options.go by go test ./daemon -run READMEConfiguration -update -->\n", "<!-- END CONFIGURATION -->"
+	raw, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(raw)
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
+	if i < 0 || j < i {
+		t.Fatalf("the README has no %q ... %q section", begin, end)
+	}
+	want := configTable()
+	if got := readme[i+len(begin) : j]; got != want {
+		if *update {
+			if err := os.WriteFile("../README.md", []byte(readme[:i+len(begin)]+want+readme[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Fatalf("the README's configuration table differs from the table of options; run go test ./daemon -run READMEConfiguration -update")
+	}
+}
+
 func TestREADMEDocumentsEveryVariable(t *testing.T) {
 	readme, err := os.ReadFile("../README.md")
 	if err != nil {
@@ -168,7 +198,7 @@ func TestREADMEDocumentsEveryVariable(t *testing.T) {
 func TestRedisConfigRules(t *testing.T) {
 	prod := func(mod func(*Config)) error {
 		c := DefaultConfig()
-		c.Env, c.JWTSecret, c.NodeDomain, c.PublicURL, c.TLSTerminatedByProxy = EnvProduction, strings.Repeat("s", 40), "a.example", "https://a.example", true
+		c.Env, c.JWTSecret, c.NodeDomain, c.PublicURL, c.TLSTerminatedByProxy = node.EnvProduction, strings.Repeat("s", 40), "a.example", "https://a.example", true
 		mod(&c)
 		return c.Validate()
 	}
@@ -185,7 +215,7 @@ func TestRedisConfigRules(t *testing.T) {
 		"no password":         {func(c *Config) { c.RedisURL = "rediss://redis.internal:6380" }, "REDIS_PASSWORD"},
 		"plain TCP, remote":   {func(c *Config) { c.RedisURL, c.RedisPassword = "redis://redis.internal:6379", "pw" }, "rediss://"},
 		"not a redis URL":     {func(c *Config) { c.RedisURL, c.RedisPassword = "http://x", "pw" }, "REDIS_URL"},
-		"bad rate rule":       {func(c *Config) { c.RateLimits[ClassAuth] = ratelimit.Rule{} }, "RATE_LIMIT_AUTH"},
+		"bad rate rule":       {func(c *Config) { c.RateLimits[node.ClassAuth] = ratelimit.Rule{} }, "RATE_LIMIT_AUTH"},
 		"bad trusted proxies": {func(c *Config) { c.TrustedProxies = []string{"everyone"} }, "TRUSTED_PROXIES"},
 	} {
 		err := prod(tt.mod)
@@ -199,12 +229,37 @@ func TestRedisConfigRules(t *testing.T) {
 		t.Fatalf("replicas need one shared JWT secret: %v", err)
 	}
 	c, err := FromEnv(env(map[string]string{"RATE_LIMIT_AUTH": "5/30s", "RATE_LIMIT_WINDOW": "120", "RATE_LIMIT_REQUESTS": "7"}))
-	if err != nil || c.Rule(ClassAuth) != (ratelimit.Rule{Limit: 5, Window: 30 * time.Second}) || c.Rule(ClassMetrics) != (ratelimit.Rule{Limit: 7, Window: 2 * time.Minute}) {
-		t.Fatalf("rules: %+v %+v %v", c.Rule(ClassAuth), c.Rule(ClassMetrics), err)
+	if err != nil || c.Rule(node.ClassAuth) != (ratelimit.Rule{Limit: 5, Window: 30 * time.Second}) || c.Rule(node.ClassMetrics) != (ratelimit.Rule{Limit: 7, Window: 2 * time.Minute}) {
+		t.Fatalf("rules: %+v %+v %v", c.Rule(node.ClassAuth), c.Rule(node.ClassMetrics), err)
 	}
 	for _, bad := range []string{"5", "x/1m", "5/never", "0/1m"} {
 		if _, err := FromEnv(env(map[string]string{"RATE_LIMIT_AUTH": bad})); err == nil {
 			t.Errorf("RATE_LIMIT_AUTH=%q accepted", bad)
+		}
+	}
+}
+
+// TestUnknownVariablesAreNamed: a variable with one of our prefixes that
+// fednode does not read is named (for a warning at start); others are not.
+func TestUnknownVariablesAreNamed(t *testing.T) {
+	got := UnknownVariables([]string{"RATE_LIMIT_AUHT=5/1m", "RATE_LIMIT_AUTH=5/1m", "JWT_SECRET_FILE=/run/s", "HOME=/root",
+		"VAULT_TOKEN_FILE=/run/t", "BAN_AFTR=1", "TLS_ENABLED=true", "LISTEN_ADDR=:1", "REDIS_URL_FILE=/x"})
+	want := []string{"BAN_AFTR", "RATE_LIMIT_AUHT", "REDIS_URL_FILE"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// TestLoadReportsEverythingInOneRound: a variable that does not parse and
+// a rule that fails are reported together.
+func TestLoadReportsEverythingInOneRound(t *testing.T) {
+	_, err := Load(env(map[string]string{"LOGIN_MAX_FAILURES": "five", "FEDERATION_MODE": "closed", "OUTBOX_LANES_PER_PEER": "0"}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"LOGIN_MAX_FAILURES: \"five\" is not a whole number", "FEDERATION_MODE: \"closed\" is not open or allowlist", "OUTBOX_LANES_PER_PEER: must be 1 to 64"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q:\n%v", want, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"net/http"
@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/node"
 )
@@ -14,7 +15,7 @@ import (
 // TestTokenNeverLiftsPublicLimits: a bearer token, valid or not, never moves
 // a request on a route that needs no login out of its IP's class.
 func TestTokenNeverLiftsPublicLimits(t *testing.T) {
-	n := startNode(t, func(c *node.Config) {
+	n := startNode(t, func(c *daemon.Config) {
 		c.RateLimits[node.ClassAPIAnon] = rule(3)
 		c.RateLimits[node.ClassProbe] = rule(2)
 		c.RateLimits[node.ClassMetrics] = rule(2)
@@ -81,7 +82,7 @@ func TestProbesAndMetricsDuringRedisOutage(t *testing.T) {
 		name := map[bool]string{true: "fail open", false: "fail closed"}[failOpen]
 		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t)
-			n := startNode(t, onRedis(srv.URL(), false), func(c *node.Config) { c.RateLimitFailOpen = failOpen })
+			n := startNode(t, onRedis(srv.URL(), false), func(c *daemon.Config) { c.RateLimitFailOpen = failOpen })
 			if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
 				t.Fatalf("ready before the outage: %d %s", r.Status, r.Raw)
 			}

@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"context"
@@ -11,15 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/gorilla/websocket"
-
-	"github.com/fednode/fednode/node"
 )
 
 func wsURL(n *testNode) string { return "ws" + strings.TrimPrefix(n.url, "http") + "/api/ws" }
 
 func TestWebSocketBrowserAuthBySubprotocol(t *testing.T) {
-	n := startNode(t, func(c *node.Config) { c.AllowedOrigins = []string{"https://app.example.org"} })
+	n := startNode(t, func(c *daemon.Config) { c.AllowedOrigins = []string{"https://app.example.org"} })
 	bob := n.user("bob")
 	alice := n.user("alice")
 	d := websocket.Dialer{Subprotocols: []string{"fednode.v1", "bearer." + bob}}
@@ -39,7 +38,7 @@ func TestWebSocketBrowserAuthBySubprotocol(t *testing.T) {
 }
 
 func TestWebSocketRefusesBeforeUpgrade(t *testing.T) {
-	n := startNode(t, func(c *node.Config) { c.AllowedOrigins = []string{"https://app.example.org"} })
+	n := startNode(t, func(c *daemon.Config) { c.AllowedOrigins = []string{"https://app.example.org"} })
 	bob := n.user("bob")
 	tests := []struct {
 		name   string

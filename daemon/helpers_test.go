@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
 	"github.com/fednode/fednode/ratelimit"
@@ -53,8 +54,9 @@ func nextTestKey() (*rsa.PrivateKey, error) {
 
 type testNode struct {
 	t     testing.TB
-	cfg   node.Config
-	srv   *node.Server
+	cfg   daemon.Config
+	gen   keysFrom // the node's key generator
+	srv   *daemon.Daemon
 	url   string
 	audit *syncBuffer
 	clock *clock
@@ -62,12 +64,19 @@ type testNode struct {
 
 const testSecret = "test-secret-that-is-long-enough-0123456789"
 
-// startNode runs a node through node.Open on a random loopback port with a
+// keysFrom is a startNode option: the node's keys come from it.
+type keysFrom func() (*rsa.PrivateKey, error)
+
+// nodeOption is a startNode option that sets both.
+type nodeOption func(*daemon.Config, *keysFrom)
+
+// startNode runs a node through daemon.Open on a random loopback port with a
 // temporary DATA_DIR and cheap password hashing (the production parameters
-// are pinned by their own test).
-func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
+// are pinned by their own test). Each option is a func(*daemon.Config), a
+// keysFrom or a nodeOption.
+func startNode(t testing.TB, opts ...any) *testNode {
 	t.Helper()
-	cfg := node.DefaultConfig()
+	cfg := daemon.DefaultConfig()
 	cfg.ListenAddr = "127.0.0.1:0"
 	cfg.DataDir = t.TempDir()
 	cfg.JWTSecret = testSecret
@@ -76,8 +85,7 @@ func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
 	cfg.WSPongWait = time.Second
 	cfg.WSWriteWait = time.Second
 	c := &clock{}
-	cfg.Now = c.Now
-	cfg.GenerateKey = nextTestKey
+	gen := keysFrom(nextTestKey)
 	cfg.FederationAllowPrivate, cfg.FederationPlainHTTP = true, true
 	// Tests make many requests from 127.0.0.1: generous limits unless a test
 	// of limits and bans sets its own.
@@ -85,10 +93,19 @@ func startNode(t testing.TB, mod ...func(*node.Config)) *testNode {
 		cfg.RateLimits[class] = ratelimit.Rule{Limit: 1 << 20, Window: time.Minute}
 	}
 	cfg.BanAfterViolations, cfg.BanAfterAuthFailures, cfg.BanAfterSigFailures = 1<<20, 1<<20, 1<<20
-	for _, m := range mod {
-		m(&cfg)
+	for _, o := range opts {
+		switch o := o.(type) {
+		case func(*daemon.Config):
+			o(&cfg)
+		case keysFrom:
+			gen = o
+		case nodeOption:
+			o(&cfg, &gen)
+		default:
+			t.Fatalf("startNode: option of type %T", o)
+		}
 	}
-	n := &testNode{t: t, cfg: cfg, audit: &syncBuffer{}, clock: c}
+	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncBuffer{}, clock: c}
 	n.open()
 	t.Cleanup(func() {
 		if n.srv != nil {
@@ -109,9 +126,9 @@ func (n *testNode) open() {
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	audit := slog.New(slog.NewJSONHandler(n.audit, nil))
-	srv, err := node.Open(context.Background(), n.cfg, log, audit)
+	srv, err := daemon.Open(context.Background(), n.cfg, daemon.Options{Log: log, Audit: audit, Clock: n.clock.Now, GenerateKey: n.gen})
 	if err != nil {
-		n.t.Fatalf("node.Open: %v", err)
+		n.t.Fatalf("daemon.Open: %v", err)
 	}
 	n.srv, n.url = srv, srv.URL()
 	if n.cfg.ListenAddr == "127.0.0.1:0" { // keep the port (and so the domain) across restarts
@@ -237,7 +254,7 @@ func (n *testNode) promote(user string) {
 	if err := n.srv.Close(); err != nil {
 		n.t.Fatal(err)
 	}
-	if err := node.Promote(context.Background(), n.cfg, user); err != nil {
+	if err := daemon.Promote(context.Background(), n.cfg, user); err != nil {
 		n.t.Fatal(err)
 	}
 	n.srv = nil

@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"crypto/rsa"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/internal/testkeys"
@@ -23,19 +24,19 @@ import (
 
 // onRedis makes a node a replica of "replicas.test" on srv: one domain, one
 // JWT secret (startNode's), the same fixed keys in every replica's DATA_DIR.
-func onRedis(url string, cluster bool) func(*node.Config) {
-	return func(c *node.Config) {
+func onRedis(url string, cluster bool) nodeOption {
+	return func(c *daemon.Config, gen *keysFrom) {
 		c.RedisURL, c.RedisPassword, c.RedisCluster, c.RedisNamespace = url, redistest.Password, cluster, "replicas"
 		c.NodeDomain, c.PublicURL = "replicas.test", "http://replicas.test"
 		k := 6
-		c.GenerateKey = func() (*rsa.PrivateKey, error) { k++; return testkeys.Key(k - 1), nil }
+		*gen = func() (*rsa.PrivateKey, error) { k++; return testkeys.Key(k - 1), nil }
 		c.OutboxLeaseTTL = time.Second
 	}
 }
 
 func TestReplicasBehaveAsOneNode(t *testing.T) {
 	srv := redistest.Start(t)
-	limits := func(c *node.Config) { c.LoginMaxFailures = 4 }
+	limits := func(c *daemon.Config) { c.LoginMaxFailures = 4 }
 	r := []*testNode{startNode(t, onRedis(srv.URL(), false), limits), startNode(t, onRedis(srv.URL(), false), limits), startNode(t, onRedis(srv.URL(), false), limits)}
 
 	// One account store: registered on 1, logged in on 2, token good on 3.
@@ -82,7 +83,7 @@ func TestReplicasBehaveAsOneNode(t *testing.T) {
 
 func TestReplicasShareLimitsAndBans(t *testing.T) {
 	srv := redistest.Start(t)
-	mod := func(c *node.Config) {
+	mod := func(c *daemon.Config) {
 		c.RateLimits[node.ClassAPIAnon] = rule(4)
 		c.BanAfterViolations = 2
 		c.BanDuration = time.Hour
@@ -152,7 +153,7 @@ func TestRedisOutageUnderLoad(t *testing.T) {
 		name := map[bool]string{true: "fail open", false: "fail closed"}[failOpen]
 		t.Run(name, func(t *testing.T) {
 			srv := redistest.Start(t)
-			n := startNode(t, onRedis(srv.URL(), false), func(c *node.Config) {
+			n := startNode(t, onRedis(srv.URL(), false), func(c *daemon.Config) {
 				c.RateLimitFailOpen = failOpen
 				c.RateLimits[node.ClassAPIAnon] = rule(1 << 20)
 			})
@@ -298,14 +299,14 @@ func TestNodeOnRedisCluster(t *testing.T) {
 // the CA the node refuses to start rather than talk to an unverified Redis.
 func TestNodeOnTLSRedis(t *testing.T) {
 	srv := redistest.StartTLS(t)
-	n := startNode(t, onRedis(srv.URL(), false), func(c *node.Config) { c.RedisTLSCAFile = srv.CAFile })
+	n := startNode(t, onRedis(srv.URL(), false), func(c *daemon.Config) { c.RedisTLSCAFile = srv.CAFile })
 	n.user("alice")
 	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
 		t.Fatalf("readyz over TLS: %s", r.Raw)
 	}
 	cfg := n.cfg
 	cfg.RedisTLSCAFile, cfg.ListenAddr = "", "127.0.0.1:0" // same DATA_DIR: its key files are not locked
-	if _, err := node.Open(t.Context(), cfg, quietLog(), quietLog()); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if _, err := daemon.Open(t.Context(), cfg, daemon.Options{Log: quietLog(), Audit: quietLog()}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("a Redis certificate from an unknown CA must be refused: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"bytes"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/fednode/fednode"
 	fcrypto "github.com/fednode/fednode/crypto"
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/node"
@@ -332,7 +333,7 @@ func TestInboxRefusals(t *testing.T) {
 	})
 
 	t.Run("blocked peer", func(t *testing.T) {
-		blocked := startNode(t, func(c *node.Config) { c.FederationBlocklist = []string{m.domain} })
+		blocked := startNode(t, func(c *daemon.Config) { c.FederationBlocklist = []string{m.domain} })
 		blocked.user("bob")
 		r := m.post(blocked, marshal(m.envelope(blocked, "mallory", "bob@"+blocked.srv.Domain(), "x")), now, nil)
 		if r.Status != 403 || r.code() != "peer_blocked" {
@@ -342,7 +343,9 @@ func TestInboxRefusals(t *testing.T) {
 }
 
 func TestInboxRateLimits(t *testing.T) {
-	b := startNode(t, func(c *node.Config) { c.RateLimits[node.ClassInboxIP] = ratelimit.Rule{Limit: 3, Window: time.Minute} })
+	b := startNode(t, func(c *daemon.Config) {
+		c.RateLimits[node.ClassInboxIP] = ratelimit.Rule{Limit: 3, Window: time.Minute}
+	})
 	b.user("bob")
 	m := newPeer(t)
 	codes := []int{}
@@ -356,7 +359,7 @@ func TestInboxRateLimits(t *testing.T) {
 }
 
 func TestInboxPerPeerLimit(t *testing.T) {
-	b := startNode(t, func(c *node.Config) {
+	b := startNode(t, func(c *daemon.Config) {
 		c.RateLimits[node.ClassInboxPeer] = ratelimit.Rule{Limit: 2, Window: time.Minute}
 	})
 	b.user("bob")

@@ -1,4 +1,4 @@
-package node
+package daemon
 
 import (
 	"crypto/rand"
@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/fednode/fednode/node"
 )
 
 // devSecretFile is where a development node keeps the JWT secret it
@@ -33,8 +35,8 @@ func loadOrCreateDevSecret(dir string) (string, error) {
 			return "", fmt.Errorf("secret: %s is readable by others (mode %v); chmod 600 it", path, st.Mode().Perm())
 		}
 		s := strings.TrimSpace(string(b))
-		if len(s) < MinSecretLen {
-			return "", fmt.Errorf("secret: %s holds fewer than %d characters", path, MinSecretLen)
+		if len(s) < node.MinSecretLen {
+			return "", fmt.Errorf("secret: %s holds fewer than %d characters", path, node.MinSecretLen)
 		}
 		return s, nil
 	}

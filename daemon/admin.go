@@ -1,4 +1,4 @@
-package node
+package daemon
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/keys"
+	"github.com/fednode/fednode/node"
 )
 
 // Offline admin actions work on the configured store directly: on the
@@ -53,7 +54,7 @@ func RevokeAllOffline(ctx context.Context, cfg Config) (int, error) {
 	defer be.close()
 	ids, err := be.store.DeleteAllSessions(ctx)
 	if err == nil && len(ids) > 0 {
-		be.broker.Publish(ctx, topicRevoke, ids)
+		be.broker.Publish(ctx, node.TopicRevoke, ids)
 	}
 	return len(ids), err
 }

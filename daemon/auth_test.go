@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"net/http"
@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
-
-	"github.com/fednode/fednode/node"
 )
 
 func TestTokensRefused(t *testing.T) {
@@ -139,7 +138,7 @@ func TestLockout(t *testing.T) {
 }
 
 func TestLockoutIsConfigurable(t *testing.T) {
-	n := startNode(t, func(c *node.Config) { c.LoginMaxFailures = 2; c.LoginFailureWindow = time.Minute })
+	n := startNode(t, func(c *daemon.Config) { c.LoginMaxFailures = 2; c.LoginFailureWindow = time.Minute })
 	n.register("alice", "password-alice")
 	for i := 0; i < 2; i++ {
 		n.do("POST", "/api/auth/login", "", map[string]string{"username": "alice", "password": "bad-password"})
@@ -154,7 +153,7 @@ func TestLockoutIsConfigurable(t *testing.T) {
 }
 
 func TestSessions(t *testing.T) {
-	n := startNode(t, func(c *node.Config) { c.MaxSessionsPerUser = 2 })
+	n := startNode(t, func(c *daemon.Config) { c.MaxSessionsPerUser = 2 })
 	n.register("alice", "password-alice")
 	t1 := n.login("alice", "password-alice")
 	n.clock.Advance(time.Second)
@@ -206,10 +205,10 @@ func TestAdminRevokesEverySession(t *testing.T) {
 	}
 	// The first admin is made offline, with the node stopped.
 	n.srv.Close()
-	if err := node.Promote(t.Context(), n.cfg, "ROOT"); err != nil {
+	if err := daemon.Promote(t.Context(), n.cfg, "ROOT"); err != nil {
 		t.Fatal(err)
 	}
-	if err := node.Promote(t.Context(), n.cfg, "nobody"); err == nil {
+	if err := daemon.Promote(t.Context(), n.cfg, "nobody"); err == nil {
 		t.Fatal("promoting an unknown user must fail")
 	}
 	n.srv = nil

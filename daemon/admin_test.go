@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"strings"

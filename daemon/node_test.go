@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"net/http"
@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/gorilla/websocket"
-
-	"github.com/fednode/fednode/node"
 )
 
 // dialWS opens the live socket with a bearer header.
@@ -128,7 +127,7 @@ func TestHealthAndReadiness(t *testing.T) {
 }
 
 func TestSecurityHeadersAndCORS(t *testing.T) {
-	n := startNode(t, func(c *node.Config) { c.AllowedOrigins = []string{"https://app.example.org"} })
+	n := startNode(t, func(c *daemon.Config) { c.AllowedOrigins = []string{"https://app.example.org"} })
 	r := n.do("GET", "/healthz", "", nil)
 	for h, want := range map[string]string{
 		"Content-Security-Policy": "default-src 'none'",
@@ -163,7 +162,7 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 		t.Fatal("credentials must never be allowed cross-origin")
 	}
 
-	hsts := startNode(t, func(c *node.Config) { c.TLSTerminatedByProxy = true })
+	hsts := startNode(t, func(c *daemon.Config) { c.TLSTerminatedByProxy = true })
 	if hsts.do("GET", "/healthz", "", nil).Header.Get("Strict-Transport-Security") == "" {
 		t.Fatal("HSTS must be sent when TLS is terminated in front of the node")
 	}

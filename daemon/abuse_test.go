@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"fmt"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/node"
 	"github.com/fednode/fednode/ratelimit"
@@ -58,7 +59,7 @@ func expect429(t *testing.T, r response, what string) {
 }
 
 func TestLimitClasses(t *testing.T) {
-	n := startNode(t, func(c *node.Config) {
+	n := startNode(t, func(c *daemon.Config) {
 		c.RateLimits[node.ClassAPIAnon] = rule(3)
 		c.RateLimits[node.ClassMetrics] = rule(2)
 		c.RateLimits[node.ClassAuth] = rule(4)
@@ -120,7 +121,7 @@ func TestLimitClasses(t *testing.T) {
 }
 
 func TestClientKeysBehindTrustedProxies(t *testing.T) {
-	behind := startNode(t, func(c *node.Config) {
+	behind := startNode(t, func(c *daemon.Config) {
 		c.RateLimits[node.ClassAPIAnon] = rule(2)
 		c.TrustedProxies = []string{"127.0.0.1/32"}
 	})
@@ -150,7 +151,7 @@ func TestClientKeysBehindTrustedProxies(t *testing.T) {
 	}
 
 	// Without a trusted proxy the header changes nothing.
-	direct := startNode(t, func(c *node.Config) { c.RateLimits[node.ClassAPIAnon] = rule(2) })
+	direct := startNode(t, func(c *daemon.Config) { c.RateLimits[node.ClassAPIAnon] = rule(2) })
 	codes := []int{}
 	for i := 0; i < 3; i++ {
 		codes = append(codes, hit(direct, fmt.Sprintf("203.0.113.%d", i)))
@@ -161,7 +162,7 @@ func TestClientKeysBehindTrustedProxies(t *testing.T) {
 }
 
 func TestBansEscalateExpireAndPersist(t *testing.T) {
-	n := startNode(t, func(c *node.Config) {
+	n := startNode(t, func(c *daemon.Config) {
 		c.RateLimits[node.ClassAPIAnon] = rule(1)
 		c.BanAfterViolations = 3
 		c.BanDuration = time.Minute
@@ -211,7 +212,7 @@ func TestBansEscalateExpireAndPersist(t *testing.T) {
 }
 
 func TestBansForAuthAndSignatureFailures(t *testing.T) {
-	n := startNode(t, func(c *node.Config) { c.BanAfterAuthFailures = 3; c.BanAfterSigFailures = 3 })
+	n := startNode(t, func(c *daemon.Config) { c.BanAfterAuthFailures = 3; c.BanAfterSigFailures = 3 })
 	n.register("alice", "password-alice")
 	for i := 0; i < 3; i++ {
 		n.do("POST", "/api/auth/login", "", map[string]string{"username": "alice", "password": "wrong-password"})
@@ -220,7 +221,7 @@ func TestBansForAuthAndSignatureFailures(t *testing.T) {
 		t.Fatalf("after 3 failed logins: %s", r.Raw)
 	}
 
-	s := startNode(t, func(c *node.Config) { c.BanAfterSigFailures = 3 })
+	s := startNode(t, func(c *daemon.Config) { c.BanAfterSigFailures = 3 })
 	s.user("bob")
 	m := newPeer(t)
 	body := marshal(m.envelope(s, "mallory", "bob@"+s.srv.Domain(), "x")) // before this client is banned

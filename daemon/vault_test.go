@@ -1,4 +1,4 @@
-package node_test
+package daemon_test
 
 import (
 	"context"
@@ -10,15 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/internal/vaulttest"
-	"github.com/fednode/fednode/node"
 )
 
 // onVault makes a node keep its keys (and, with jwt, its JWT secret) in v,
 // under a key prefix of its own.
-func onVault(t testing.TB, v *vaulttest.Server, prefix string, jwt bool) func(*node.Config) {
-	return func(c *node.Config) {
+func onVault(t testing.TB, v *vaulttest.Server, prefix string, jwt bool) func(*daemon.Config) {
+	return func(c *daemon.Config) {
 		c.KeysBackend, c.VaultAddr, c.VaultKeyPrefix = "vault", v.Addr, prefix
 		if jwt {
 			c.JWTSecret, c.JWTSecretVaultPath = "", prefix+"/jwt"
@@ -30,9 +30,9 @@ func onVault(t testing.TB, v *vaulttest.Server, prefix string, jwt bool) func(*n
 // nodeToken is a token with exactly the policy `fednode admin vault-policy`
 // prints for cfg, and no other: the node runs on the least privilege the
 // docs give it.
-func nodeToken(t testing.TB, v *vaulttest.Server, cfg node.Config, ttl string) string {
+func nodeToken(t testing.TB, v *vaulttest.Server, cfg daemon.Config, ttl string) string {
 	t.Helper()
-	policy, err := node.VaultPolicy(cfg, false)
+	policy, err := daemon.VaultPolicy(cfg, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestVaultNodeFederatesWithLocalNode(t *testing.T) {
 
 func TestJWTSecretInVaultRotates(t *testing.T) {
 	v := vaulttest.Start(t)
-	n := startNode(t, onVault(t, v, "jwtnode", true), func(c *node.Config) { c.JWTRotationOverlap = time.Hour })
+	n := startNode(t, onVault(t, v, "jwtnode", true), func(c *daemon.Config) { c.JWTRotationOverlap = time.Hour })
 	n.register("root", "password-root")
 	n.promote("root")
 	old := n.login("root", "password-root")
@@ -146,7 +146,7 @@ func TestVaultTokenRevoked(t *testing.T) {
 	v := vaulttest.Start(t)
 	// A token of its own, so revoking it leaves the test's root token.
 	var token string
-	n := startNode(t, onVault(t, v, "revoked", false), func(c *node.Config) { token = c.VaultToken })
+	n := startNode(t, onVault(t, v, "revoked", false), func(c *daemon.Config) { token = c.VaultToken })
 	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
 		t.Fatalf("readyz: %s", r.Raw)
 	}
@@ -202,15 +202,15 @@ func TestMigrateLocalKeysToVault(t *testing.T) {
 	n.srv.Close()
 	cfg := n.cfg
 	cfg.VaultAddr, cfg.VaultKeyPrefix = v.Addr, "migrated"
-	migration, err := node.VaultPolicy(cfg, true)
+	migration, err := daemon.VaultPolicy(cfg, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.VaultToken = v.TokenWithPolicy(t, "migration", migration, "10m") // the migration's own short-lived token
-	if err := node.MigrateKeysToVault(context.Background(), cfg); err != nil {
+	if err := daemon.MigrateKeysToVault(context.Background(), cfg); err != nil {
 		t.Fatal(err)
 	}
-	if err := node.MigrateKeysToVault(context.Background(), cfg); err == nil {
+	if err := daemon.MigrateKeysToVault(context.Background(), cfg); err == nil {
 		t.Fatal("a second migration must refuse to overwrite")
 	}
 	os.RemoveAll(filepath.Join(cfg.DataDir, "keys"))
@@ -236,7 +236,7 @@ func keyIDs(doc string) string {
 // renewal keeps it alive).
 func TestVaultTokenIsRenewed(t *testing.T) {
 	v := vaulttest.Start(t)
-	n := startNode(t, onVault(t, v, "renew", false), func(c *node.Config) { c.VaultToken = nodeToken(t, v, *c, "4s") })
+	n := startNode(t, onVault(t, v, "renew", false), func(c *daemon.Config) { c.VaultToken = nodeToken(t, v, *c, "4s") })
 	time.Sleep(9 * time.Second)
 	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
 		t.Fatalf("after twice the token's TTL: %d %s", r.Status, r.Raw)
@@ -250,7 +250,7 @@ func TestRedisPasswordFromVault(t *testing.T) {
 	if _, err := v.Client(t).Logical().Write("secret/data/fednode/redis", map[string]any{"data": map[string]any{"value": redistest.Password}}); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, onRedis(srv.URL(), false), func(c *node.Config) {
+	n := startNode(t, onRedis(srv.URL(), false), func(c *daemon.Config) {
 		c.RedisPassword, c.RedisPasswordVaultPath, c.VaultAddr = "", "fednode/redis", v.Addr
 		c.VaultToken = nodeToken(t, v, *c, "1h")
 	})

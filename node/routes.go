@@ -1,0 +1,156 @@
+package node
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gorilla/mux"
+
+	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/federation"
+)
+
+// Handler is the node's whole HTTP surface.
+//
+// Every route states its own rate limit, so a header can never move a
+// request out of its class: public routes count per client IP whatever
+// the request carries (a bearer token included), authenticated routes count
+// against the IP until the token is verified and per user after, and the
+// federation inbox and the WebSocket limit themselves. /healthz is answered
+// before the ban check, so that no ban and no dependency can make a live
+// process look dead; it and /readyz and /metrics are limited in process.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	r.NotFoundHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "no such endpoint"))
+	})
+	r.MethodNotAllowedHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
+	})
+	liveness := s.public(ClassProbe, s.handleHealthz)
+	r.Handle("/healthz", liveness).Methods(http.MethodGet)
+	r.Handle("/readyz", s.public(ClassProbe, s.handleReadyz)).Methods(http.MethodGet)
+	r.Handle("/metrics", s.public(ClassMetrics, s.metrics.handler().ServeHTTP)).Methods(http.MethodGet)
+
+	r.Handle("/api/auth/register", s.public(ClassAuth, s.handleRegister)).Methods(http.MethodPost)
+	r.Handle("/api/auth/login", s.public(ClassAuth, s.handleLogin)).Methods(http.MethodPost)
+	r.Handle("/api/auth/logout", s.authed(s.handleLogout)).Methods(http.MethodPost)
+	r.Handle("/api/auth/password", s.authed(s.handlePassword)).Methods(http.MethodPost)
+	r.Handle("/api/me", s.authed(s.handleMe)).Methods(http.MethodGet)
+
+	r.Handle("/api/messages", s.authed(s.handleSend)).Methods(http.MethodPost)
+	r.Handle("/api/messages", s.authed(s.handleList)).Methods(http.MethodGet)
+	r.Handle("/api/messages/{id}", s.authed(s.handleGet)).Methods(http.MethodGet)
+	r.HandleFunc("/api/ws", s.handleWS).Methods(http.MethodGet) // limits per user once authenticated
+
+	r.Handle(federation.WellKnownPath, s.public(ClassAPIAnon, s.handleNodeDocument)).Methods(http.MethodGet)
+	r.HandleFunc(federation.InboxPath, s.handleInbox).Methods(http.MethodPost) // limits per IP and per peer itself
+
+	r.Handle("/api/admin/sessions/revoke-all", s.admin(s.handleRevokeAll)).Methods(http.MethodPost)
+	r.Handle("/api/admin/federation", s.admin(s.handleGetPolicy)).Methods(http.MethodGet)
+	r.Handle("/api/admin/federation", s.admin(s.handleSetPolicy)).Methods(http.MethodPut, http.MethodDelete)
+	r.Handle("/api/admin/outbox/dead", s.admin(s.handleDeadLetters)).Methods(http.MethodGet)
+	r.Handle("/api/admin/keys/rotate", s.admin(s.handleRotateKeys)).Methods(http.MethodPost)
+	r.Handle("/api/admin/jwt/rotate", s.admin(s.handleRotateJWT)).Methods(http.MethodPost)
+	r.Handle("/api/admin/bans", s.admin(s.handleBans)).Methods(http.MethodGet)
+	r.Handle("/api/admin/bans", s.admin(s.handleBan)).Methods(http.MethodPost)
+	r.Handle("/api/admin/bans", s.admin(s.handleUnban)).Methods(http.MethodDelete)
+
+	api := s.refuseBanned(s.cors(r))
+	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
+	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, s.identify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
+			liveness.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})))))
+}
+
+// bearerToken returns the token of an "Authorization: Bearer" header.
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// authed requires a live session, then applies the authenticated API limit
+// per user.
+func (s *Server) authed(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sess, user, ok := s.authenticateLimited(w, r, bearerToken(r), ClassAPIAuth)
+		if !ok {
+			return
+		}
+		h(w, r.WithContext(newContextWithPrincipal(r.Context(), principal{Session: sess, User: user})))
+	})
+}
+
+// authenticateLimited authenticates a token. A refused token counts against
+// the client's unauthenticated limit and toward a ban for authentication
+// failures; an accepted one against the user's limit of class. It has
+// answered the request when ok is false.
+func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, token, class string) (fednode.Session, fednode.User, bool) {
+	sess, user, err := s.accounts.authenticate(r.Context(), token)
+	if err != nil {
+		if fednode.ErrorCode(err) == fednode.EUnauthorized {
+			client := clientFromContext(r.Context())
+			s.abuse.violation(r.Context(), violationAuth, client)
+			if lerr := s.abuse.limit(w, r, ClassAPIAnon, client); lerr != nil {
+				err = lerr
+			}
+		}
+		writeError(w, r, s.log, err)
+		return sess, user, false
+	}
+	if err := s.abuse.limit(w, r, class, "user:"+sess.Username); err != nil {
+		writeError(w, r, s.log, err)
+		return sess, user, false
+	}
+	return sess, user, true
+}
+
+// identify resolves who the request comes from (the client IP, or its /64)
+// for the limits and bans after it.
+func (s *Server) identify(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r.WithContext(newContextWithClient(r.Context(), s.ips.Key(r))))
+	})
+}
+
+// refuseBanned answers a banned client before any other work.
+func (s *Server) refuseBanned(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b, banned := s.abuse.banned(clientFromContext(r.Context())); banned {
+			s.abuse.refuseBanned(w, r, s.log, b)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// public counts a request that needs no login against its client IP's
+// window of class, whatever headers it carries, then serves it.
+func (s *Server) public(class string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.abuse.limit(w, r, class, clientFromContext(r.Context())); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		h(w, r)
+	})
+}
+
+// admin requires a live session of a user with the admin role.
+func (s *Server) admin(h http.HandlerFunc) http.Handler {
+	return s.authed(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := principalFromContext(r.Context())
+		if p.User.Role != fednode.RoleAdmin {
+			writeError(w, r, s.log, fednode.Errorf(fednode.EForbidden, "this needs the admin role"))
+			return
+		}
+		h(w, r)
+	})
+}
