@@ -68,7 +68,7 @@ type Deps struct {
 	Notify    func(users ...string) // wakes live sockets
 	Now       func() time.Time
 	Log       *slog.Logger
-	OnRefusal func(code, ip string) // metrics and ban counting; may be nil
+	OnRefusal func(ctx context.Context, code, ip string) // metrics and ban counting; may be nil
 }
 
 // Inbox verifies and stores deliveries.
@@ -92,7 +92,7 @@ func refuse(code, format string, args ...any) *fednode.Error {
 func (in *Inbox) Receive(ctx context.Context, r *http.Request, clientIP string) (federation.Answer, error) {
 	resp, err := in.receive(ctx, r, clientIP)
 	if err != nil && in.OnRefusal != nil {
-		in.OnRefusal(fednode.ErrorCode(err), clientIP)
+		in.OnRefusal(ctx, fednode.ErrorCode(err), clientIP)
 	}
 	return resp, err
 }

@@ -168,10 +168,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 			return err
 		},
 		Notify: s.notify, Now: now, Log: log,
-		OnRefusal: func(code, ip string) {
+		OnRefusal: func(ctx context.Context, code, ip string) {
 			s.metrics.inboxRefused.WithLabelValues(code).Inc()
 			if signatureFailure[code] {
-				s.abuse.violation(context.Background(), violationSig, ip)
+				s.abuse.violation(ctx, violationSig, ip)
 			}
 		},
 	})
@@ -205,9 +205,9 @@ func (s *Server) Domain() string { return s.cfg.NodeDomain }
 // for both. The store and the other dependencies belong to the caller.
 func (s *Server) Close() error {
 	s.draining.Store(true)
+	s.hub.closeAll() // first, so that sockets say "going away" (1001)
 	close(s.stop)
-	s.cancelBg()
-	s.hub.closeAll()
+	s.cancelBg() // then whatever is stuck in a store call gives up
 	s.bg.Wait()
 	return nil
 }
@@ -268,7 +268,7 @@ func (s *Server) janitor() {
 				s.log.Debug("bans: reload", "err", err) // the last good list stays in force
 			}
 		case <-t.C:
-			ctx := context.Background()
+			ctx := s.bgCtx // Close cancels a stuck store call
 			now := s.now()
 			if _, err := s.store.PruneSessions(ctx, now); err != nil {
 				s.log.Error("prune sessions", "err", err)

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"crypto/tls"
 	"log/slog"
 	"net"
@@ -145,6 +144,7 @@ func boundSendBuffer(c net.Conn, log *slog.Logger) {
 // serveSocket pushes mailbox entries after cursor until the socket fails,
 // the session is revoked or the server stops.
 func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64) {
+	ctx := s.bgCtx // Close cancels a store read a socket is stuck in
 	conn.SetReadLimit(wsReadLimit)
 	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.WSPongWait))
 	conn.SetPongHandler(func(string) error {
@@ -157,7 +157,7 @@ func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64)
 			if _, _, err := conn.ReadMessage(); err != nil {
 				return
 			}
-			if _, err := s.abuse.decide(context.Background(), ClassWSFrames, "user:"+c.user); err != nil {
+			if _, err := s.abuse.decide(ctx, ClassWSFrames, "user:"+c.user); err != nil {
 				c.close(closeRateLimited)
 				return
 			}
@@ -174,7 +174,6 @@ func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64)
 		defer t.Stop()
 		poll = t.C
 	}
-	ctx := context.Background()
 	for {
 		select {
 		case <-readDone:
