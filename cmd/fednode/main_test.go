@@ -26,6 +26,9 @@ var (
 // binary builds cmd/fednode once per test run.
 func binary(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the real binary, for tens of seconds: the full suite runs it; -short skips it")
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "fednode-bin")
 		if err != nil {

@@ -42,6 +42,9 @@ type Server struct {
 
 func binary(tb testing.TB, name string) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs a real Redis: the full suite (make test) runs it; -short skips it")
+	}
 	p, err := exec.LookPath(name)
 	if err != nil {
 		tb.Fatalf("%s is not installed: this test needs a real Redis (apt-get install redis-server; .ci/run does it)", name)

@@ -37,6 +37,9 @@ type Server struct {
 // repository.
 func Binary(tb testing.TB) string {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skip("needs a Vault server: the full suite (make test) runs it; -short skips it")
+	}
 	if p := os.Getenv("VAULT_BIN"); p != "" {
 		return p
 	}
