@@ -15,8 +15,9 @@
 //     v1 (the envelope lets several messages share one key; see PROTOCOL.md);
 //   - the data key is wrapped with RSA-OAEP (RFC 8017) to the recipient
 //     node's encryption key: RSA-4096, SHA-256 for both the label hash and
-//     MGF1, and an EMPTY label, because Vault Transit, which unwraps in a
-//     later step, supports exactly that; all binding is in the GCM AAD;
+//     MGF1, and an EMPTY label, because Vault Transit, which unwraps when
+//     the node's keys live there, supports exactly that; all binding is in
+//     the GCM AAD;
 //   - the content is sealed with AES-256-GCM under a 96-bit random nonce
 //     (NIST SP 800-38D's recommended size; random nonces are safe far beyond
 //     the number of messages one key ever seals here) and a 128-bit tag;

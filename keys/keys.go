@@ -1,7 +1,7 @@
 // Package keys is the node's key custody. The rest of the node reaches its
 // RSA keys only through Keyring's operations (Sign, Decrypt, PublicKeys) and
 // never holds a private key: Local keeps them in files under DATA_DIR, and
-// Vault Transit takes the same place in a later step.
+// Transit keeps them in Vault Transit, where they never leave Vault.
 //
 // A node has two kinds of key, never one key for both: "sig" signs its
 // federation requests, "enc" receives wrapped data keys. Each kind has one
