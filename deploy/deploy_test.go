@@ -1,4 +1,4 @@
-package fednode_test
+package deploy_test
 
 import (
 	"os"
@@ -17,7 +17,7 @@ import (
 // by its service name, and publishes ports on loopback only; the containers
 // are hardened as the security checklist asks.
 func TestComposeFederation(t *testing.T) {
-	raw, err := os.ReadFile("docker-compose.federation.yml")
+	raw, err := os.ReadFile("../docker-compose.federation.yml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestComposeFederation(t *testing.T) {
 			hostPorts[hp] = true
 		}
 	}
-	docker, err := os.ReadFile("Dockerfile")
+	docker, err := os.ReadFile("../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestComposeFederation(t *testing.T) {
 // the Go toolchain go.mod pins, whose standard library is what `make
 // vulncheck` scanned, and the same flags as `make build`.
 func TestImageBuildsWithThePinnedToolchain(t *testing.T) {
-	mod, err := os.ReadFile("go.mod")
+	mod, err := os.ReadFile("../go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,14 +116,14 @@ func TestImageBuildsWithThePinnedToolchain(t *testing.T) {
 	if toolchain == "" {
 		t.Fatal("go.mod pins no toolchain")
 	}
-	docker, err := os.ReadFile("Dockerfile")
+	docker, err := os.ReadFile("../Dockerfile")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(docker), "FROM golang:"+toolchain+" AS build") {
 		t.Fatalf("the Dockerfile must build with golang:%s, go.mod's toolchain", toolchain)
 	}
-	makefile, err := os.ReadFile("Makefile")
+	makefile, err := os.ReadFile("../Makefile")
 	if err != nil {
 		t.Fatal(err)
 	}
