@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/client"
 	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
@@ -165,7 +166,9 @@ func (r response) field() string {
 	return f
 }
 
-// do sends a request; body is marshalled unless it is a string, sent as is.
+// do sends a raw request, for what the tests check of the protocol itself
+// (statuses, headers, error bodies, the JSON's exact shape); body is
+// marshalled unless it is a string, sent as is.
 func (n *testNode) do(method, path, token string, body any) response {
 	n.t.Helper()
 	var rd io.Reader
@@ -202,20 +205,26 @@ func (n *testNode) do(method, path, token string, body any) response {
 	return out
 }
 
+// api is the public Go client (package client) for this node, as the user
+// whose token it is: the helpers below use it as any program would.
+func (n *testNode) api(token string) *client.Client {
+	return &client.Client{BaseURL: n.url, Token: token}
+}
+
 func (n *testNode) register(user, pw string) {
 	n.t.Helper()
-	if r := n.do("POST", "/api/auth/register", "", map[string]string{"username": user, "password": pw}); r.Status != http.StatusCreated {
-		n.t.Fatalf("register %s: %d %s", user, r.Status, r.Raw)
+	if err := n.api("").Register(context.Background(), user, pw); err != nil {
+		n.t.Fatalf("register %s: %v", user, err)
 	}
 }
 
 func (n *testNode) login(user, pw string) string {
 	n.t.Helper()
-	r := n.do("POST", "/api/auth/login", "", map[string]string{"username": user, "password": pw})
-	if r.Status != http.StatusOK {
-		n.t.Fatalf("login %s: %d %s", user, r.Status, r.Raw)
+	c := n.api("")
+	if _, err := c.Login(context.Background(), user, pw); err != nil {
+		n.t.Fatalf("login %s: %v", user, err)
 	}
-	return r.Body["token"].(string)
+	return c.Token
 }
 
 // user registers and logs in, returning a token.
@@ -227,11 +236,11 @@ func (n *testNode) user(name string) string {
 
 func (n *testNode) send(token, to, content string) string {
 	n.t.Helper()
-	r := n.do("POST", "/api/messages", token, map[string]any{"to": to, "content": content})
-	if r.Status != http.StatusAccepted {
-		n.t.Fatalf("send to %s: %d %s", to, r.Status, r.Raw)
+	id, _, err := n.api(token).Send(context.Background(), to, content, nil)
+	if err != nil {
+		n.t.Fatalf("send to %s: %v", to, err)
 	}
-	return r.Body["id"].(string)
+	return id
 }
 
 // mailbox returns all of a user's messages.

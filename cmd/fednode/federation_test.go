@@ -1,11 +1,10 @@
 package main_test
 
 import (
+	"context"
 	"crypto/rsa"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -73,12 +72,11 @@ func (n *binNode) kill9() {
 func (n *binNode) restart() { n.p = start(n.t, n.bin, n.env...) }
 
 func (n *binNode) user(name string) string {
-	n.p.post(n.t, "/api/auth/register", "", map[string]string{"username": name, "password": "password-" + name})
-	code, body := n.p.post(n.t, "/api/auth/login", "", map[string]string{"username": name, "password": "password-" + name})
-	if code != 200 {
-		n.t.Fatalf("login %s: %d %v", name, code, body)
+	n.t.Helper()
+	if err := n.p.api("").Register(context.Background(), name, "password-"+name); err != nil {
+		n.t.Fatalf("register %s: %v", name, err)
 	}
-	return body["token"].(string)
+	return n.p.login(n.t, name)
 }
 
 // list returns the ids of a user's mailbox in order, duplicates included.
@@ -86,18 +84,10 @@ func (n *binNode) list(token string) []string {
 	var out []string
 	after := ""
 	for {
-		req, _ := http.NewRequest("GET", n.p.url+"/api/messages?limit=200&after="+after, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
+		page, err := n.p.api(token).Messages(context.Background(), after, 200)
 		if err != nil {
 			n.t.Fatal(err)
 		}
-		var page struct {
-			Messages []struct{ ID string }
-			Next     string
-		}
-		json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
 		for _, m := range page.Messages {
 			out = append(out, m.ID)
 		}

@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fednode/fednode/client"
 )
 
 var (
@@ -134,23 +137,33 @@ func (p *proc) post(t *testing.T, path, token string, body any) (int, map[string
 	return resp.StatusCode, out
 }
 
+// api is the public Go client (package client) for this node, as the user
+// whose token it is. post stays for what the tests check of the protocol
+// itself (statuses and error bodies).
+func (p *proc) api(token string) *client.Client {
+	return &client.Client{BaseURL: p.url, Token: token}
+}
+
+// login logs user in (password "password-<user>") and returns the token.
+func (p *proc) login(t *testing.T, user string) string {
+	t.Helper()
+	c := p.api("")
+	if _, err := c.Login(context.Background(), user, "password-"+user); err != nil {
+		t.Fatalf("login %s: %v", user, err)
+	}
+	return c.Token
+}
+
+// ids returns the ids of every message in the user's mailbox.
 func (p *proc) ids(t *testing.T, token string) map[string]bool {
 	t.Helper()
 	ids := map[string]bool{}
 	after := ""
 	for {
-		req, _ := http.NewRequest("GET", p.url+"/api/messages?limit=200&after="+after, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
+		page, err := p.api(token).Messages(context.Background(), after, 200)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var page struct {
-			Messages []struct{ ID string }
-			Next     string
-		}
-		json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
 		for _, m := range page.Messages {
 			ids[m.ID] = true
 		}
@@ -175,10 +188,8 @@ func TestBinarySurvivesKill9UnderLoad(t *testing.T) {
 			t.Fatalf("register %s: %d %v", u, code, body)
 		}
 	}
-	_, login := p.post(t, "/api/auth/login", "", map[string]string{"username": "alice", "password": "password-alice"})
-	alice := login["token"].(string)
-	_, login = p.post(t, "/api/auth/login", "", map[string]string{"username": "bob", "password": "password-bob"})
-	bob := login["token"].(string)
+	alice := p.login(t, "alice")
+	bob := p.login(t, "bob")
 
 	stop := make(chan struct{})
 	wait := load(t, p, alice, "bob", stop)

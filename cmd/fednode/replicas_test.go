@@ -83,8 +83,7 @@ func TestReplicaKilledWhileHoldingOutboxJobs(t *testing.T) {
 	}
 	r1, _ := replica()
 	r1.post(t, "/api/auth/register", "", map[string]string{"username": "alice", "password": "password-alice"})
-	_, login := r1.post(t, "/api/auth/login", "", map[string]string{"username": "alice", "password": "password-alice"})
-	alice := login["token"].(string)
+	alice := r1.login(t, "alice")
 	var ids []string
 	for i := 0; i < 20; i++ {
 		code, body := r1.post(t, "/api/messages", alice, map[string]any{"to": "bob@" + domain, "content": fmt.Sprintf("m%d", i)})

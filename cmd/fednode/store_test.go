@@ -102,8 +102,7 @@ func (n *storeNode) fillStore() string {
 			n.t.Fatalf("register %s: %d %v", u, code, body)
 		}
 	}
-	_, login := n.p.post(n.t, "/api/auth/login", "", map[string]string{"username": "alice", "password": "password-alice"})
-	alice := login["token"].(string)
+	alice := n.p.login(n.t, "alice")
 	for i := range 300 {
 		if code, body := n.p.post(n.t, "/api/messages", alice, map[string]any{"to": "bob@node-a.test", "content": fmt.Sprintf("message %d %s", i, strings.Repeat("x", 500))}); code != 202 {
 			n.t.Fatalf("send: %d %v", code, body)
@@ -208,8 +207,7 @@ func TestBinaryRefusesDamagedStore(t *testing.T) {
 		t.Fatalf("check-store on the restored backup: exit %d\n%s", code, out)
 	}
 	n.start()
-	_, login := n.p.post(t, "/api/auth/login", "", map[string]string{"username": "bob", "password": "password-bob"})
-	bob, _ := login["token"].(string)
+	bob := n.p.login(t, "bob")
 	if got := len(n.p.ids(t, bob)); got != 300 {
 		t.Fatalf("after restoring the backup bob has %d messages, want 300", got)
 	}
@@ -235,8 +233,7 @@ func TestBinaryRepairMeta(t *testing.T) {
 		t.Fatalf("repair-meta: exit %d\n%s", code, out)
 	}
 	n.start()
-	_, login := n.p.post(t, "/api/auth/login", "", map[string]string{"username": "bob", "password": "password-bob"})
-	bob, _ := login["token"].(string)
+	bob := n.p.login(t, "bob")
 	if got := len(n.p.ids(t, bob)); got != 300 {
 		t.Fatalf("after repair-meta bob has %d messages, want 300", got)
 	}
