@@ -821,21 +821,6 @@ func (d *DB) Mailbox(ctx context.Context, username string, after uint64, limit i
 	return out, nil
 }
 
-// UpdateMessage applies fn to the stored message in one transaction.
-func (d *DB) UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error {
-	return d.update("update message", func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bMessages)
-		var m fednode.Message
-		if err := get(b, []byte(id), &m); err != nil {
-			return err
-		}
-		if err := fn(&m); err != nil {
-			return err
-		}
-		return put(b, []byte(id), m)
-	})
-}
-
 // MailboxHead returns the newest cursor of a mailbox, 0 when it is empty.
 func (d *DB) MailboxHead(ctx context.Context, username string) (uint64, error) {
 	var head uint64

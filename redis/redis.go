@@ -498,12 +498,6 @@ func (s *Store) Message(ctx context.Context, id string) (fednode.Message, error)
 	return m, err
 }
 
-// UpdateMessage applies fn to the stored message atomically.
-func (s *Store) UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error {
-	var m fednode.Message
-	return s.update(ctx, s.key("m", id), &m, func() error { return fn(&m) })
-}
-
 // Mailbox returns up to limit entries after a cursor, oldest first.
 func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {
 	zs, err := s.c.ZRangeByScoreWithScores(ctx, s.key("mb", fednode.CanonicalUsername(username)),

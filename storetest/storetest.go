@@ -38,7 +38,6 @@ type Store interface {
 	Message(ctx context.Context, id string) (fednode.Message, error)
 	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
 	MailboxHead(ctx context.Context, username string) (uint64, error)
-	UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error
 
 	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
 	PendingPeers(ctx context.Context) ([]string, error)
@@ -448,13 +447,6 @@ func testMessages(t *testing.T, s Store) {
 	}
 	if h, err := s.MailboxHead(ctx, "nobody"); err != nil || h != 0 {
 		t.Fatalf("MailboxHead(nobody) = %d, %v; want 0", h, err)
-	}
-	err = s.UpdateMessage(ctx, "m1", func(m *fednode.Message) error { m.Status = fednode.StatusFailed; m.Reason = "gone"; return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := s.Message(ctx, "m1"); got.Status != fednode.StatusFailed || got.Reason != "gone" {
-		t.Fatalf("after UpdateMessage: %+v", got)
 	}
 }
 
