@@ -37,6 +37,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -57,6 +58,7 @@ type Options struct {
 type Store struct {
 	c      goredis.UniversalClient
 	prefix string
+	closed atomic.Bool
 }
 
 var safePart = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
@@ -153,8 +155,14 @@ func (s *Store) Client() goredis.UniversalClient { return s.c }
 // Prefix is the node's key prefix, hash tag included.
 func (s *Store) Prefix() string { return s.prefix }
 
-// Close closes the connection pool.
-func (s *Store) Close() error { return s.c.Close() }
+// Close closes the connection pool. A second Close does nothing, on one
+// server as on a cluster (whose client already behaves so).
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	return s.c.Close()
+}
 
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
