@@ -42,11 +42,13 @@ var (
 	bMeta         = []byte("meta")
 )
 
+var _ fednode.Store = (*DB)(nil)
+
 // fileName is the store's file inside the data directory.
 const fileName = "fednode.db"
 
-// DB is the embedded store. It satisfies the store interfaces that node/
-// declares and passes the storetest conformance suite.
+// DB is the embedded store. It implements fednode.Store and passes the
+// storetest conformance suite.
 type DB struct {
 	db            *bbolt.DB
 	path          string

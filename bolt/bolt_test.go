@@ -12,7 +12,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store {
+	storetest.Run(t, func(t *testing.T) fednode.Store {
 		db, err := bolt.Open(t.TempDir(), time.Second)
 		if err != nil {
 			t.Fatal(err)

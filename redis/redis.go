@@ -54,12 +54,15 @@ type Options struct {
 	CAFile    string // PEM CAs to trust for rediss:// (default: the system's)
 }
 
-// Store is the Redis store.
+// Store is the Redis store. It implements fednode.Store and passes the
+// storetest conformance suite.
 type Store struct {
 	c      goredis.UniversalClient
 	prefix string
 	closed atomic.Bool
 }
+
+var _ fednode.Store = (*Store)(nil)
 
 var safePart = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 

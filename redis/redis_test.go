@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/redis"
 	"github.com/fednode/fednode/storetest"
@@ -15,7 +16,7 @@ var namespaces int
 
 // fresh returns a store in a namespace of its own, so every conformance
 // subtest starts empty on the same server.
-func fresh(t *testing.T, url string, cluster bool) storetest.Store {
+func fresh(t *testing.T, url string, cluster bool) fednode.Store {
 	namespaces++
 	s, err := redis.Open(context.Background(), redis.Options{URL: url, Password: redistest.Password, Cluster: cluster, Namespace: fmt.Sprintf("t%d", namespaces)})
 	if err != nil {
@@ -27,14 +28,14 @@ func fresh(t *testing.T, url string, cluster bool) storetest.Store {
 
 func TestConformanceSingleServer(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.Run(t, func(t *testing.T) storetest.Store { return fresh(t, srv.URL(), false) })
+	storetest.Run(t, func(t *testing.T) fednode.Store { return fresh(t, srv.URL(), false) })
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
 	addrs := cl.Addrs()
 	url := "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
-	storetest.Run(t, func(t *testing.T) storetest.Store { return fresh(t, url, true) })
+	storetest.Run(t, func(t *testing.T) fednode.Store { return fresh(t, url, true) })
 }
 
 func TestPersistenceCheck(t *testing.T) {

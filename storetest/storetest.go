@@ -1,6 +1,7 @@
-// Package storetest is the conformance suite every store backend must pass.
-// The embedded bbolt store runs it now; the Redis store of a later issue runs
-// the very same tests, which is what makes the backends interchangeable.
+// Package storetest is the conformance suite every store backend must pass:
+// it holds each to the contract fednode.Store. The embedded bbolt store and
+// the Redis store (on one server and on a cluster) run the very same tests,
+// which is what makes the backends interchangeable.
 package storetest
 
 import (
@@ -14,57 +15,9 @@ import (
 	"github.com/fednode/fednode"
 )
 
-// Store is everything a backend provides.
-type Store interface {
-	Ping(ctx context.Context) error
-
-	CreateUser(ctx context.Context, u fednode.User) error
-	User(ctx context.Context, username string) (fednode.User, error)
-	UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error
-
-	CreateSession(ctx context.Context, s fednode.Session, max int) ([]string, error)
-	Session(ctx context.Context, id string) (fednode.Session, error)
-	DeleteSession(ctx context.Context, id string) error
-	DeleteUserSessions(ctx context.Context, username string) ([]string, error)
-	DeleteAllSessions(ctx context.Context) ([]string, error)
-	PruneSessions(ctx context.Context, now time.Time) (int, error)
-
-	AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error)
-	LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error)
-	ClearLoginFailures(ctx context.Context, key string) error
-	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
-
-	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
-	Message(ctx context.Context, id string) (fednode.Message, error)
-	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
-	MailboxHead(ctx context.Context, username string) (uint64, error)
-
-	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
-	PendingPeers(ctx context.Context) ([]string, error)
-	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
-	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
-	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
-	DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error)
-
-	Meta(ctx context.Context, key string) ([]byte, error)
-	SetMeta(ctx context.Context, key string, value []byte) error
-
-	SetBan(ctx context.Context, b fednode.Ban) error
-	Ban(ctx context.Context, key string) (fednode.Ban, error)
-	DeleteBan(ctx context.Context, key string) error
-	Bans(ctx context.Context) ([]fednode.Ban, error)
-	PruneBans(ctx context.Context, since time.Time) (int, error)
-
-	PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error)
-	SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error
-
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
-	ReleaseLease(ctx context.Context, name, owner string) error
-}
-
-// Run runs the suite. open returns a fresh, empty store; the suite closes
-// nothing, so open should register its own cleanup.
-func Run(t *testing.T, open func(t *testing.T) Store) {
+// Run runs the suite. open returns a fresh, empty store; open should
+// register its own cleanup, which must allow for a store the suite closed.
+func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(context.Background()); err != nil {
 			t.Fatalf("Ping on a fresh store: %v", err)
@@ -80,9 +33,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
 	t.Run("PeerDocuments", func(t *testing.T) { testPeerDocs(t, open(t)) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
+	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
 }
 
-func testBans(t *testing.T, s Store) {
+func testBans(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if _, err := s.Ban(ctx, "203.0.113.7"); !errors.Is(err, fednode.ErrNotFound) {
 		t.Fatalf("no ban yet: %v", err)
@@ -114,7 +68,7 @@ func testBans(t *testing.T, s Store) {
 	}
 }
 
-func testPeerDocs(t *testing.T, s Store) {
+func testPeerDocs(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if _, _, err := s.PeerDocument(ctx, "b.example:8443"); !errors.Is(err, fednode.ErrNotFound) {
 		t.Fatalf("no document yet: %v", err)
@@ -127,7 +81,7 @@ func testPeerDocs(t *testing.T, s Store) {
 	}
 }
 
-func testLeases(t *testing.T, s Store) {
+func testLeases(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	ok, err := s.AcquireLease(ctx, "outbox:b.example", "replica-1", time.Second)
 	if err != nil || !ok {
@@ -163,7 +117,7 @@ func remote(id, from, to string) fednode.Message {
 	return m
 }
 
-func testOutbox(t *testing.T, s Store) {
+func testOutbox(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if peers, _ := s.PendingPeers(ctx); len(peers) != 0 {
 		t.Fatalf("fresh store has pending peers %v", peers)
@@ -231,7 +185,7 @@ func testOutbox(t *testing.T, s Store) {
 	}
 }
 
-func testMeta(t *testing.T, s Store) {
+func testMeta(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if _, err := s.Meta(ctx, "k"); !errors.Is(err, fednode.ErrNotFound) {
 		t.Fatalf("Meta on a fresh store: %v", err)
@@ -245,7 +199,7 @@ func testMeta(t *testing.T, s Store) {
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func testUsers(t *testing.T, s Store) {
+func testUsers(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	alice := fednode.User{Username: "Alice", PasswordHash: "h1", Role: fednode.RoleUser, CreatedAt: t0}
 	if err := s.CreateUser(ctx, alice); err != nil {
@@ -284,7 +238,7 @@ func session(id, user string, issued time.Time) fednode.Session {
 	return fednode.Session{ID: id, Username: user, IssuedAt: issued, ExpiresAt: issued.Add(time.Hour)}
 }
 
-func testSessions(t *testing.T, s Store) {
+func testSessions(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		ev, err := s.CreateSession(ctx, session(fmt.Sprintf("a%d", i), "alice", t0.Add(time.Duration(i)*time.Second)), 3)
@@ -353,7 +307,7 @@ func testSessions(t *testing.T, s Store) {
 	}
 }
 
-func testFailures(t *testing.T, s Store) {
+func testFailures(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	since := t0.Add(-time.Minute)
 	var got []time.Time
@@ -404,7 +358,7 @@ func msg(id, from, to string) fednode.Message {
 	}
 }
 
-func testMessages(t *testing.T, s Store) {
+func testMessages(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	c, err := s.AppendMessage(ctx, msg("m1", "alice", "bob"), "alice", "bob")
 	if err != nil || len(c) != 2 || c[0] != 1 || c[1] != 1 {
@@ -450,7 +404,7 @@ func testMessages(t *testing.T, s Store) {
 	}
 }
 
-func testConcurrentAppend(t *testing.T, s Store) {
+func testConcurrentAppend(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	const n = 64
 	var wg sync.WaitGroup
@@ -501,4 +455,36 @@ func sameSet(got []string, want ...string) bool {
 		m[w]--
 	}
 	return true
+}
+
+// testClose: a closed store refuses every call with an error, never a
+// panic, a hang or an answer that looks like data (an empty mailbox, a
+// "not found"), and closing it again does nothing.
+func testClose(t *testing.T, s fednode.Store) {
+	ctx := context.Background()
+	if _, err := s.AppendMessage(ctx, msg("m1", "alice", "bob"), "alice", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	calls := map[string]func() error{
+		"Ping":          func() error { return s.Ping(ctx) },
+		"CreateUser":    func() error { return s.CreateUser(ctx, fednode.User{Username: "carol"}) },
+		"User":          func() error { _, err := s.User(ctx, "alice"); return err },
+		"AppendMessage": func() error { _, err := s.AppendMessage(ctx, msg("m2", "alice", "bob"), "bob"); return err },
+		"Message":       func() error { _, err := s.Message(ctx, "m1"); return err },
+		"Mailbox":       func() error { _, err := s.Mailbox(ctx, "bob", 0, 10); return err },
+		"SetMeta":       func() error { return s.SetMeta(ctx, "k", []byte("v")) },
+		"Meta":          func() error { _, err := s.Meta(ctx, "k"); return err },
+	}
+	for name, call := range calls {
+		err := call()
+		if err == nil || errors.Is(err, fednode.ErrNotFound) {
+			t.Errorf("%s after Close: %v, want an error that is not a not-found", name, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("a second Close: %v, want nothing done", err)
+	}
 }
