@@ -42,14 +42,14 @@ var (
 	bMeta         = []byte("meta")
 )
 
-var _ fednode.Store = (*DB)(nil)
+var _ fednode.Store = (*Store)(nil)
 
 // fileName is the store's file inside the data directory.
 const fileName = "fednode.db"
 
-// DB is the embedded store. It implements fednode.Store and passes the
+// Store is the embedded store. It implements fednode.Store and passes the
 // storetest conformance suite.
-type DB struct {
+type Store struct {
 	db            *bbolt.DB
 	path          string
 	leases        leases
@@ -79,6 +79,8 @@ const DefaultFullCheckMaxBytes = 1 << 30
 
 // Options are Open's settings.
 type Options struct {
+	// Dir is the data directory; the store is the file fednode.db in it.
+	Dir string
 	// Timeout is how long Open waits for the file lock. A second process on
 	// the same directory fails after it, which is how the offline admin
 	// commands detect a running node.
@@ -96,27 +98,21 @@ type Options struct {
 	Log *slog.Logger
 }
 
-// Open opens (creating if needed) the store under dir: OpenWith with
-// Create set, for tests and tools that make their own stores.
-func Open(dir string, timeout time.Duration) (*DB, error) {
-	return OpenWith(context.Background(), dir, Options{Timeout: timeout, Create: true})
-}
-
-// OpenWith opens the store file under dir. Before bbolt reads it, the file
+// Open opens the store file under o.Dir. Before bbolt reads it, the file
 // is checked (check.go): a damaged file is refused with a *DamageError that
 // names it and says what is wrong, never a crash. The file is locked from
 // the check on, so what was checked is what is served. The check is not cut
 // short when ctx ends: its size is bounded by FullCheckMaxBytes, and a half
 // check would prove nothing.
-func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
+func Open(ctx context.Context, o Options) (*Store, error) {
 	ctx = context.WithoutCancel(ctx)
-	path := filepath.Join(dir, fileName)
-	if opt.Create {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
+	path := filepath.Join(o.Dir, fileName)
+	if o.Create {
+		if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 			return nil, fmt.Errorf("bolt: create data dir: %w", err)
 		}
 	}
-	f, created, err := openLocked(path, true, opt.Create, opt.Timeout)
+	f, created, err := openLocked(path, true, o.Create, o.Timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +121,7 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 		f.Close()
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	limit := opt.FullCheckMaxBytes
+	limit := o.FullCheckMaxBytes
 	if limit == 0 {
 		limit = DefaultFullCheckMaxBytes
 	}
@@ -141,7 +137,7 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 	var db *bbolt.DB
 	err = faultSafe(func() error {
 		var err error
-		if db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opt.Timeout, OpenFile: handOver(f)}); err != nil {
+		if db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.Timeout, OpenFile: handOver(f)}); err != nil {
 			return err
 		}
 		if full {
@@ -173,11 +169,11 @@ func OpenWith(ctx context.Context, dir string, opt Options) (*DB, error) {
 		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	log := opt.Log
+	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &DB{db: db, path: path, appends: make(chan *appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
+	d := &Store{db: db, path: path, appends: make(chan *appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
 	d.bgCtx, d.stopBg = context.WithCancel(context.Background())
 	go d.committer()
 	return d, nil
@@ -241,7 +237,7 @@ func RepairMeta(ctx context.Context, dir string, timeout time.Duration) (*Report
 // Close waits for queued appends to commit, then closes the store. A store
 // that failed may be held by a transaction that never ended; then Close
 // gives up after a while rather than hang the shutdown.
-func (d *DB) Close() error {
+func (d *Store) Close() error {
 	d.closeMu.Lock()
 	if !d.closed {
 		d.closed = true
@@ -273,7 +269,7 @@ func (d *DB) Close() error {
 
 // Ping reports whether the store can serve: the reason it failed, or the
 // error of the last write while writes fail, or whether a read works.
-func (d *DB) Ping(ctx context.Context) error {
+func (d *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -345,7 +341,7 @@ func decode(k, buf []byte, v any) error {
 // ---- users ----
 
 // CreateUser stores a new user, refusing a name taken in any letter case.
-func (d *DB) CreateUser(ctx context.Context, u fednode.User) error {
+func (d *Store) CreateUser(ctx context.Context, u fednode.User) error {
 	key := []byte(fednode.CanonicalUsername(u.Username))
 	err := d.update("create user", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bUsers)
@@ -361,7 +357,7 @@ func (d *DB) CreateUser(ctx context.Context, u fednode.User) error {
 }
 
 // User returns the user with that name in any letter case.
-func (d *DB) User(ctx context.Context, username string) (fednode.User, error) {
+func (d *Store) User(ctx context.Context, username string) (fednode.User, error) {
 	var u fednode.User
 	err := d.view("user", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bUsers), []byte(fednode.CanonicalUsername(username)), &u)
@@ -370,7 +366,7 @@ func (d *DB) User(ctx context.Context, username string) (fednode.User, error) {
 }
 
 // UpdateUser applies fn to the stored user in one transaction.
-func (d *DB) UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error {
+func (d *Store) UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error {
 	key := []byte(fednode.CanonicalUsername(username))
 	return d.update("update user", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bUsers)
@@ -393,7 +389,7 @@ func sessionIndexKey(s fednode.Session) []byte {
 
 // CreateSession stores s. When its user then has more than max sessions, the
 // oldest are deleted and their ids returned.
-func (d *DB) CreateSession(ctx context.Context, s fednode.Session, max int) ([]string, error) {
+func (d *Store) CreateSession(ctx context.Context, s fednode.Session, max int) ([]string, error) {
 	var evicted []string
 	err := d.update("create session", func(tx *bbolt.Tx) error {
 		idx, err := tx.Bucket(bUserSessions).CreateBucketIfNotExists([]byte(s.Username))
@@ -437,7 +433,7 @@ func (d *DB) CreateSession(ctx context.Context, s fednode.Session, max int) ([]s
 }
 
 // Session returns the live session with that id.
-func (d *DB) Session(ctx context.Context, id string) (fednode.Session, error) {
+func (d *Store) Session(ctx context.Context, id string) (fednode.Session, error) {
 	var s fednode.Session
 	err := d.view("session", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bSessions), []byte(id), &s)
@@ -456,7 +452,7 @@ func deleteSession(tx *bbolt.Tx, s fednode.Session) error {
 
 // DeleteSession revokes one session. Deleting an absent session is not an
 // error: revocation is idempotent.
-func (d *DB) DeleteSession(ctx context.Context, id string) error {
+func (d *Store) DeleteSession(ctx context.Context, id string) error {
 	return d.update("delete session", func(tx *bbolt.Tx) error {
 		var s fednode.Session
 		if err := get(tx.Bucket(bSessions), []byte(id), &s); err != nil {
@@ -470,7 +466,7 @@ func (d *DB) DeleteSession(ctx context.Context, id string) error {
 }
 
 // DeleteUserSessions revokes every session of one user and returns their ids.
-func (d *DB) DeleteUserSessions(ctx context.Context, username string) ([]string, error) {
+func (d *Store) DeleteUserSessions(ctx context.Context, username string) ([]string, error) {
 	var ids []string
 	err := d.update("delete user sessions", func(tx *bbolt.Tx) error {
 		name := []byte(fednode.CanonicalUsername(username))
@@ -492,7 +488,7 @@ func (d *DB) DeleteUserSessions(ctx context.Context, username string) ([]string,
 
 // DeleteAllSessions revokes every session of every user and returns their
 // ids: the operator's answer to a suspected breach.
-func (d *DB) DeleteAllSessions(ctx context.Context) ([]string, error) {
+func (d *Store) DeleteAllSessions(ctx context.Context) ([]string, error) {
 	var ids []string
 	err := d.update("delete all sessions", func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bSessions).ForEach(func(k, _ []byte) error {
@@ -515,7 +511,7 @@ func (d *DB) DeleteAllSessions(ctx context.Context) ([]string, error) {
 }
 
 // PruneSessions deletes sessions that expired before now.
-func (d *DB) PruneSessions(ctx context.Context, now time.Time) (int, error) {
+func (d *Store) PruneSessions(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := d.update("prune sessions", func(tx *bbolt.Tx) error {
 		var expired []fednode.Session
@@ -550,7 +546,7 @@ const maxFailuresKept = 64
 
 // AddLoginFailure records a failed login for key at time at, forgets those
 // before since, and returns the failures that remain, oldest first.
-func (d *DB) AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error) {
+func (d *Store) AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error) {
 	var out []time.Time
 	err := d.update("add login failure", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bFailures)
@@ -569,7 +565,7 @@ func (d *DB) AddLoginFailure(ctx context.Context, key string, at, since time.Tim
 }
 
 // LoginFailures returns the failures for key at or after since, oldest first.
-func (d *DB) LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error) {
+func (d *Store) LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error) {
 	var ns []int64
 	err := d.view("login failures", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bFailures), []byte(key), &ns)
@@ -581,20 +577,20 @@ func (d *DB) LoginFailures(ctx context.Context, key string, since time.Time) ([]
 }
 
 // ClearLoginFailures forgets the failures for key (after a good login).
-func (d *DB) ClearLoginFailures(ctx context.Context, key string) error {
+func (d *Store) ClearLoginFailures(ctx context.Context, key string) error {
 	return d.update("clear login failures", func(tx *bbolt.Tx) error {
 		return tx.Bucket(bFailures).Delete([]byte(key))
 	})
 }
 
 // PruneLoginFailures deletes records whose every failure is before since.
-func (d *DB) PruneLoginFailures(ctx context.Context, since time.Time) (int, error) {
+func (d *Store) PruneLoginFailures(ctx context.Context, since time.Time) (int, error) {
 	return pruneWhere(d, bFailures, func(ns []int64) bool { return len(keepSince(ns, since)) == 0 })
 }
 
 // pruneWhere deletes, in one transaction, the records of a bucket for which
 // stale says so.
-func pruneWhere[T any](d *DB, bucket []byte, stale func(T) bool) (int, error) {
+func pruneWhere[T any](d *Store, bucket []byte, stale func(T) bool) (int, error) {
 	n := 0
 	err := d.update("prune "+string(bucket), func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
@@ -663,7 +659,7 @@ const maxGroup = 256
 // share the next. It never dies: a panic inside a group fails the store
 // (see health) and every later append is refused at once, so no appender
 // waits forever and the process does not crash on every restart.
-func (d *DB) committer() {
+func (d *Store) committer() {
 	defer close(d.committerDone)
 	for first := range d.appends {
 		group := []*appendReq{first}
@@ -750,7 +746,7 @@ func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string, job bool) ([
 // other appends are waiting (group commit). It returns the cursor m got in
 // each mailbox, in the order the names were given. A message whose id is
 // already stored is refused with fednode.ErrDuplicate and changes nothing.
-func (d *DB) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
+func (d *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
 	return d.append(&appendReq{m: m, mailboxes: mailboxes, done: make(chan struct{})})
 }
 
@@ -758,7 +754,7 @@ func (d *DB) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...
 // sender's mailbox and enqueues its delivery job for m.To.Domain, all in one
 // fsynced transaction: a message is never accepted without its job, nor a
 // job without its message.
-func (d *DB) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error) {
+func (d *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error) {
 	c, err := d.append(&appendReq{m: m, mailboxes: []string{senderMailbox}, job: true, done: make(chan struct{})})
 	if err != nil {
 		return 0, err
@@ -766,7 +762,7 @@ func (d *DB) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbo
 	return c[0], nil
 }
 
-func (d *DB) append(r *appendReq) ([]uint64, error) {
+func (d *Store) append(r *appendReq) ([]uint64, error) {
 	m := r.m
 	d.closeMu.RLock()
 	if d.closed {
@@ -786,7 +782,7 @@ func (d *DB) append(r *appendReq) ([]uint64, error) {
 }
 
 // Message returns the stored message with that id.
-func (d *DB) Message(ctx context.Context, id string) (fednode.Message, error) {
+func (d *Store) Message(ctx context.Context, id string) (fednode.Message, error) {
 	var m fednode.Message
 	err := d.view("message", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bMessages), []byte(id), &m)
@@ -796,7 +792,7 @@ func (d *DB) Message(ctx context.Context, id string) (fednode.Message, error) {
 
 // Mailbox returns up to limit entries of one mailbox with cursors greater
 // than after, oldest first.
-func (d *DB) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {
+func (d *Store) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {
 	var out []fednode.Entry
 	err := d.view("mailbox", func(tx *bbolt.Tx) error {
 		mb := tx.Bucket(bMailboxes).Bucket([]byte(fednode.CanonicalUsername(username)))
@@ -824,7 +820,7 @@ func (d *DB) Mailbox(ctx context.Context, username string, after uint64, limit i
 }
 
 // MailboxHead returns the newest cursor of a mailbox, 0 when it is empty.
-func (d *DB) MailboxHead(ctx context.Context, username string) (uint64, error) {
+func (d *Store) MailboxHead(ctx context.Context, username string) (uint64, error) {
 	var head uint64
 	err := d.view("mailbox head", func(tx *bbolt.Tx) error {
 		if mb := tx.Bucket(bMailboxes).Bucket([]byte(fednode.CanonicalUsername(username))); mb != nil {
@@ -838,7 +834,7 @@ func (d *DB) MailboxHead(ctx context.Context, username string) (uint64, error) {
 // ---- outbox ----
 
 // PendingPeers returns the peers with jobs waiting.
-func (d *DB) PendingPeers(ctx context.Context) ([]string, error) {
+func (d *Store) PendingPeers(ctx context.Context) ([]string, error) {
 	var peers []string
 	err := d.view("pending peers", func(tx *bbolt.Tx) error {
 		return tx.Bucket(bOutbox).ForEachBucket(func(k []byte) error {
@@ -857,7 +853,7 @@ func firstKey(b *bbolt.Bucket) []byte {
 }
 
 // PeerJobs returns up to limit of a peer's jobs, oldest first.
-func (d *DB) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error) {
+func (d *Store) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error) {
 	var jobs []fednode.Job
 	err := d.view("peer jobs", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
@@ -878,7 +874,7 @@ func (d *DB) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Jo
 }
 
 // NoteAttempt records a failed attempt on the given jobs.
-func (d *DB) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error {
+func (d *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error {
 	return d.update("note attempt", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
 		if q == nil {
@@ -904,7 +900,7 @@ func (d *DB) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason
 
 // FinishJobs ends jobs in one transaction: each job is removed, its
 // message's status set, and a failed one recorded as a dead letter.
-func (d *DB) FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error {
+func (d *Store) FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error {
 	return d.update("finish jobs", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
 		msgs := tx.Bucket(bMessages)
@@ -938,7 +934,7 @@ func (d *DB) FinishJobs(ctx context.Context, peer string, results []fednode.JobR
 }
 
 // DeadLetters returns up to limit dead letters.
-func (d *DB) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error) {
+func (d *Store) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error) {
 	var out []fednode.DeadLetter
 	err := d.view("dead letters", func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bDead).Cursor()
@@ -957,7 +953,7 @@ func (d *DB) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, 
 // ---- meta ----
 
 // Meta returns a value the node keeps about itself, or ErrNotFound.
-func (d *DB) Meta(ctx context.Context, key string) ([]byte, error) {
+func (d *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := d.view("meta", func(tx *bbolt.Tx) error {
 		v = bytes.Clone(tx.Bucket(bMeta).Get([]byte(key)))
@@ -970,31 +966,31 @@ func (d *DB) Meta(ctx context.Context, key string) ([]byte, error) {
 }
 
 // SetMeta stores a value the node keeps about itself.
-func (d *DB) SetMeta(ctx context.Context, key string, value []byte) error {
+func (d *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 	return d.update("set meta", func(tx *bbolt.Tx) error { return tx.Bucket(bMeta).Put([]byte(key), value) })
 }
 
 // ---- bans ----
 
 // SetBan stores (or replaces) the ban of b.Key.
-func (d *DB) SetBan(ctx context.Context, b fednode.Ban) error {
+func (d *Store) SetBan(ctx context.Context, b fednode.Ban) error {
 	return d.update("set ban", func(tx *bbolt.Tx) error { return put(tx.Bucket(bBans), []byte(b.Key), b) })
 }
 
 // Ban returns the ban record of a key, active or not, or ErrNotFound.
-func (d *DB) Ban(ctx context.Context, key string) (fednode.Ban, error) {
+func (d *Store) Ban(ctx context.Context, key string) (fednode.Ban, error) {
 	var b fednode.Ban
 	err := d.view("ban", func(tx *bbolt.Tx) error { return get(tx.Bucket(bBans), []byte(key), &b) })
 	return b, err
 }
 
 // DeleteBan lifts a ban and forgets its level.
-func (d *DB) DeleteBan(ctx context.Context, key string) error {
+func (d *Store) DeleteBan(ctx context.Context, key string) error {
 	return d.update("delete ban", func(tx *bbolt.Tx) error { return tx.Bucket(bBans).Delete([]byte(key)) })
 }
 
 // Bans returns every ban record (active or expired but not yet pruned).
-func (d *DB) Bans(ctx context.Context) ([]fednode.Ban, error) {
+func (d *Store) Bans(ctx context.Context) ([]fednode.Ban, error) {
 	var out []fednode.Ban
 	err := d.view("bans", func(tx *bbolt.Tx) error {
 		return tx.Bucket(bBans).ForEach(func(k, v []byte) error {
@@ -1010,7 +1006,7 @@ func (d *DB) Bans(ctx context.Context) ([]fednode.Ban, error) {
 }
 
 // PruneBans deletes records whose ban ended before since.
-func (d *DB) PruneBans(ctx context.Context, since time.Time) (int, error) {
+func (d *Store) PruneBans(ctx context.Context, since time.Time) (int, error) {
 	return pruneWhere(d, bBans, func(b fednode.Ban) bool { return b.Until.Before(since) })
 }
 
@@ -1022,14 +1018,14 @@ type peerDoc struct {
 }
 
 // PeerDocument returns a cached peer document and when it was fetched.
-func (d *DB) PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error) {
+func (d *Store) PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error) {
 	var p peerDoc
 	err := d.view("peer document", func(tx *bbolt.Tx) error { return get(tx.Bucket(bPeers), []byte(domain), &p) })
 	return p.Doc, p.FetchedAt, err
 }
 
 // SetPeerDocument caches a peer document.
-func (d *DB) SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error {
+func (d *Store) SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error {
 	return d.update("set peer document", func(tx *bbolt.Tx) error { return put(tx.Bucket(bPeers), []byte(domain), peerDoc{doc, fetchedAt}) })
 }
 
@@ -1038,12 +1034,12 @@ func (d *DB) SetPeerDocument(ctx context.Context, domain string, doc []byte, fet
 // AcquireLease takes the named lease for owner for ttl, or renews it if
 // owner holds it. It reports whether owner holds the lease now. The embedded
 // store serves one process, so its leases live in memory.
-func (d *DB) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+func (d *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
 	return d.leases.acquire(name, owner, ttl), nil
 }
 
 // ReleaseLease gives the lease up if owner holds it.
-func (d *DB) ReleaseLease(ctx context.Context, name, owner string) error {
+func (d *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 	d.leases.release(name, owner)
 	return nil
 }

@@ -149,7 +149,7 @@ func (e crashError) Error() string { return string(e) }
 
 // fail marks the store failed (the first time: log it, check the file in
 // the background) and returns the error for the operation that found it.
-func (d *DB) fail(op, reason string, stack []byte) error {
+func (d *Store) fail(op, reason string, stack []byte) error {
 	if d.health.setFailed(reason) {
 		d.health.log.Error("store: failed; writes are refused until the operator acts (see Damage and recovery in docs/OPERATIONS.md)",
 			"file", d.path, "op", op, "reason", reason)
@@ -168,7 +168,7 @@ func (d *DB) fail(op, reason string, stack []byte) error {
 
 // checkAfterFailure checks the file while no write runs, and logs what it
 // found: the operator learns whether the file is damaged before deciding.
-func (d *DB) checkAfterFailure() {
+func (d *Store) checkAfterFailure() {
 	defer d.bg.Done()
 	d.gate.Lock() // no writer may run under bbolt's check
 	defer d.gate.Unlock()
@@ -216,7 +216,7 @@ func (d *DB) checkAfterFailure() {
 
 // view runs fn in a read transaction, turning a fault, a panic or a
 // corrupt record into a failed store and an error.
-func (d *DB) view(op string, fn func(*bbolt.Tx) error) (err error) {
+func (d *Store) view(op string, fn func(*bbolt.Tx) error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -232,7 +232,7 @@ func (d *DB) view(op string, fn func(*bbolt.Tx) error) (err error) {
 
 // update runs fn in one fsynced write transaction, refused once the store
 // has failed. See the comment on health for what each failure does.
-func (d *DB) update(op string, fn func(*bbolt.Tx) error) (err error) {
+func (d *Store) update(op string, fn func(*bbolt.Tx) error) (err error) {
 	if f := d.health.failure(); f != nil {
 		return fmt.Errorf("bolt: %s: %w", op, f)
 	}
@@ -281,7 +281,7 @@ func (d *DB) update(op string, fn func(*bbolt.Tx) error) (err error) {
 // it did (the store's transaction id moved), the failure came at or after
 // the fsync that was to make it durable: whether the write is on disk is
 // unknown, and the store fails closed.
-func (d *DB) commitFailed(op string, txid uint64, cerr error) error {
+func (d *Store) commitFailed(op string, txid uint64, cerr error) error {
 	var now uint64
 	if err := d.db.View(func(tx *bbolt.Tx) error { now = uint64(tx.ID()); return nil }); err != nil || now >= txid {
 		return d.fail(op, fmt.Sprintf("the commit of transaction %d failed after its meta page was written (%v): whether it is on disk is unknown", txid, cerr), nil)

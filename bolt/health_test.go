@@ -34,10 +34,10 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-func openLogged(t *testing.T) (*DB, *logBuffer) {
+func openLogged(t *testing.T) (*Store, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	db, err := OpenWith(context.Background(), t.TempDir(), Options{Timeout: time.Second, Create: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	db, err := Open(context.Background(), Options{Dir: t.TempDir(), Timeout: time.Second, Create: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
