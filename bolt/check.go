@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -765,4 +766,59 @@ func handOver(f *os.File) func(string, int, os.FileMode) (*os.File, error) {
 // metasValid reports whether both meta pages of the file are valid now.
 func metasValid(r io.ReaderAt, pageSize int64) bool {
 	return readMeta(r, 0, 0).valid() && readMeta(r, 1, pageSize).valid()
+}
+
+// RepairMeta makes a store whose only damage is one of its two meta pages
+// whole again, at the transaction the intact page records: it checks the
+// whole file first and refuses if anything else is wrong, then commits an
+// empty transaction, which bbolt writes over the damaged page. It is the
+// operator's explicit acceptance that the damaged page's transaction, if it
+// was the newer, is lost.
+func RepairMeta(ctx context.Context, dir string, timeout time.Duration) (*Report, error) {
+	path := filepath.Join(dir, fileName)
+	f, _, err := openLocked(path, true, false, timeout)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bolt: repair %s: %w", path, err)
+	}
+	start := time.Now()
+	rep := inspect(ctx, f, path, st.Size(), true)
+	defer func() { rep.Took = time.Since(start) }()
+	if len(rep.Problems) > 0 {
+		f.Close()
+		return rep, nil
+	}
+	err = faultSafe(func() error {
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: timeout, OpenFile: handOver(f)})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		db.View(func(tx *bbolt.Tx) error { checkTx(ctx, tx, rep, allRecords); return nil })
+		if len(rep.Problems) > 0 || len(rep.MetaProblems) == 0 {
+			return nil
+		}
+		return db.Update(func(*bbolt.Tx) error { return nil })
+	})
+	if err != nil {
+		f.Close()
+		return rep, fmt.Errorf("bolt: repair %s: %w", path, err)
+	}
+	if len(rep.Problems) > 0 {
+		return rep, nil
+	}
+	g, err := os.Open(path)
+	if err != nil {
+		return rep, fmt.Errorf("bolt: repair %s: %w", path, err)
+	}
+	defer g.Close()
+	if !metasValid(g, int64(rep.PageSize)) {
+		return rep, fmt.Errorf("bolt: repair %s: a meta page is still damaged after the repair", path)
+	}
+	rep.MetaProblems = nil
+	return rep, nil
 }
