@@ -1,0 +1,67 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"time"
+
+	"github.com/fednode/fednode"
+)
+
+// SetBan stores (or replaces) a ban.
+func (s *Store) SetBan(ctx context.Context, b fednode.Ban) error {
+	v, _ := json.Marshal(b)
+	return s.c.HSet(ctx, s.key("bans"), b.Key, v).Err()
+}
+
+// Ban returns the ban record of a key.
+func (s *Store) Ban(ctx context.Context, key string) (fednode.Ban, error) {
+	var b fednode.Ban
+	v, err := s.c.HGet(ctx, s.key("bans"), key).Bytes()
+	if err != nil {
+		return b, notFound(err)
+	}
+	return b, json.Unmarshal(v, &b)
+}
+
+// DeleteBan lifts a ban.
+func (s *Store) DeleteBan(ctx context.Context, key string) error {
+	return s.c.HDel(ctx, s.key("bans"), key).Err()
+}
+
+// Bans returns every ban record.
+func (s *Store) Bans(ctx context.Context) ([]fednode.Ban, error) {
+	all, err := s.c.HGetAll(ctx, s.key("bans")).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fednode.Ban, 0, len(all))
+	for _, v := range all {
+		var b fednode.Ban
+		if err := json.Unmarshal([]byte(v), &b); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
+}
+
+// PruneBans deletes records whose ban ended before since.
+func (s *Store) PruneBans(ctx context.Context, since time.Time) (int, error) {
+	all, err := s.Bans(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, b := range all {
+		if b.Until.Before(since) {
+			if err := s.c.HDel(ctx, s.key("bans"), b.Key).Err(); err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+	return n, nil
+}
