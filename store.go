@@ -62,6 +62,10 @@ type Store interface {
 	AppendMessage(ctx context.Context, m Message, mailboxes ...string) ([]uint64, error)
 	// Message returns the stored message with that id, or ErrNotFound.
 	Message(ctx context.Context, id string) (Message, error)
+	// Messages returns every stored message among ids, keyed by id, in one
+	// read: ids not stored are absent (not an error), and no ids give an
+	// empty, non-nil map.
+	Messages(ctx context.Context, ids []string) (map[string]Message, error)
 	// Mailbox returns up to limit entries of one mailbox with cursors
 	// greater than after, oldest first.
 	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]Entry, error)

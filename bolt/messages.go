@@ -162,6 +162,36 @@ func (d *Store) Message(ctx context.Context, id string) (fednode.Message, error)
 	return m, err
 }
 
+// Messages returns every stored message among ids, keyed by id, read in
+// one transaction. Ids not stored are absent.
+func (d *Store) Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
+	out := make(map[string]fednode.Message, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := d.view("messages", func(tx *bbolt.Tx) error {
+		msgs := tx.Bucket(bMessages)
+		for _, id := range ids {
+			if _, ok := out[id]; ok {
+				continue
+			}
+			var m fednode.Message
+			switch err := get(msgs, []byte(id), &m); {
+			case errors.Is(err, fednode.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				out[id] = m
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bolt: messages: %w", err)
+	}
+	return out, nil
+}
+
 // Mailbox returns up to limit entries of one mailbox with cursors greater
 // than after, oldest first.
 func (d *Store) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {

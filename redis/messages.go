@@ -89,6 +89,38 @@ func (s *Store) Message(ctx context.Context, id string) (fednode.Message, error)
 	return m, err
 }
 
+// Messages returns every stored message among ids, keyed by id, in one
+// round trip: one MGET, which a cluster serves because every key of the
+// node shares its hash tag, so its slot. Ids not stored are absent.
+func (s *Store) Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
+	out := make(map[string]fednode.Message, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.key("m", id)
+	}
+	vals, err := s.mget(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("redis: messages: %w", err)
+	}
+	for i, v := range vals {
+		switch v := v.(type) {
+		case nil: // not stored
+		case string:
+			var m fednode.Message
+			if err := json.Unmarshal([]byte(v), &m); err != nil {
+				return nil, fmt.Errorf("redis: messages: message %s: %w", ids[i], err)
+			}
+			out[ids[i]] = m
+		default:
+			return nil, fmt.Errorf("redis: messages: message %s: unexpected reply %T", ids[i], v)
+		}
+	}
+	return out, nil
+}
+
 // Mailbox returns up to limit entries after a cursor, oldest first.
 func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {
 	zs, err := s.c.ZRangeByScoreWithScores(ctx, s.key("mb", fednode.CanonicalUsername(username)),

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("LoginFailures", func(t *testing.T) { testFailures(t, open(t)) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
+	t.Run("MessagesInOneRead", func(t *testing.T) { testMessagesBatch(t, open(t)) })
 	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
@@ -404,6 +405,57 @@ func testMessages(t *testing.T, s fednode.Store) {
 	}
 }
 
+// testMessagesBatch: Messages returns what Message returns, for every
+// stored id asked, once per id, and leaves out the ids not stored.
+func testMessagesBatch(t *testing.T, s fednode.Store) {
+	ctx := context.Background()
+	if got, err := s.Messages(ctx, nil); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("Messages(no ids) = %v, %v; want an empty map", got, err)
+	}
+	// An id of characters no key may hold is stored under a hash of it.
+	ids := []string{"b1", "b2", "odd id:{x}*", "b4"}
+	for _, id := range ids[:3] {
+		if _, err := s.AppendMessage(ctx, msg(id, "alice", "bob"), "alice", "bob"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := remote("b4", "alice", "bob")
+	if _, err := s.AppendOutgoing(ctx, out, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	jobs, _ := s.PeerJobs(ctx, "b.example", 10)
+	if len(jobs) != 1 {
+		t.Fatalf("PeerJobs = %+v", jobs)
+	}
+	if err := s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: jobs[0].Seq, MessageID: "b4", Status: fednode.StatusFailed, Reason: "gone"}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Messages(ctx, []string{"b4", "nope", "b1", "odd id:{x}*", "b1", "", "b2"})
+	if err != nil {
+		t.Fatalf("Messages: %v", err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("Messages = %d messages %v; want b1, b2, b4 and the odd id, and nothing for the ids not stored", len(got), got)
+	}
+	for _, id := range ids {
+		want, err := s.Message(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := got[id]
+		if !ok || m.ID != id || m.Content != want.Content || m.Status != want.Status || m.Reason != want.Reason ||
+			m.From != want.From || m.To != want.To || !m.CreatedAt.Equal(want.CreatedAt) || len(m.Tags) != len(want.Tags) {
+			t.Fatalf("Messages[%q] = %+v (present %v), want what Message returns: %+v", id, m, ok, want)
+		}
+	}
+	if got["b4"].Status != fednode.StatusFailed || got["b4"].Reason != "gone" {
+		t.Fatalf("Messages must read the message as it is now: %+v", got["b4"])
+	}
+	if got, err := s.Messages(ctx, []string{"nope", "neither"}); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("Messages(only ids not stored) = %v, %v; want an empty map", got, err)
+	}
+}
+
 func testConcurrentAppend(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	const n = 64
@@ -474,6 +526,7 @@ func testClose(t *testing.T, s fednode.Store) {
 		"User":          func() error { _, err := s.User(ctx, "alice"); return err },
 		"AppendMessage": func() error { _, err := s.AppendMessage(ctx, msg("m2", "alice", "bob"), "bob"); return err },
 		"Message":       func() error { _, err := s.Message(ctx, "m1"); return err },
+		"Messages":      func() error { _, err := s.Messages(ctx, []string{"m1"}); return err },
 		"Mailbox":       func() error { _, err := s.Mailbox(ctx, "bob", 0, 10); return err },
 		"SetMeta":       func() error { return s.SetMeta(ctx, "k", []byte("v")) },
 		"Meta":          func() error { _, err := s.Meta(ctx, "k"); return err },
