@@ -13,7 +13,9 @@ import (
 //
 // Refusals are the sentinel errors of this package: ErrNotFound, ErrTaken,
 // ErrDuplicate; test them with errors.Is. A store that has failed closed
-// wraps ErrStoreFailed in every write it refuses.
+// wraps ErrStoreFailed in every write it refuses; a store that cannot reach
+// what it depends on now (Redis down, restarting, failing over, too slow)
+// wraps ErrUnavailable, so callers never match an error's text.
 type Store interface {
 	// Ping reports whether the store can serve, and if not, why.
 	Ping(ctx context.Context) error

@@ -19,7 +19,8 @@ if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[1]) e
 return 0`)
 
 // PendingPeers returns the peers with jobs waiting.
-func (s *Store) PendingPeers(ctx context.Context) ([]string, error) {
+func (s *Store) PendingPeers(ctx context.Context) (_ []string, err error) {
+	defer wrap(&err, "pending peers")
 	peers, err := s.c.SMembers(ctx, s.key("obpeers")).Result()
 	if err != nil {
 		return nil, err
@@ -41,7 +42,8 @@ func (s *Store) PendingPeers(ctx context.Context) ([]string, error) {
 }
 
 // PeerJobs returns up to limit of a peer's jobs, oldest first.
-func (s *Store) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error) {
+func (s *Store) PeerJobs(ctx context.Context, peer string, limit int) (_ []fednode.Job, err error) {
+	defer wrap(&err, "peer jobs")
 	seqs, err := s.c.ZRange(ctx, s.key("obq", peer), 0, int64(limit)-1).Result()
 	if err != nil || len(seqs) == 0 {
 		return nil, err
@@ -56,8 +58,8 @@ func (s *Store) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode
 			continue // finished concurrently
 		}
 		var j fednode.Job
-		if err := json.Unmarshal([]byte(v.(string)), &j); err != nil {
-			return nil, err
+		if err := decodeReply(v, &j); err != nil {
+			return nil, fmt.Errorf("job %s: %w", seqs[i], err)
 		}
 		j.Seq, _ = strconv.ParseUint(seqs[i], 10, 64)
 		jobs = append(jobs, j)
@@ -66,7 +68,8 @@ func (s *Store) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode
 }
 
 // NoteAttempt records a failed attempt on the given jobs.
-func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error {
+func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) (err error) {
+	defer wrap(&err, "note attempt")
 	key := s.key("obj", peer)
 	for i := 0; i < 50; i++ {
 		err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
@@ -87,8 +90,8 @@ func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, rea
 					continue
 				}
 				var j fednode.Job
-				if err := json.Unmarshal([]byte(v.(string)), &j); err != nil {
-					return err
+				if err := decodeReply(v, &j); err != nil {
+					return fmt.Errorf("job %s: %w", fields[i], err)
 				}
 				j.Attempts++
 				j.LastError = reason
@@ -105,12 +108,13 @@ func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, rea
 			return err
 		}
 	}
-	return errors.New("redis: too much contention")
+	return errContention
 }
 
 // FinishJobs ends jobs atomically: removes them, sets their messages'
 // status, records failed ones as dead letters.
-func (s *Store) FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error {
+func (s *Store) FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) (err error) {
+	defer wrap(&err, "finish jobs")
 	if len(results) == 0 {
 		return nil
 	}
@@ -158,16 +162,17 @@ func (s *Store) FinishJobs(ctx context.Context, peer string, results []fednode.J
 		}, watch...)
 		if !errors.Is(err, goredis.TxFailedErr) {
 			if err != nil {
-				return fmt.Errorf("redis: finish jobs: %w", err)
+				return err
 			}
 			return dropEmptyPeer.Run(ctx, s.c, []string{obqKey, s.key("obpeers")}, peer).Err()
 		}
 	}
-	return errors.New("redis: too much contention")
+	return errContention
 }
 
 // DeadLetters returns up to limit dead letters, oldest first.
-func (s *Store) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error) {
+func (s *Store) DeadLetters(ctx context.Context, limit int) (_ []fednode.DeadLetter, err error) {
+	defer wrap(&err, "dead letters")
 	ids, err := s.c.ZRange(ctx, s.key("deadidx"), 0, int64(limit)-1).Result()
 	if err != nil || len(ids) == 0 {
 		return nil, err
@@ -177,13 +182,13 @@ func (s *Store) DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLette
 		return nil, err
 	}
 	var out []fednode.DeadLetter
-	for _, v := range vals {
+	for i, v := range vals {
 		if v == nil {
 			continue
 		}
 		var d fednode.DeadLetter
-		if err := json.Unmarshal([]byte(v.(string)), &d); err != nil {
-			return nil, err
+		if err := decodeReply(v, &d); err != nil {
+			return nil, fmt.Errorf("dead letter %s: %w", ids[i], err)
 		}
 		out = append(out, d)
 	}

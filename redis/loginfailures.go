@@ -2,7 +2,6 @@ package redis
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -22,11 +21,12 @@ const maxFailuresKept = 64
 
 // AddLoginFailure records a failure at `at`, forgets those before since,
 // and returns the remaining ones, oldest first.
-func (s *Store) AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error) {
+func (s *Store) AddLoginFailure(ctx context.Context, key string, at, since time.Time) (_ []time.Time, err error) {
+	defer wrap(&err, "add login failure")
 	m, err := addFailure.Run(ctx, s.c, []string{s.key("f", key), s.key("fidx"), s.key("fseq")},
 		micros(at), micros(since), maxFailuresKept, key).StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("redis: login failure: %w", err)
+		return nil, err
 	}
 	return failureTimes(m), nil
 }
@@ -42,7 +42,8 @@ func failureTimes(members []string) []time.Time {
 }
 
 // LoginFailures returns the failures at or after since.
-func (s *Store) LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error) {
+func (s *Store) LoginFailures(ctx context.Context, key string, since time.Time) (_ []time.Time, err error) {
+	defer wrap(&err, "login failures")
 	m, err := s.c.ZRangeByScore(ctx, s.key("f", key), &goredis.ZRangeBy{Min: strconv.FormatFloat(micros(since), 'f', 0, 64), Max: "+inf"}).Result()
 	if err != nil {
 		return nil, err
@@ -51,8 +52,9 @@ func (s *Store) LoginFailures(ctx context.Context, key string, since time.Time) 
 }
 
 // ClearLoginFailures forgets the failures of key.
-func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
-	_, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+func (s *Store) ClearLoginFailures(ctx context.Context, key string) (err error) {
+	defer wrap(&err, "clear login failures")
+	_, err = s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 		p.Del(ctx, s.key("f", key))
 		p.ZRem(ctx, s.key("fidx"), key)
 		return nil
@@ -61,7 +63,8 @@ func (s *Store) ClearLoginFailures(ctx context.Context, key string) error {
 }
 
 // PruneLoginFailures deletes records whose newest failure is before since.
-func (s *Store) PruneLoginFailures(ctx context.Context, since time.Time) (int, error) {
+func (s *Store) PruneLoginFailures(ctx context.Context, since time.Time) (_ int, err error) {
+	defer wrap(&err, "prune login failures")
 	// Record keys are built with Part, which Lua cannot do, so prune here.
 	keys, err := s.c.ZRangeByScore(ctx, s.key("fidx"), &goredis.ZRangeBy{Min: "-inf", Max: "(" + strconv.FormatFloat(micros(since), 'f', 0, 64)}).Result()
 	if err != nil {

@@ -54,27 +54,36 @@ func (s *Store) appendMsg(ctx context.Context, m fednode.Message, mailboxes []st
 	}
 	res, err := appendMessage.Run(ctx, s.c, keys, b, m.ID, len(distinct), jobFlag, jobJSON, m.To.Domain).Result()
 	if err != nil {
-		return nil, fmt.Errorf("redis: append message %s: %w", m.ID, err)
+		return nil, err
 	}
 	if n, ok := res.(int64); ok && n == -1 {
 		return nil, fednode.ErrDuplicate
 	}
-	raw := res.([]any)
+	raw, ok := res.([]any)
+	if !ok || len(raw) != len(distinct) {
+		return nil, fmt.Errorf("the append script answered %v", res)
+	}
 	out := make([]uint64, len(mailboxes))
 	for i, mb := range mailboxes {
-		out[i] = uint64(raw[index[fednode.CanonicalUsername(mb)]].(int64))
+		c, ok := raw[index[fednode.CanonicalUsername(mb)]].(int64)
+		if !ok {
+			return nil, fmt.Errorf("the append script answered %v", res)
+		}
+		out[i] = uint64(c)
 	}
 	return out, nil
 }
 
 // AppendMessage stores m and appends it to each named mailbox, atomically.
-func (s *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
+func (s *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) (_ []uint64, err error) {
+	defer wrap(&err, "append message "+m.ID)
 	return s.appendMsg(ctx, m, mailboxes, false)
 }
 
 // AppendOutgoing stores m, appends it to the sender's mailbox and enqueues
 // its delivery job, atomically.
-func (s *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error) {
+func (s *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (_ uint64, err error) {
+	defer wrap(&err, "append outgoing message "+m.ID)
 	c, err := s.appendMsg(ctx, m, []string{senderMailbox}, true)
 	if err != nil {
 		return 0, err
@@ -83,16 +92,18 @@ func (s *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMai
 }
 
 // Message returns the stored message with that id.
-func (s *Store) Message(ctx context.Context, id string) (fednode.Message, error) {
+func (s *Store) Message(ctx context.Context, id string) (_ fednode.Message, err error) {
+	defer wrap(&err, "message")
 	var m fednode.Message
-	err := getJSON(ctx, s.c, s.key("m", id), &m)
+	err = getJSON(ctx, s.c, s.key("m", id), &m)
 	return m, err
 }
 
 // Messages returns every stored message among ids, keyed by id, in one
 // round trip: one MGET, which a cluster serves because every key of the
 // node shares its hash tag, so its slot. Ids not stored are absent.
-func (s *Store) Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
+func (s *Store) Messages(ctx context.Context, ids []string) (_ map[string]fednode.Message, err error) {
+	defer wrap(&err, "messages")
 	out := make(map[string]fednode.Message, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -103,26 +114,24 @@ func (s *Store) Messages(ctx context.Context, ids []string) (map[string]fednode.
 	}
 	vals, err := s.mget(ctx, keys)
 	if err != nil {
-		return nil, fmt.Errorf("redis: messages: %w", err)
+		return nil, err
 	}
 	for i, v := range vals {
-		switch v := v.(type) {
-		case nil: // not stored
-		case string:
-			var m fednode.Message
-			if err := json.Unmarshal([]byte(v), &m); err != nil {
-				return nil, fmt.Errorf("redis: messages: message %s: %w", ids[i], err)
-			}
-			out[ids[i]] = m
-		default:
-			return nil, fmt.Errorf("redis: messages: message %s: unexpected reply %T", ids[i], v)
+		if v == nil {
+			continue // not stored
 		}
+		var m fednode.Message
+		if err := decodeReply(v, &m); err != nil {
+			return nil, fmt.Errorf("message %s: %w", ids[i], err)
+		}
+		out[ids[i]] = m
 	}
 	return out, nil
 }
 
 // Mailbox returns up to limit entries after a cursor, oldest first.
-func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error) {
+func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limit int) (_ []fednode.Entry, err error) {
+	defer wrap(&err, "mailbox")
 	zs, err := s.c.ZRangeByScoreWithScores(ctx, s.key("mb", fednode.CanonicalUsername(username)),
 		&goredis.ZRangeBy{Min: "(" + strconv.FormatUint(after, 10), Max: "+inf", Count: int64(limit)}).Result()
 	if err != nil || len(zs) == 0 {
@@ -130,7 +139,11 @@ func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limi
 	}
 	keys := make([]string, len(zs))
 	for i, z := range zs {
-		keys[i] = s.key("m", z.Member.(string))
+		id, ok := z.Member.(string)
+		if !ok {
+			return nil, fmt.Errorf("mailbox entry %v is not a message id", z.Member)
+		}
+		keys[i] = s.key("m", id)
 	}
 	vals, err := s.mget(ctx, keys)
 	if err != nil {
@@ -139,11 +152,11 @@ func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limi
 	out := make([]fednode.Entry, 0, len(zs))
 	for i, v := range vals {
 		if v == nil {
-			return nil, fmt.Errorf("redis: mailbox entry %v has no message", zs[i].Member)
+			return nil, fmt.Errorf("mailbox entry %v has no message", zs[i].Member)
 		}
 		var m fednode.Message
-		if err := json.Unmarshal([]byte(v.(string)), &m); err != nil {
-			return nil, err
+		if err := decodeReply(v, &m); err != nil {
+			return nil, fmt.Errorf("message %v: %w", zs[i].Member, err)
 		}
 		out = append(out, fednode.Entry{Cursor: uint64(zs[i].Score), Message: m})
 	}
@@ -156,7 +169,8 @@ func (s *Store) mget(ctx context.Context, keys []string) ([]any, error) {
 }
 
 // MailboxHead returns the newest cursor of a mailbox.
-func (s *Store) MailboxHead(ctx context.Context, username string) (uint64, error) {
+func (s *Store) MailboxHead(ctx context.Context, username string) (_ uint64, err error) {
+	defer wrap(&err, "mailbox head")
 	n, err := s.c.Get(ctx, s.key("mbseq", fednode.CanonicalUsername(username))).Uint64()
 	if errors.Is(err, goredis.Nil) {
 		return 0, nil

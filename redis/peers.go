@@ -12,7 +12,8 @@ type peerDoc struct {
 }
 
 // PeerDocument returns a cached peer document.
-func (s *Store) PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error) {
+func (s *Store) PeerDocument(ctx context.Context, domain string) (_ []byte, _ time.Time, err error) {
+	defer wrap(&err, "peer document")
 	v, err := s.c.HGet(ctx, s.key("peers"), domain).Bytes()
 	if err != nil {
 		return nil, time.Time{}, notFound(err)
@@ -23,7 +24,8 @@ func (s *Store) PeerDocument(ctx context.Context, domain string) ([]byte, time.T
 }
 
 // SetPeerDocument caches a peer document for every replica.
-func (s *Store) SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error {
+func (s *Store) SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) (err error) {
+	defer wrap(&err, "set peer document")
 	v, _ := json.Marshal(peerDoc{doc, fetchedAt})
 	return s.c.HSet(ctx, s.key("peers"), domain, v).Err()
 }

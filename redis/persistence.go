@@ -9,7 +9,8 @@ import (
 
 // CheckPersistence reports, for each master, how much an accepted message
 // could be lost in a Redis crash: "" when append-only with fsync always.
-func (s *Store) CheckPersistence(ctx context.Context) ([]string, error) {
+func (s *Store) CheckPersistence(ctx context.Context) (_ []string, err error) {
+	defer wrap(&err, "check persistence")
 	var warnings []string
 	check := func(ctx context.Context, c *goredis.Client) error {
 		cfg, err := c.ConfigGet(ctx, "append*").Result()
@@ -27,7 +28,6 @@ func (s *Store) CheckPersistence(ctx context.Context) ([]string, error) {
 		}
 		return nil
 	}
-	var err error
 	switch c := s.c.(type) {
 	case *goredis.ClusterClient:
 		var mu sync.Mutex // ForEachMaster runs the masters concurrently

@@ -31,30 +31,34 @@ end
 return evicted`)
 
 // CreateSession stores sess and evicts the user's oldest beyond max.
-func (s *Store) CreateSession(ctx context.Context, sess fednode.Session, max int) ([]string, error) {
+func (s *Store) CreateSession(ctx context.Context, sess fednode.Session, max int) (_ []string, err error) {
+	defer wrap(&err, "create session")
 	if !safePart.MatchString(sess.ID) || !safePart.MatchString(sess.Username) {
-		return nil, fmt.Errorf("redis: session %q of %q: ids and usernames must be of the key alphabet", sess.ID, sess.Username)
+		return nil, fmt.Errorf("session %q of %q: ids and usernames must be of the key alphabet", sess.ID, sess.Username)
 	}
 	b, _ := json.Marshal(sess)
 	res, err := createSession.Run(ctx, s.c,
 		[]string{s.key("s", sess.ID), s.key("us", sess.Username), s.key("sall")},
 		b, micros(sess.IssuedAt), sess.ID, max, micros(sess.ExpiresAt), sess.Username, s.key("s")+":").StringSlice()
 	if err != nil {
-		return nil, fmt.Errorf("redis: create session: %w", err)
+		return nil, err
 	}
 	return res, nil
 }
 
 // Session returns the live session with that id.
-func (s *Store) Session(ctx context.Context, id string) (fednode.Session, error) {
+func (s *Store) Session(ctx context.Context, id string) (_ fednode.Session, err error) {
+	defer wrap(&err, "session")
 	var sess fednode.Session
-	err := getJSON(ctx, s.c, s.key("s", id), &sess)
+	err = getJSON(ctx, s.c, s.key("s", id), &sess)
 	return sess, err
 }
 
 // DeleteSession revokes one session; deleting an absent one is not an error.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	sess, err := s.Session(ctx, id)
+func (s *Store) DeleteSession(ctx context.Context, id string) (err error) {
+	defer wrap(&err, "delete session")
+	var sess fednode.Session
+	err = getJSON(ctx, s.c, s.key("s", id), &sess)
 	if errors.Is(err, fednode.ErrNotFound) {
 		return nil
 	} else if err != nil {
@@ -79,7 +83,8 @@ redis.call('DEL', KEYS[1])
 return ids`)
 
 // DeleteUserSessions revokes every session of one user.
-func (s *Store) DeleteUserSessions(ctx context.Context, username string) ([]string, error) {
+func (s *Store) DeleteUserSessions(ctx context.Context, username string) (_ []string, err error) {
+	defer wrap(&err, "delete user sessions")
 	u := fednode.CanonicalUsername(username)
 	return deleteUserSessions.Run(ctx, s.c, []string{s.key("us", u), s.key("sall")}, s.key("s")+":", u).StringSlice()
 }
@@ -99,12 +104,14 @@ end
 return ids`)
 
 // DeleteAllSessions revokes every session of every user.
-func (s *Store) DeleteAllSessions(ctx context.Context) ([]string, error) {
+func (s *Store) DeleteAllSessions(ctx context.Context) (_ []string, err error) {
+	defer wrap(&err, "delete all sessions")
 	return deleteSessions.Run(ctx, s.c, []string{s.key("sall")}, "-inf", "+inf", s.key("s")+":", s.key("us")+":").StringSlice()
 }
 
 // PruneSessions deletes sessions that expired before now.
-func (s *Store) PruneSessions(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) PruneSessions(ctx context.Context, now time.Time) (_ int, err error) {
+	defer wrap(&err, "prune sessions")
 	ids, err := deleteSessions.Run(ctx, s.c, []string{s.key("sall")}, "-inf", "("+strconv.FormatFloat(micros(now), 'f', 0, 64), s.key("s")+":", s.key("us")+":").StringSlice()
 	return len(ids), err
 }

@@ -29,8 +29,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -51,12 +55,12 @@ var _ fednode.Store = (*Store)(nil)
 var safePart = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
 // Open connects and checks that Redis answers.
-func Open(ctx context.Context, opt Options) (*Store, error) {
-	c, err := NewClient(opt)
+func Open(ctx context.Context, o Options) (*Store, error) {
+	c, err := NewClient(o)
 	if err != nil {
 		return nil, err
 	}
-	ns := opt.Namespace
+	ns := o.Namespace
 	if ns == "" {
 		ns = "fednode"
 	}
@@ -88,11 +92,9 @@ func (s *Store) Close() error {
 }
 
 // Ping reports whether Redis answers.
-func (s *Store) Ping(ctx context.Context) error {
-	if err := s.c.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis: ping: %w", err)
-	}
-	return nil
+func (s *Store) Ping(ctx context.Context) (err error) {
+	defer wrap(&err, "ping")
+	return s.c.Ping(ctx).Err()
 }
 
 // Part makes a key part safe: itself if it is of the strict alphabet, else
@@ -111,6 +113,69 @@ func (s *Store) key(kind string, parts ...string) string {
 		k += ":" + Part(p)
 	}
 	return k
+}
+
+// wrap names the operation that failed in *err, and marks with
+// fednode.ErrUnavailable a failure that says Redis cannot answer now (see
+// transient), so that callers can tell "try again shortly" from a bug with
+// errors.Is. Every exported method of the adapter defers it.
+func wrap(err *error, op string) {
+	switch {
+	case *err == nil:
+	case transient(*err):
+		*err = fmt.Errorf("redis: %s: %w: %w", op, fednode.ErrUnavailable, *err)
+	default:
+		*err = fmt.Errorf("redis: %s: %w", op, *err)
+	}
+}
+
+// transient reports whether err means that Redis could not answer now and
+// the same request may succeed shortly: the network (refused, reset, timed
+// out), a client closed under the request (the node shutting down), a pool
+// with no connection free in time, a server still loading its data, a
+// cluster failing over or resharding (CLUSTERDOWN, TRYAGAIN, MASTERDOWN,
+// READONLY, MOVED or ASK past the client's redirects), too many clients,
+// or WATCH contention past our retries. A caller that gave up
+// (context.Canceled) is not Redis's failure.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errContention) ||
+		errors.Is(err, goredis.ErrClosed) || errors.Is(err, goredis.ErrPoolTimeout) || errors.Is(err, goredis.ErrPoolExhausted) {
+		return true
+	}
+	if goredis.IsLoadingError(err) || goredis.IsClusterDownError(err) || goredis.IsTryAgainError(err) ||
+		goredis.IsMasterDownError(err) || goredis.IsReadOnlyError(err) || goredis.IsMaxClientsError(err) ||
+		goredis.IsNoReplicasError(err) {
+		return true
+	}
+	if _, moved := goredis.IsMovedError(err); moved {
+		return true
+	}
+	if _, ask := goredis.IsAskError(err); ask {
+		return true
+	}
+	// go-redis does not export these; their text is all there is.
+	msg := err.Error()
+	return strings.Contains(msg, "redis: cluster has no nodes") || strings.Contains(msg, "redis: connection unusable") ||
+		strings.Contains(msg, "redis: connection is not usable")
+}
+
+// errContention is a read-modify-write that lost its WATCH race every
+// time it tried: the record is busy, not broken.
+var errContention = errors.New("too much contention")
+
+// decodeReply decodes one JSON value of an MGET or HMGET reply.
+func decodeReply(v any, x any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("a reply of type %T where a JSON string belongs", v)
+	}
+	return json.Unmarshal([]byte(s), x)
 }
 
 func notFound(err error) error {
@@ -149,7 +214,7 @@ func (s *Store) update(ctx context.Context, key string, v any, fn func() error) 
 			return err
 		}
 	}
-	return errors.New("redis: too much contention")
+	return errContention
 }
 
 // micros is a time as a ZSET score: microseconds fit a float64 exactly.
