@@ -44,5 +44,5 @@ func (d *Store) Bans(ctx context.Context) ([]fednode.Ban, error) {
 
 // PruneBans deletes records whose ban ended before since.
 func (d *Store) PruneBans(ctx context.Context, since time.Time) (int, error) {
-	return pruneWhere(d, bBans, func(b fednode.Ban) bool { return b.Until.Before(since) })
+	return pruneWhere(d, "prune bans", bBans, func(b fednode.Ban) bool { return b.Until.Before(since) })
 }

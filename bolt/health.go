@@ -163,7 +163,7 @@ func (d *Store) fail(op, reason string, stack []byte) error {
 		}
 		d.bgMu.Unlock()
 	}
-	return fmt.Errorf("bolt: %s: %w", op, d.health.failure())
+	return d.health.failure()
 }
 
 // checkAfterFailure checks the file while no write runs, and logs what it
@@ -215,8 +215,9 @@ func (d *Store) checkAfterFailure() {
 }
 
 // view runs fn in a read transaction, turning a fault, a panic or a
-// corrupt record into a failed store and an error.
+// corrupt record into a failed store and an error. Its error names op.
 func (d *Store) view(op string, fn func(*bbolt.Tx) error) (err error) {
+	defer wrap(&err, op) // deferred first, so it runs last
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -231,15 +232,23 @@ func (d *Store) view(op string, fn func(*bbolt.Tx) error) (err error) {
 }
 
 // update runs fn in one fsynced write transaction, refused once the store
-// has failed. See the comment on health for what each failure does.
+// has failed. See the comment on health for what each failure does. Its
+// error names op.
 func (d *Store) update(op string, fn func(*bbolt.Tx) error) (err error) {
+	defer wrap(&err, op)
+	return d.write(op, fn)
+}
+
+// write is update with an error that does not name op yet, for the group
+// committer, whose callers each name their own.
+func (d *Store) write(op string, fn func(*bbolt.Tx) error) (err error) {
 	if f := d.health.failure(); f != nil {
-		return fmt.Errorf("bolt: %s: %w", op, f)
+		return f
 	}
 	d.gate.RLock()
 	defer d.gate.RUnlock()
 	if f := d.health.failure(); f != nil { // failed while this write waited
-		return fmt.Errorf("bolt: %s: %w", op, f)
+		return f
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -267,7 +276,7 @@ func (d *Store) update(op string, fn func(*bbolt.Tx) error) (err error) {
 	case errors.As(err, new(corruptError)):
 		return d.fail(op, "a write found a damaged record: "+err.Error(), nil)
 	case errors.Is(err, fednode.ErrStoreFailed):
-		return fmt.Errorf("bolt: %s: %w", op, err)
+		return err
 	case !fnDone:
 		return err // the caller's own refusal (taken, not found, …): nothing was written
 	}
@@ -287,8 +296,7 @@ func (d *Store) commitFailed(op string, txid uint64, cerr error) error {
 		return d.fail(op, fmt.Sprintf("the commit of transaction %d failed after its meta page was written (%v): whether it is on disk is unknown", txid, cerr), nil)
 	}
 	d.health.writeFailed(cerr)
-	return &fednode.Error{Code: fednode.EUnavailable, Message: "the store cannot take writes now; try again later", RetryAfter: 30,
-		Err: fmt.Errorf("bolt: %s: %w", op, cerr)}
+	return &fednode.Error{Code: fednode.EUnavailable, Message: "the store cannot take writes now; try again later", RetryAfter: 30, Err: cerr}
 }
 
 // writeTrouble words the last commit's I/O error for Ping: the errno's

@@ -2,19 +2,27 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 )
 
 // AcquireLease takes the named lease for owner for ttl, or renews it if
 // owner holds it. It reports whether owner holds the lease now. The embedded
-// store serves one process, so its leases live in memory.
+// store serves one process, so its leases live in memory; like every other
+// call, they fail once the store is closed.
 func (d *Store) AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	if d.isClosed() {
+		return false, errors.New("bolt: acquire lease: store closed")
+	}
 	return d.leases.acquire(name, owner, ttl), nil
 }
 
 // ReleaseLease gives the lease up if owner holds it.
 func (d *Store) ReleaseLease(ctx context.Context, name, owner string) error {
+	if d.isClosed() {
+		return errors.New("bolt: release lease: store closed")
+	}
 	d.leases.release(name, owner)
 	return nil
 }

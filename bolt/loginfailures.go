@@ -55,7 +55,7 @@ func (d *Store) ClearLoginFailures(ctx context.Context, key string) error {
 
 // PruneLoginFailures deletes records whose every failure is before since.
 func (d *Store) PruneLoginFailures(ctx context.Context, since time.Time) (int, error) {
-	return pruneWhere(d, bFailures, func(ns []int64) bool { return len(keepSince(ns, since)) == 0 })
+	return pruneWhere(d, "prune login failures", bFailures, func(ns []int64) bool { return len(keepSince(ns, since)) == 0 })
 }
 
 func keepSince(ns []int64, since time.Time) []int64 {

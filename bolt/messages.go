@@ -47,7 +47,7 @@ func (d *Store) committer() {
 				break drain
 			}
 		}
-		err := d.update("append messages", func(tx *bbolt.Tx) error {
+		err := d.write("append messages", func(tx *bbolt.Tx) error {
 			for _, r := range group {
 				r.cursors, r.err = appendOne(tx, r.m, r.mailboxes, r.job)
 				if r.err != nil && !errors.Is(r.err, fednode.ErrDuplicate) {
@@ -118,7 +118,8 @@ func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string, job bool) ([
 // other appends are waiting (group commit). It returns the cursor m got in
 // each mailbox, in the order the names were given. A message whose id is
 // already stored is refused with fednode.ErrDuplicate and changes nothing.
-func (d *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
+func (d *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) (_ []uint64, err error) {
+	defer wrap(&err, "append message "+m.ID)
 	return d.append(&appendReq{m: m, mailboxes: mailboxes, done: make(chan struct{})})
 }
 
@@ -126,7 +127,8 @@ func (d *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes 
 // sender's mailbox and enqueues its delivery job for m.To.Domain, all in one
 // fsynced transaction: a message is never accepted without its job, nor a
 // job without its message.
-func (d *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error) {
+func (d *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (_ uint64, err error) {
+	defer wrap(&err, "append outgoing message "+m.ID)
 	c, err := d.append(&appendReq{m: m, mailboxes: []string{senderMailbox}, job: true, done: make(chan struct{})})
 	if err != nil {
 		return 0, err
@@ -134,21 +136,18 @@ func (d *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMai
 	return c[0], nil
 }
 
+// append hands r to the group committer and waits for its outcome.
 func (d *Store) append(r *appendReq) ([]uint64, error) {
-	m := r.m
 	d.closeMu.RLock()
 	if d.closed {
 		d.closeMu.RUnlock()
-		return nil, fmt.Errorf("bolt: append message %s: store closed", m.ID)
+		return nil, errors.New("store closed")
 	}
 	d.appends <- r
 	d.closeMu.RUnlock()
 	<-r.done // once queued, the write happens; do not abandon it halfway
 	if r.err != nil {
-		if errors.Is(r.err, fednode.ErrDuplicate) {
-			return nil, r.err
-		}
-		return nil, fmt.Errorf("bolt: append message %s: %w", m.ID, r.err)
+		return nil, r.err
 	}
 	return r.cursors, nil
 }
@@ -187,7 +186,7 @@ func (d *Store) Messages(ctx context.Context, ids []string) (map[string]fednode.
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bolt: messages: %w", err)
+		return nil, err
 	}
 	return out, nil
 }
@@ -216,7 +215,7 @@ func (d *Store) Mailbox(ctx context.Context, username string, after uint64, limi
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bolt: mailbox: %w", err)
+		return nil, err
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -56,7 +55,7 @@ func (d *Store) CreateSession(ctx context.Context, s fednode.Session, max int) (
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("bolt: create session: %w", err)
+		return nil, err
 	}
 	return evicted, nil
 }

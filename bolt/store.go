@@ -205,7 +205,10 @@ func (d *Store) Close() error {
 	for {
 		select {
 		case err := <-done:
-			return err
+			if err != nil {
+				return fmt.Errorf("bolt: close %s: %w", d.path, err)
+			}
+			return nil
 		case <-time.After(100 * time.Millisecond):
 			if d.health.failure() != nil && time.Now().After(deadline) {
 				return fmt.Errorf("bolt: close %s: a failed transaction still holds the store; its lock goes with the process", d.path)
@@ -214,17 +217,23 @@ func (d *Store) Close() error {
 	}
 }
 
+func (d *Store) isClosed() bool {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	return d.closed
+}
+
 // Ping reports whether the store can serve: the reason it failed, or the
 // error of the last write while writes fail, or whether a read works.
 func (d *Store) Ping(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("bolt: ping: %w", err)
 	}
 	if err := d.health.failure(); err != nil {
-		return fmt.Errorf("bolt: %w", err)
+		return fmt.Errorf("bolt: ping: %w", err)
 	}
 	if err := d.health.lastWriteErr(); err != nil {
-		return &fednode.Error{Code: fednode.EUnavailable, Message: "the store cannot take writes: " + writeTrouble(err), RetryAfter: 5, Err: err}
+		return fmt.Errorf("bolt: ping: %w", &fednode.Error{Code: fednode.EUnavailable, Message: "the store cannot take writes: " + writeTrouble(err), RetryAfter: 5, Err: err})
 	}
 	return d.view("ping", func(tx *bbolt.Tx) error {
 		if tx.Bucket(bMeta) == nil {
@@ -232,6 +241,14 @@ func (d *Store) Ping(ctx context.Context) error {
 		}
 		return nil
 	})
+}
+
+// wrap names the operation that failed in *err: every error of an exported
+// method says which one it was.
+func wrap(err *error, op string) {
+	if *err != nil {
+		*err = fmt.Errorf("bolt: %s: %w", op, *err)
+	}
 }
 
 func u64(n uint64) []byte {
@@ -287,9 +304,9 @@ func decode(k, buf []byte, v any) error {
 
 // pruneWhere deletes, in one transaction, the records of a bucket for which
 // stale says so.
-func pruneWhere[T any](d *Store, bucket []byte, stale func(T) bool) (int, error) {
+func pruneWhere[T any](d *Store, op string, bucket []byte, stale func(T) bool) (int, error) {
 	n := 0
-	err := d.update("prune "+string(bucket), func(tx *bbolt.Tx) error {
+	err := d.update(op, func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
 		var doomed [][]byte
 		if err := b.ForEach(func(k, v []byte) error {

@@ -2,8 +2,6 @@ package bolt
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -20,9 +18,6 @@ func (d *Store) CreateUser(ctx context.Context, u fednode.User) error {
 		}
 		return put(b, key, u)
 	})
-	if err != nil && !errors.Is(err, fednode.ErrTaken) {
-		return fmt.Errorf("bolt: create user: %w", err)
-	}
 	return err
 }
 
