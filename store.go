@@ -15,12 +15,13 @@ import (
 // ErrDuplicate; test them with errors.Is. A store that has failed closed
 // wraps ErrStoreFailed in every write it refuses; a store that cannot reach
 // what it depends on now (Redis down, restarting, failing over, too slow)
-// wraps ErrUnavailable, so callers never match an error's text.
+// wraps ErrUnavailable, so callers never match an error's text. Every
+// error names the operation that failed: "<adapter>: <operation>: <cause>".
 type Store interface {
 	// Ping reports whether the store can serve, and if not, why.
 	Ping(ctx context.Context) error
-	// Close releases the store. Every later call fails; a second Close
-	// does nothing.
+	// Close releases the store. Every later call that reads or writes
+	// fails; a second Close does nothing.
 	Close() error
 
 	// CreateUser stores a new user, refusing with ErrTaken a name taken in

@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strconv"
@@ -71,44 +70,38 @@ func (s *Store) PeerJobs(ctx context.Context, peer string, limit int) (_ []fedno
 func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) (err error) {
 	defer wrap(&err, "note attempt")
 	key := s.key("obj", peer)
-	for i := 0; i < 50; i++ {
-		err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
-			fields := make([]string, len(seqs))
-			for i, sq := range seqs {
-				fields[i] = strconv.FormatUint(sq, 10)
-			}
-			if len(fields) == 0 {
-				return nil
-			}
-			vals, err := tx.HMGet(ctx, key, fields...).Result()
-			if err != nil {
-				return err
-			}
-			updates := map[string]any{}
-			for i, v := range vals {
-				if v == nil {
-					continue
-				}
-				var j fednode.Job
-				if err := decodeReply(v, &j); err != nil {
-					return fmt.Errorf("job %s: %w", fields[i], err)
-				}
-				j.Attempts++
-				j.LastError = reason
-				b, _ := json.Marshal(j)
-				updates[fields[i]] = b
-			}
-			if len(updates) == 0 {
-				return nil
-			}
-			_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error { return p.HSet(ctx, key, updates).Err() })
-			return err
-		}, key)
-		if !errors.Is(err, goredis.TxFailedErr) {
+	return s.watch(ctx, func(tx *goredis.Tx) error {
+		fields := make([]string, len(seqs))
+		for i, sq := range seqs {
+			fields[i] = strconv.FormatUint(sq, 10)
+		}
+		if len(fields) == 0 {
+			return nil
+		}
+		vals, err := tx.HMGet(ctx, key, fields...).Result()
+		if err != nil {
 			return err
 		}
-	}
-	return errContention
+		updates := map[string]any{}
+		for i, v := range vals {
+			if v == nil {
+				continue
+			}
+			var j fednode.Job
+			if err := decodeReply(v, &j); err != nil {
+				return fmt.Errorf("job %s: %w", fields[i], err)
+			}
+			j.Attempts++
+			j.LastError = reason
+			b, _ := json.Marshal(j)
+			updates[fields[i]] = b
+		}
+		if len(updates) == 0 {
+			return nil
+		}
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error { return p.HSet(ctx, key, updates).Err() })
+		return err
+	}, key)
 }
 
 // FinishJobs ends jobs atomically: removes them, sets their messages'
@@ -123,51 +116,46 @@ func (s *Store) FinishJobs(ctx context.Context, peer string, results []fednode.J
 	for _, r := range results {
 		watch = append(watch, s.key("m", r.MessageID))
 	}
-	for i := 0; i < 50; i++ {
-		err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
-			type change struct {
-				r   fednode.JobResult
-				msg []byte
-				job fednode.Job
-			}
-			var changes []change
-			for _, r := range results {
-				var m fednode.Message
-				if err := getJSON(ctx, tx, s.key("m", r.MessageID), &m); err != nil {
-					return fmt.Errorf("message %s: %w", r.MessageID, err)
-				}
-				m.Status, m.Reason = r.Status, r.Reason
-				b, _ := json.Marshal(m)
-				var j fednode.Job
-				if v, err := tx.HGet(ctx, objKey, strconv.FormatUint(r.Seq, 10)).Bytes(); err == nil {
-					json.Unmarshal(v, &j)
-				}
-				changes = append(changes, change{r, b, j})
-			}
-			_, err := tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-				for _, c := range changes {
-					seq := strconv.FormatUint(c.r.Seq, 10)
-					p.HDel(ctx, objKey, seq)
-					p.ZRem(ctx, obqKey, seq)
-					p.Set(ctx, s.key("m", c.r.MessageID), c.msg, 0)
-					if c.r.Status == fednode.StatusFailed {
-						dl, _ := json.Marshal(fednode.DeadLetter{MessageID: c.r.MessageID, Peer: peer, Reason: c.r.Reason, Attempts: c.job.Attempts + 1, FailedAt: now.UTC()})
-						p.HSet(ctx, s.key("dead"), c.r.MessageID, dl)
-						p.ZAdd(ctx, s.key("deadidx"), goredis.Z{Score: micros(now), Member: c.r.MessageID})
-					}
-				}
-				return nil
-			})
-			return err
-		}, watch...)
-		if !errors.Is(err, goredis.TxFailedErr) {
-			if err != nil {
-				return err
-			}
-			return dropEmptyPeer.Run(ctx, s.c, []string{obqKey, s.key("obpeers")}, peer).Err()
+	err = s.watch(ctx, func(tx *goredis.Tx) error {
+		type change struct {
+			r   fednode.JobResult
+			msg []byte
+			job fednode.Job
 		}
+		var changes []change
+		for _, r := range results {
+			var m fednode.Message
+			if err := getJSON(ctx, tx, s.key("m", r.MessageID), &m); err != nil {
+				return fmt.Errorf("message %s: %w", r.MessageID, err)
+			}
+			m.Status, m.Reason = r.Status, r.Reason
+			b, _ := json.Marshal(m)
+			var j fednode.Job
+			if v, err := tx.HGet(ctx, objKey, strconv.FormatUint(r.Seq, 10)).Bytes(); err == nil {
+				json.Unmarshal(v, &j)
+			}
+			changes = append(changes, change{r, b, j})
+		}
+		_, err := tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			for _, c := range changes {
+				seq := strconv.FormatUint(c.r.Seq, 10)
+				p.HDel(ctx, objKey, seq)
+				p.ZRem(ctx, obqKey, seq)
+				p.Set(ctx, s.key("m", c.r.MessageID), c.msg, 0)
+				if c.r.Status == fednode.StatusFailed {
+					dl, _ := json.Marshal(fednode.DeadLetter{MessageID: c.r.MessageID, Peer: peer, Reason: c.r.Reason, Attempts: c.job.Attempts + 1, FailedAt: now.UTC()})
+					p.HSet(ctx, s.key("dead"), c.r.MessageID, dl)
+					p.ZAdd(ctx, s.key("deadidx"), goredis.Z{Score: micros(now), Member: c.r.MessageID})
+				}
+			}
+			return nil
+		})
+		return err
+	}, watch...)
+	if err != nil {
+		return err
 	}
-	return errContention
+	return dropEmptyPeer.Run(ctx, s.c, []string{obqKey, s.key("obpeers")}, peer).Err()
 }
 
 // DeadLetters returns up to limit dead letters, oldest first.

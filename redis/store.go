@@ -195,24 +195,45 @@ func getJSON(ctx context.Context, c goredis.Cmdable, key string, v any) error {
 
 // update does a read-modify-write of one JSON value under WATCH.
 func (s *Store) update(ctx context.Context, key string, v any, fn func() error) error {
-	for i := 0; i < 50; i++ {
-		err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
-			if err := getJSON(ctx, tx, key, v); err != nil {
-				return err
-			}
-			if err := fn(); err != nil {
-				return err
-			}
-			b, err := json.Marshal(v)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error { return p.Set(ctx, key, b, 0).Err() })
-			return err
-		}, key)
-		if !errors.Is(err, goredis.TxFailedErr) {
+	return s.watch(ctx, func(tx *goredis.Tx) error {
+		if err := getJSON(ctx, tx, key, v); err != nil {
 			return err
 		}
+		if err := fn(); err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error { return p.Set(ctx, key, b, 0).Err() })
+		return err
+	}, key)
+}
+
+// watch runs fn under WATCH of keys, again while another client changes
+// them first, up to 50 times. It answers success only when fn ran to the
+// end: go-redis's cluster client returns nil from Watch without running fn
+// at all when the node's client is closed under it on its last attempt (a
+// closed store, or a node the cluster dropped), which would report a write
+// that never happened.
+func (s *Store) watch(ctx context.Context, fn func(*goredis.Tx) error, keys ...string) error {
+	for range 50 {
+		ran := false
+		err := s.c.Watch(ctx, func(tx *goredis.Tx) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			ran = true
+			return nil
+		}, keys...)
+		switch {
+		case errors.Is(err, goredis.TxFailedErr):
+			continue
+		case err == nil && !ran:
+			return fmt.Errorf("the transaction did not run: %w", goredis.ErrClosed)
+		}
+		return err
 	}
 	return errContention
 }

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -509,9 +511,9 @@ func sameSet(got []string, want ...string) bool {
 	return true
 }
 
-// testClose: a closed store refuses every call with an error, never a
-// panic, a hang or an answer that looks like data (an empty mailbox, a
-// "not found"), and closing it again does nothing.
+// testClose: a closed store refuses every call with an error that names
+// the operation, never a panic, a hang or an answer that looks like data
+// (an empty mailbox, a "not found"), and closing it again does nothing.
 func testClose(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if _, err := s.AppendMessage(ctx, msg("m1", "alice", "bob"), "alice", "bob"); err != nil {
@@ -520,21 +522,23 @@ func testClose(t *testing.T, s fednode.Store) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	calls := map[string]func() error{
-		"Ping":          func() error { return s.Ping(ctx) },
-		"CreateUser":    func() error { return s.CreateUser(ctx, fednode.User{Username: "carol"}) },
-		"User":          func() error { _, err := s.User(ctx, "alice"); return err },
-		"AppendMessage": func() error { _, err := s.AppendMessage(ctx, msg("m2", "alice", "bob"), "bob"); return err },
-		"Message":       func() error { _, err := s.Message(ctx, "m1"); return err },
-		"Messages":      func() error { _, err := s.Messages(ctx, []string{"m1"}); return err },
-		"Mailbox":       func() error { _, err := s.Mailbox(ctx, "bob", 0, 10); return err },
-		"SetMeta":       func() error { return s.SetMeta(ctx, "k", []byte("v")) },
-		"Meta":          func() error { _, err := s.Meta(ctx, "k"); return err },
+	calls := Calls()
+	contract := reflect.TypeFor[fednode.Store]()
+	for i := range contract.NumMethod() {
+		if name := contract.Method(i).Name; name != "Close" {
+			if _, ok := calls[name]; !ok {
+				t.Fatalf("fednode.Store.%s has no entry in Calls", name)
+			}
+		}
 	}
-	for name, call := range calls {
-		err := call()
+	for name, c := range calls {
+		err := c.Do(ctx, s)
 		if err == nil || errors.Is(err, fednode.ErrNotFound) {
 			t.Errorf("%s after Close: %v, want an error that is not a not-found", name, err)
+			continue
+		}
+		if _, rest, _ := strings.Cut(err.Error(), ": "); !strings.HasPrefix(rest, c.Op+": ") {
+			t.Errorf("%s after Close: %q does not name the operation %q", name, err, c.Op)
 		}
 	}
 	if err := s.Close(); err != nil {
