@@ -111,10 +111,20 @@ func (e corruptError) Unwrap() error { return e.err }
 
 func corrupt(format string, args ...any) error { return corruptError{fmt.Errorf(format, args...)} }
 
+// faultAddr returns the address of the memory fault that r, a recovered
+// value, is or wraps (SetPanicOnFault's runtime error has an Addr method).
+func faultAddr(r any) (uintptr, bool) {
+	var fault interface{ Addr() uintptr }
+	if err, ok := r.(error); ok && errors.As(err, &fault) {
+		return fault.Addr(), true
+	}
+	return 0, false
+}
+
 // panicked turns a recovered value into the reason the store failed.
 func panicked(r any) string {
-	if fault, ok := r.(interface{ Addr() uintptr }); ok {
-		return fmt.Sprintf("a memory fault reading the store file at %#x (%v): the file is damaged or was truncated underneath the node", fault.Addr(), r)
+	if addr, ok := faultAddr(r); ok {
+		return fmt.Sprintf("a memory fault reading the store file at %#x (%v): the file is damaged or was truncated underneath the node", addr, r)
 	}
 	return fmt.Sprintf("bbolt crashed on the store's data (%v): the file is probably damaged", r)
 }
@@ -123,7 +133,7 @@ func panicked(r any) string {
 // stack fail logs at Debug level.
 func crashedWhileRunning(r any) string {
 	s := panicked(r)
-	if _, fault := r.(interface{ Addr() uintptr }); !fault {
+	if _, fault := faultAddr(r); !fault {
 		s += " (if the check of the file finds nothing, it is a bug: the stack is logged at Debug level)"
 	}
 	return s
