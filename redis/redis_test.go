@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -15,13 +16,12 @@ import (
 	"github.com/fednode/fednode/storetest"
 )
 
-var namespaces int
+var namespaces atomic.Int64 // the outage tests run in parallel
 
 // fresh returns a store in a namespace of its own, so every conformance
 // subtest starts empty on the same server.
 func fresh(t *testing.T, url string, cluster bool) fednode.Store {
-	namespaces++
-	s, err := redis.Open(context.Background(), redis.Options{URL: url, Password: redistest.Password, Cluster: cluster, Namespace: fmt.Sprintf("t%d", namespaces)})
+	s, err := redis.Open(context.Background(), redis.Options{URL: url, Password: redistest.Password, Cluster: cluster, Namespace: fmt.Sprintf("t%d", namespaces.Add(1))})
 	if err != nil {
 		t.Fatal(err)
 	}

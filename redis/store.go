@@ -20,6 +20,11 @@
 // Time. Expiry of sessions and login failures is by explicit pruning over
 // score-indexed sets, not Redis TTLs, so the node's clock (and a test's)
 // decides, exactly as with the embedded store.
+//
+// Errors. Every error names its operation ("redis: create user: ..."), and
+// one that means Redis cannot answer now (network, timeout, a closed
+// client, a server loading or a cluster failing over) wraps
+// fednode.ErrUnavailable: see transient.
 package redis
 
 import (
