@@ -108,6 +108,13 @@ var (
 // ErrDuplicate is returned when a message id is already stored.
 var ErrDuplicate = &Error{Code: EConflict, Message: "a message with that id already exists"}
 
+// ErrUnavailable is wrapped by every error of a dependency that cannot
+// answer now but may shortly: Redis unreachable, restarting, loading its
+// data, failing over, or slower than its timeout. The adapter that meets
+// the failure marks it, so callers test errors.Is and never an error's
+// text. Its code answers 503, and clients retry after RetryAfter.
+var ErrUnavailable = &Error{Code: EUnavailable, Message: "a service this node depends on is unavailable; try again shortly", RetryAfter: 2}
+
 // ErrStoreFailed is wrapped by every write a store refuses after it failed:
 // a crash inside its committer, a commit whose outcome is unknown, or a read
 // that found the file damaged. Going on could lose what clients were told is

@@ -12,8 +12,8 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) storetest.Store {
-		db, err := bolt.Open(t.TempDir(), time.Second)
+	storetest.Run(t, func(t *testing.T) fednode.Store {
+		db, err := bolt.Open(context.Background(), bolt.Options{Dir: t.TempDir(), Timeout: time.Second, Create: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -25,7 +25,7 @@ func TestConformance(t *testing.T) {
 func TestReopenKeepsEverything(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
-	db, err := bolt.Open(dir, time.Second)
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: time.Second, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	db, err = bolt.Open(dir, time.Second)
+	db, err = bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: time.Second, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +47,12 @@ func TestReopenKeepsEverything(t *testing.T) {
 
 func TestSecondOpenFailsClearly(t *testing.T) {
 	dir := t.TempDir()
-	db, err := bolt.Open(dir, time.Second)
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: time.Second, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	_, err = bolt.Open(dir, 50*time.Millisecond)
+	_, err = bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: 50 * time.Millisecond, Create: true})
 	if err == nil || !strings.Contains(err.Error(), "is the node running") {
 		t.Fatalf("second Open: %v, want a clear in-use error", err)
 	}

@@ -82,7 +82,7 @@ func TestMain(m *testing.M) {
 
 func makeFixture(dir string) (*fixture, error) {
 	ctx := context.Background()
-	db, err := bolt.Open(dir, time.Second)
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: time.Second, Create: true})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func makeFixture(dir string) (*fixture, error) {
 // was told do not exist: the silent 404s damage must never cause. Reads
 // that fail are fine (the store said so); altered content is counted,
 // because bbolt keeps no checksum of values and cannot know.
-func (fx *fixture) readBack(t *testing.T, db *bolt.DB) (missing []string, failed, altered int) {
+func (fx *fixture) readBack(t *testing.T, db *bolt.Store) (missing []string, failed, altered int) {
 	t.Helper()
 	ctx := context.Background()
 	note := func(what string, err error) {
@@ -255,7 +255,7 @@ func flipBit(t *testing.T, path string, off int64, bit uint) {
 // that names the file and says want, and that the offline check agrees.
 func (fx *fixture) refused(t *testing.T, want string) *bolt.DamageError {
 	t.Helper()
-	db, err := bolt.Open(fx.dir, time.Second)
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Create: true})
 	if err == nil {
 		db.Close()
 		t.Fatalf("a damaged store was opened and served (want a refusal saying %q)", want)
@@ -362,7 +362,7 @@ func TestFlippedDataPages(t *testing.T) {
 				flipBit(t, fx.path, off, uint(rng.IntN(8)))
 				where = append(where, fmt.Sprintf("page %d byte %d", id, off-int64(id*ps)))
 			}
-			db, err := bolt.Open(fx.dir, time.Second)
+			db, err := bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Create: true})
 			if err != nil {
 				var de *bolt.DamageError
 				if !errors.As(err, &de) || !strings.Contains(err.Error(), fx.path) {
@@ -391,7 +391,7 @@ func TestOneMetaPageDamaged(t *testing.T) {
 			fx := fill(t)
 			// The last transaction writes one more record: the one the
 			// fallback to the older meta page loses.
-			db, err := bolt.Open(fx.dir, time.Second)
+			db, err := bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Create: true})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -418,7 +418,7 @@ func TestOneMetaPageDamaged(t *testing.T) {
 			if err != nil || rep.Damaged() {
 				t.Fatalf("RepairMeta: %v\n%s", err, rep)
 			}
-			db, err = bolt.Open(fx.dir, time.Second)
+			db, err = bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Create: true})
 			if err != nil {
 				t.Fatalf("open after the repair: %v", err)
 			}
@@ -464,7 +464,7 @@ func TestCheckOfAHealthyStore(t *testing.T) {
 	}
 	// A running node holds the lock: the check says so instead of reading
 	// a file that is being written.
-	db, err := bolt.Open(fx.dir, time.Second)
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -501,19 +501,19 @@ func TestCheckFindsWhatOnlyRecordsShow(t *testing.T) {
 
 func TestEmptyDirCreatesOnlyWhenAsked(t *testing.T) {
 	dir := t.TempDir()
-	_, err := bolt.OpenWith(context.Background(), dir, bolt.Options{Timeout: time.Second})
+	_, err := bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: time.Second})
 	if !errors.Is(err, bolt.ErrNoStore) {
 		t.Fatalf("Open without Create on an empty dir: %v, want ErrNoStore", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "fednode.db")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatal("Open without Create made a file")
 	}
-	db, err := bolt.OpenWith(context.Background(), dir, bolt.Options{Timeout: time.Second, Create: true})
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: time.Second, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
-	db, err = bolt.OpenWith(context.Background(), dir, bolt.Options{Timeout: time.Second})
+	db, err = bolt.Open(context.Background(), bolt.Options{Dir: dir, Timeout: time.Second})
 	if err != nil {
 		t.Fatalf("reopen without Create: %v", err)
 	}

@@ -111,10 +111,20 @@ func (e corruptError) Unwrap() error { return e.err }
 
 func corrupt(format string, args ...any) error { return corruptError{fmt.Errorf(format, args...)} }
 
+// faultAddr returns the address of the memory fault that r, a recovered
+// value, is or wraps (SetPanicOnFault's runtime error has an Addr method).
+func faultAddr(r any) (uintptr, bool) {
+	var fault interface{ Addr() uintptr }
+	if err, ok := r.(error); ok && errors.As(err, &fault) {
+		return fault.Addr(), true
+	}
+	return 0, false
+}
+
 // panicked turns a recovered value into the reason the store failed.
 func panicked(r any) string {
-	if fault, ok := r.(interface{ Addr() uintptr }); ok {
-		return fmt.Sprintf("a memory fault reading the store file at %#x (%v): the file is damaged or was truncated underneath the node", fault.Addr(), r)
+	if addr, ok := faultAddr(r); ok {
+		return fmt.Sprintf("a memory fault reading the store file at %#x (%v): the file is damaged or was truncated underneath the node", addr, r)
 	}
 	return fmt.Sprintf("bbolt crashed on the store's data (%v): the file is probably damaged", r)
 }
@@ -123,7 +133,7 @@ func panicked(r any) string {
 // stack fail logs at Debug level.
 func crashedWhileRunning(r any) string {
 	s := panicked(r)
-	if _, fault := r.(interface{ Addr() uintptr }); !fault {
+	if _, fault := faultAddr(r); !fault {
 		s += " (if the check of the file finds nothing, it is a bug: the stack is logged at Debug level)"
 	}
 	return s
@@ -149,7 +159,7 @@ func (e crashError) Error() string { return string(e) }
 
 // fail marks the store failed (the first time: log it, check the file in
 // the background) and returns the error for the operation that found it.
-func (d *DB) fail(op, reason string, stack []byte) error {
+func (d *Store) fail(op, reason string, stack []byte) error {
 	if d.health.setFailed(reason) {
 		d.health.log.Error("store: failed; writes are refused until the operator acts (see Damage and recovery in docs/OPERATIONS.md)",
 			"file", d.path, "op", op, "reason", reason)
@@ -163,12 +173,12 @@ func (d *DB) fail(op, reason string, stack []byte) error {
 		}
 		d.bgMu.Unlock()
 	}
-	return fmt.Errorf("bolt: %s: %w", op, d.health.failure())
+	return d.health.failure()
 }
 
 // checkAfterFailure checks the file while no write runs, and logs what it
 // found: the operator learns whether the file is damaged before deciding.
-func (d *DB) checkAfterFailure() {
+func (d *Store) checkAfterFailure() {
 	defer d.bg.Done()
 	d.gate.Lock() // no writer may run under bbolt's check
 	defer d.gate.Unlock()
@@ -215,8 +225,9 @@ func (d *DB) checkAfterFailure() {
 }
 
 // view runs fn in a read transaction, turning a fault, a panic or a
-// corrupt record into a failed store and an error.
-func (d *DB) view(op string, fn func(*bbolt.Tx) error) (err error) {
+// corrupt record into a failed store and an error. Its error names op.
+func (d *Store) view(op string, fn func(*bbolt.Tx) error) (err error) {
+	defer wrap(&err, op) // deferred first, so it runs last
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
@@ -231,15 +242,23 @@ func (d *DB) view(op string, fn func(*bbolt.Tx) error) (err error) {
 }
 
 // update runs fn in one fsynced write transaction, refused once the store
-// has failed. See the comment on health for what each failure does.
-func (d *DB) update(op string, fn func(*bbolt.Tx) error) (err error) {
+// has failed. See the comment on health for what each failure does. Its
+// error names op.
+func (d *Store) update(op string, fn func(*bbolt.Tx) error) (err error) {
+	defer wrap(&err, op)
+	return d.write(op, fn)
+}
+
+// write is update with an error that does not name op yet, for the group
+// committer, whose callers each name their own.
+func (d *Store) write(op string, fn func(*bbolt.Tx) error) (err error) {
 	if f := d.health.failure(); f != nil {
-		return fmt.Errorf("bolt: %s: %w", op, f)
+		return f
 	}
 	d.gate.RLock()
 	defer d.gate.RUnlock()
 	if f := d.health.failure(); f != nil { // failed while this write waited
-		return fmt.Errorf("bolt: %s: %w", op, f)
+		return f
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
@@ -267,7 +286,7 @@ func (d *DB) update(op string, fn func(*bbolt.Tx) error) (err error) {
 	case errors.As(err, new(corruptError)):
 		return d.fail(op, "a write found a damaged record: "+err.Error(), nil)
 	case errors.Is(err, fednode.ErrStoreFailed):
-		return fmt.Errorf("bolt: %s: %w", op, err)
+		return err
 	case !fnDone:
 		return err // the caller's own refusal (taken, not found, …): nothing was written
 	}
@@ -281,14 +300,13 @@ func (d *DB) update(op string, fn func(*bbolt.Tx) error) (err error) {
 // it did (the store's transaction id moved), the failure came at or after
 // the fsync that was to make it durable: whether the write is on disk is
 // unknown, and the store fails closed.
-func (d *DB) commitFailed(op string, txid uint64, cerr error) error {
+func (d *Store) commitFailed(op string, txid uint64, cerr error) error {
 	var now uint64
 	if err := d.db.View(func(tx *bbolt.Tx) error { now = uint64(tx.ID()); return nil }); err != nil || now >= txid {
 		return d.fail(op, fmt.Sprintf("the commit of transaction %d failed after its meta page was written (%v): whether it is on disk is unknown", txid, cerr), nil)
 	}
 	d.health.writeFailed(cerr)
-	return &fednode.Error{Code: fednode.EUnavailable, Message: "the store cannot take writes now; try again later", RetryAfter: 30,
-		Err: fmt.Errorf("bolt: %s: %w", op, cerr)}
+	return &fednode.Error{Code: fednode.EUnavailable, Message: "the store cannot take writes now; try again later", RetryAfter: 30, Err: cerr}
 }
 
 // writeTrouble words the last commit's I/O error for Ping: the errno's
@@ -303,44 +321,3 @@ func writeTrouble(err error) string {
 	}
 	return err.Error()
 }
-
-// openLocked opens path for reading, or for writing when write is set,
-// creating it when create is set and it is missing (created reports that),
-// and takes bbolt's lock on it (exclusive for writing, shared for reading),
-// waiting up to timeout for another process to let go.
-func openLocked(path string, write, create bool, timeout time.Duration) (f *os.File, created bool, err error) {
-	flag, how := os.O_RDONLY, syscall.LOCK_SH
-	if write {
-		flag, how = os.O_RDWR, syscall.LOCK_EX
-	}
-	f, err = os.OpenFile(path, flag, 0o600)
-	if errors.Is(err, os.ErrNotExist) && create {
-		f, err = os.OpenFile(path, flag|os.O_CREATE|os.O_EXCL, 0o600)
-		created = err == nil
-	}
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, false, fmt.Errorf("bolt: %s: %w", path, ErrNoStore)
-		}
-		return nil, false, fmt.Errorf("bolt: open %s: %w", path, err)
-	}
-	deadline := time.Now().Add(timeout)
-	for {
-		err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB)
-		if err == nil {
-			return f, created, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
-			f.Close()
-			if errors.Is(err, syscall.EWOULDBLOCK) {
-				return nil, false, fmt.Errorf("bolt: %s is in use by another process (is the node running?): %w", path, berrors.ErrTimeout)
-			}
-			return nil, false, fmt.Errorf("bolt: lock %s: %w", path, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// ErrNoStore is returned by Open for a missing store file that it was not
-// told to create.
-var ErrNoStore = errors.New("no store file")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -34,10 +35,10 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
-func openLogged(t *testing.T) (*DB, *logBuffer) {
+func openLogged(t *testing.T) (*Store, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{}
-	db, err := OpenWith(context.Background(), t.TempDir(), Options{Timeout: time.Second, Create: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	db, err := Open(context.Background(), Options{Dir: t.TempDir(), Timeout: time.Second, Create: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,5 +106,33 @@ func TestCommitInDoubtFailsClosed(t *testing.T) {
 	}
 	if n := strings.Count(logs.String(), "store: failed"); n != 1 {
 		t.Fatalf("the failure was logged %d times, want once:\n%s", n, logs)
+	}
+}
+
+// faultError is what SetPanicOnFault panics with: a runtime error with the
+// faulting address.
+type faultError struct{}
+
+func (faultError) Error() string { return "unexpected fault address 0xdead" }
+func (faultError) Addr() uintptr { return 0xdead }
+func (faultError) RuntimeError() {}
+
+func TestFaultsAreToldFromOtherPanics(t *testing.T) {
+	for _, tt := range []struct {
+		r     any
+		fault bool
+	}{
+		{faultError{}, true},
+		{fmt.Errorf("reading: %w", faultError{}), true},
+		{errors.New("index out of range"), false},
+		{"a string", false},
+	} {
+		addr, ok := faultAddr(tt.r)
+		if ok != tt.fault || (ok && addr != 0xdead) {
+			t.Errorf("faultAddr(%v) = %#x, %v", tt.r, addr, ok)
+		}
+		if got := strings.Contains(panicked(tt.r), "memory fault"); got != tt.fault {
+			t.Errorf("panicked(%v) = %q", tt.r, panicked(tt.r))
+		}
 	}
 }

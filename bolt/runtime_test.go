@@ -37,11 +37,11 @@ func (l *syncBuffer) String() string {
 }
 
 // openFixture opens a copy of the fixture with a log the test can read.
-func openFixture(t *testing.T) (*fixture, *bolt.DB, *syncBuffer) {
+func openFixture(t *testing.T) (*fixture, *bolt.Store, *syncBuffer) {
 	t.Helper()
 	fx := fill(t)
 	logs := &syncBuffer{}
-	db, err := bolt.OpenWith(context.Background(), fx.dir, bolt.Options{Timeout: time.Second, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,7 +130,7 @@ func TestCommitterCrashFailsClosed(t *testing.T) {
 	fx := fill(t)
 	root := bucketRoot(t, fx.path, "messages")
 	logs := &syncBuffer{}
-	db, err := bolt.OpenWith(ctx, fx.dir, bolt.Options{Timeout: time.Second, Log: slog.New(slog.NewTextHandler(logs, nil))})
+	db, err := bolt.Open(ctx, bolt.Options{Dir: fx.dir, Timeout: time.Second, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestCommitterCrashFailsClosed(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 	// And at the next start the damage is found before anything is served.
-	if _, err := bolt.Open(fx.dir, time.Second); err == nil || !strings.Contains(err.Error(), "bucket messages") {
+	if _, err := bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Create: true}); err == nil || !strings.Contains(err.Error(), "bucket messages") {
 		t.Fatalf("reopen: %v", err)
 	}
 }
@@ -204,19 +204,21 @@ func TestDamagedRecordIsNotANotFound(t *testing.T) {
 // of answering "not found".
 func TestLargeStoreGetsTheQuickCheck(t *testing.T) {
 	ctx := context.Background()
-	quick := bolt.Options{Timeout: time.Second, FullCheckMaxBytes: -1}
+	quick := func(dir string) bolt.Options {
+		return bolt.Options{Dir: dir, Timeout: time.Second, FullCheckMaxBytes: -1}
+	}
 	t.Run("truncated", func(t *testing.T) {
 		fx := fill(t)
 		os.Truncate(fx.path, 1<<20)
-		if _, err := bolt.OpenWith(ctx, fx.dir, quick); !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), "truncated") {
-			t.Fatalf("OpenWith: %v", err)
+		if _, err := bolt.Open(ctx, quick(fx.dir)); !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), "truncated") {
+			t.Fatalf("Open: %v", err)
 		}
 	})
 	t.Run("a meta page", func(t *testing.T) {
 		fx := fill(t)
 		flipBit(t, fx.path, 4096+16+40, 0)
-		if _, err := bolt.OpenWith(ctx, fx.dir, quick); !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), "meta page 1") {
-			t.Fatalf("OpenWith: %v", err)
+		if _, err := bolt.Open(ctx, quick(fx.dir)); !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), "meta page 1") {
+			t.Fatalf("Open: %v", err)
 		}
 	})
 	t.Run("the root page's elements", func(t *testing.T) {
@@ -231,9 +233,9 @@ func TestLargeStoreGetsTheQuickCheck(t *testing.T) {
 		}
 		root := int64(binary.LittleEndian.Uint64(b[m*4096+16+16:]))
 		writeAt(t, fx.path, root*4096+16+4, []byte{0xf0, 0xff, 0xff, 0xff})
-		_, err := bolt.OpenWith(ctx, fx.dir, quick)
+		_, err := bolt.Open(ctx, quick(fx.dir))
 		if !errors.As(err, new(*bolt.DamageError)) || !strings.Contains(err.Error(), fx.path) {
-			t.Fatalf("OpenWith: %v", err)
+			t.Fatalf("Open: %v", err)
 		}
 		t.Log(err)
 	})
@@ -243,7 +245,7 @@ func TestLargeStoreGetsTheQuickCheck(t *testing.T) {
 		for _, id := range leaf[len(leaf)/4 : len(leaf)/2] {
 			writeAt(t, fx.path, int64(id*ps)+8, []byte{0, 0})
 		}
-		db, err := bolt.OpenWith(ctx, fx.dir, quick)
+		db, err := bolt.Open(ctx, quick(fx.dir))
 		if err != nil {
 			t.Fatalf("the quick check read a data page: %v", err)
 		}

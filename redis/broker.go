@@ -29,7 +29,8 @@ type event struct {
 }
 
 // Publish sends an event to every replica.
-func (b *Broker) Publish(ctx context.Context, topic string, payload []string) error {
+func (b *Broker) Publish(ctx context.Context, topic string, payload []string) (err error) {
+	defer wrap(&err, "publish")
 	msg, _ := json.Marshal(event{topic, payload})
 	return b.c.Publish(ctx, b.channel, msg).Err()
 }

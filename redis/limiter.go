@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -53,7 +52,8 @@ func (l *Limiter) Allow(ctx context.Context, key string, r ratelimit.Rule) (rate
 	res, err := slidingWindow.Run(ctx, l.c, []string{l.prefix + "{" + Part(key) + "}"},
 		r.Window.Microseconds(), r.Limit, hex.EncodeToString(id[:])).Int64Slice()
 	if err != nil {
-		return ratelimit.Decision{}, fmt.Errorf("redis: limiter: %w", err)
+		wrap(&err, "limiter")
+		return ratelimit.Decision{}, err
 	}
 	return ratelimit.Decision{
 		Allowed:    res[0] == 1,

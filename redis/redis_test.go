@@ -4,20 +4,24 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/redis"
 	"github.com/fednode/fednode/storetest"
 )
 
-var namespaces int
+var namespaces atomic.Int64 // the outage tests run in parallel
 
 // fresh returns a store in a namespace of its own, so every conformance
 // subtest starts empty on the same server.
-func fresh(t *testing.T, url string, cluster bool) storetest.Store {
-	namespaces++
-	s, err := redis.Open(context.Background(), redis.Options{URL: url, Password: redistest.Password, Cluster: cluster, Namespace: fmt.Sprintf("t%d", namespaces)})
+func fresh(t *testing.T, url string, cluster bool) fednode.Store {
+	s, err := redis.Open(context.Background(), redis.Options{URL: url, Password: redistest.Password, Cluster: cluster, Namespace: fmt.Sprintf("t%d", namespaces.Add(1))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,14 +31,14 @@ func fresh(t *testing.T, url string, cluster bool) storetest.Store {
 
 func TestConformanceSingleServer(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.Run(t, func(t *testing.T) storetest.Store { return fresh(t, srv.URL(), false) })
+	storetest.Run(t, func(t *testing.T) fednode.Store { return fresh(t, srv.URL(), false) })
 }
 
 func TestConformanceCluster(t *testing.T) {
 	cl := redistest.StartCluster(t, 3)
 	addrs := cl.Addrs()
 	url := "redis://" + addrs[0] + "?addr=" + addrs[1] + "&addr=" + addrs[2]
-	storetest.Run(t, func(t *testing.T) storetest.Store { return fresh(t, url, true) })
+	storetest.Run(t, func(t *testing.T) fednode.Store { return fresh(t, url, true) })
 }
 
 func TestPersistenceCheck(t *testing.T) {
@@ -68,5 +72,66 @@ func TestKeyPartsAreSafe(t *testing.T) {
 		if strings.ContainsAny(p, "{}*?[]: ") {
 			t.Errorf("Part(%q) = %q has a special character", in, p)
 		}
+	}
+}
+
+// commands counts the commands a client sends, and their names.
+type commands struct {
+	mu    sync.Mutex
+	names []string
+}
+
+func (c *commands) DialHook(next goredis.DialHook) goredis.DialHook { return next }
+
+func (c *commands) ProcessHook(next goredis.ProcessHook) goredis.ProcessHook {
+	return func(ctx context.Context, cmd goredis.Cmder) error {
+		c.mu.Lock()
+		c.names = append(c.names, cmd.Name())
+		c.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+
+func (c *commands) ProcessPipelineHook(next goredis.ProcessPipelineHook) goredis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []goredis.Cmder) error {
+		c.mu.Lock()
+		c.names = append(c.names, "pipeline")
+		c.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// TestMessagesIsOneRoundTrip: the batch read the outbox makes for a whole
+// envelope costs one command, however many ids, on one server and on a
+// cluster (where it works only because the node's keys share one slot).
+func TestMessagesIsOneRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redistest.StartCluster(t, 3)
+	addrs := cl.Addrs()
+	for name, s := range map[string]*redis.Store{
+		"single server": fresh(t, srv.URL(), false).(*redis.Store),
+		"cluster":       fresh(t, "redis://"+addrs[0]+"?addr="+addrs[1]+"&addr="+addrs[2], true).(*redis.Store),
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			var ids []string
+			for i := range 100 {
+				id := fmt.Sprintf("m%03d", i)
+				m := fednode.Message{ID: id, From: fednode.Address{User: "a", Domain: "d"}, To: fednode.Address{User: "b", Domain: "d"}, Content: id}
+				if _, err := s.AppendMessage(ctx, m, "b"); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, id, "missing-"+id)
+			}
+			seen := &commands{}
+			s.Client().AddHook(seen)
+			got, err := s.Messages(ctx, ids)
+			if err != nil || len(got) != 100 || got["m042"].Content != "m042" {
+				t.Fatalf("Messages: %d messages, %v", len(got), err)
+			}
+			if len(seen.names) != 1 || seen.names[0] != "mget" {
+				t.Fatalf("Messages sent %v, want one MGET", seen.names)
+			}
+		})
 	}
 }

@@ -1,12 +1,15 @@
-// Package storetest is the conformance suite every store backend must pass.
-// The embedded bbolt store runs it now; the Redis store of a later issue runs
-// the very same tests, which is what makes the backends interchangeable.
+// Package storetest is the conformance suite every store backend must pass:
+// it holds each to the contract fednode.Store. The embedded bbolt store and
+// the Redis store (on one server and on a cluster) run the very same tests,
+// which is what makes the backends interchangeable.
 package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,58 +17,9 @@ import (
 	"github.com/fednode/fednode"
 )
 
-// Store is everything a backend provides.
-type Store interface {
-	Ping(ctx context.Context) error
-
-	CreateUser(ctx context.Context, u fednode.User) error
-	User(ctx context.Context, username string) (fednode.User, error)
-	UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error
-
-	CreateSession(ctx context.Context, s fednode.Session, max int) ([]string, error)
-	Session(ctx context.Context, id string) (fednode.Session, error)
-	DeleteSession(ctx context.Context, id string) error
-	DeleteUserSessions(ctx context.Context, username string) ([]string, error)
-	DeleteAllSessions(ctx context.Context) ([]string, error)
-	PruneSessions(ctx context.Context, now time.Time) (int, error)
-
-	AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error)
-	LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error)
-	ClearLoginFailures(ctx context.Context, key string) error
-	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
-
-	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
-	Message(ctx context.Context, id string) (fednode.Message, error)
-	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
-	MailboxHead(ctx context.Context, username string) (uint64, error)
-	UpdateMessage(ctx context.Context, id string, fn func(*fednode.Message) error) error
-
-	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
-	PendingPeers(ctx context.Context) ([]string, error)
-	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
-	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
-	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
-	DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error)
-
-	Meta(ctx context.Context, key string) ([]byte, error)
-	SetMeta(ctx context.Context, key string, value []byte) error
-
-	SetBan(ctx context.Context, b fednode.Ban) error
-	Ban(ctx context.Context, key string) (fednode.Ban, error)
-	DeleteBan(ctx context.Context, key string) error
-	Bans(ctx context.Context) ([]fednode.Ban, error)
-	PruneBans(ctx context.Context, since time.Time) (int, error)
-
-	PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error)
-	SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error
-
-	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
-	ReleaseLease(ctx context.Context, name, owner string) error
-}
-
-// Run runs the suite. open returns a fresh, empty store; the suite closes
-// nothing, so open should register its own cleanup.
-func Run(t *testing.T, open func(t *testing.T) Store) {
+// Run runs the suite. open returns a fresh, empty store; open should
+// register its own cleanup, which must allow for a store the suite closed.
+func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("Ping", func(t *testing.T) {
 		if err := open(t).Ping(context.Background()); err != nil {
 			t.Fatalf("Ping on a fresh store: %v", err)
@@ -75,15 +29,17 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("LoginFailures", func(t *testing.T) { testFailures(t, open(t)) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })
+	t.Run("MessagesInOneRead", func(t *testing.T) { testMessagesBatch(t, open(t)) })
 	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
 	t.Run("PeerDocuments", func(t *testing.T) { testPeerDocs(t, open(t)) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
+	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
 }
 
-func testBans(t *testing.T, s Store) {
+func testBans(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if _, err := s.Ban(ctx, "203.0.113.7"); !errors.Is(err, fednode.ErrNotFound) {
 		t.Fatalf("no ban yet: %v", err)
@@ -115,7 +71,7 @@ func testBans(t *testing.T, s Store) {
 	}
 }
 
-func testPeerDocs(t *testing.T, s Store) {
+func testPeerDocs(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if _, _, err := s.PeerDocument(ctx, "b.example:8443"); !errors.Is(err, fednode.ErrNotFound) {
 		t.Fatalf("no document yet: %v", err)
@@ -128,7 +84,7 @@ func testPeerDocs(t *testing.T, s Store) {
 	}
 }
 
-func testLeases(t *testing.T, s Store) {
+func testLeases(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	ok, err := s.AcquireLease(ctx, "outbox:b.example", "replica-1", time.Second)
 	if err != nil || !ok {
@@ -164,7 +120,7 @@ func remote(id, from, to string) fednode.Message {
 	return m
 }
 
-func testOutbox(t *testing.T, s Store) {
+func testOutbox(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if peers, _ := s.PendingPeers(ctx); len(peers) != 0 {
 		t.Fatalf("fresh store has pending peers %v", peers)
@@ -232,7 +188,7 @@ func testOutbox(t *testing.T, s Store) {
 	}
 }
 
-func testMeta(t *testing.T, s Store) {
+func testMeta(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	if _, err := s.Meta(ctx, "k"); !errors.Is(err, fednode.ErrNotFound) {
 		t.Fatalf("Meta on a fresh store: %v", err)
@@ -246,7 +202,7 @@ func testMeta(t *testing.T, s Store) {
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-func testUsers(t *testing.T, s Store) {
+func testUsers(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	alice := fednode.User{Username: "Alice", PasswordHash: "h1", Role: fednode.RoleUser, CreatedAt: t0}
 	if err := s.CreateUser(ctx, alice); err != nil {
@@ -285,7 +241,7 @@ func session(id, user string, issued time.Time) fednode.Session {
 	return fednode.Session{ID: id, Username: user, IssuedAt: issued, ExpiresAt: issued.Add(time.Hour)}
 }
 
-func testSessions(t *testing.T, s Store) {
+func testSessions(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
 		ev, err := s.CreateSession(ctx, session(fmt.Sprintf("a%d", i), "alice", t0.Add(time.Duration(i)*time.Second)), 3)
@@ -354,7 +310,7 @@ func testSessions(t *testing.T, s Store) {
 	}
 }
 
-func testFailures(t *testing.T, s Store) {
+func testFailures(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	since := t0.Add(-time.Minute)
 	var got []time.Time
@@ -405,7 +361,7 @@ func msg(id, from, to string) fednode.Message {
 	}
 }
 
-func testMessages(t *testing.T, s Store) {
+func testMessages(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	c, err := s.AppendMessage(ctx, msg("m1", "alice", "bob"), "alice", "bob")
 	if err != nil || len(c) != 2 || c[0] != 1 || c[1] != 1 {
@@ -449,16 +405,60 @@ func testMessages(t *testing.T, s Store) {
 	if h, err := s.MailboxHead(ctx, "nobody"); err != nil || h != 0 {
 		t.Fatalf("MailboxHead(nobody) = %d, %v; want 0", h, err)
 	}
-	err = s.UpdateMessage(ctx, "m1", func(m *fednode.Message) error { m.Status = fednode.StatusFailed; m.Reason = "gone"; return nil })
-	if err != nil {
+}
+
+// testMessagesBatch: Messages returns what Message returns, for every
+// stored id asked, once per id, and leaves out the ids not stored.
+func testMessagesBatch(t *testing.T, s fednode.Store) {
+	ctx := context.Background()
+	if got, err := s.Messages(ctx, nil); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("Messages(no ids) = %v, %v; want an empty map", got, err)
+	}
+	// An id of characters no key may hold is stored under a hash of it.
+	ids := []string{"b1", "b2", "odd id:{x}*", "b4"}
+	for _, id := range ids[:3] {
+		if _, err := s.AppendMessage(ctx, msg(id, "alice", "bob"), "alice", "bob"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := remote("b4", "alice", "bob")
+	if _, err := s.AppendOutgoing(ctx, out, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.Message(ctx, "m1"); got.Status != fednode.StatusFailed || got.Reason != "gone" {
-		t.Fatalf("after UpdateMessage: %+v", got)
+	jobs, _ := s.PeerJobs(ctx, "b.example", 10)
+	if len(jobs) != 1 {
+		t.Fatalf("PeerJobs = %+v", jobs)
+	}
+	if err := s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: jobs[0].Seq, MessageID: "b4", Status: fednode.StatusFailed, Reason: "gone"}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Messages(ctx, []string{"b4", "nope", "b1", "odd id:{x}*", "b1", "", "b2"})
+	if err != nil {
+		t.Fatalf("Messages: %v", err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("Messages = %d messages %v; want b1, b2, b4 and the odd id, and nothing for the ids not stored", len(got), got)
+	}
+	for _, id := range ids {
+		want, err := s.Message(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, ok := got[id]
+		if !ok || m.ID != id || m.Content != want.Content || m.Status != want.Status || m.Reason != want.Reason ||
+			m.From != want.From || m.To != want.To || !m.CreatedAt.Equal(want.CreatedAt) || len(m.Tags) != len(want.Tags) {
+			t.Fatalf("Messages[%q] = %+v (present %v), want what Message returns: %+v", id, m, ok, want)
+		}
+	}
+	if got["b4"].Status != fednode.StatusFailed || got["b4"].Reason != "gone" {
+		t.Fatalf("Messages must read the message as it is now: %+v", got["b4"])
+	}
+	if got, err := s.Messages(ctx, []string{"nope", "neither"}); err != nil || got == nil || len(got) != 0 {
+		t.Fatalf("Messages(only ids not stored) = %v, %v; want an empty map", got, err)
 	}
 }
 
-func testConcurrentAppend(t *testing.T, s Store) {
+func testConcurrentAppend(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	const n = 64
 	var wg sync.WaitGroup
@@ -509,4 +509,39 @@ func sameSet(got []string, want ...string) bool {
 		m[w]--
 	}
 	return true
+}
+
+// testClose: a closed store refuses every call with an error that names
+// the operation, never a panic, a hang or an answer that looks like data
+// (an empty mailbox, a "not found"), and closing it again does nothing.
+func testClose(t *testing.T, s fednode.Store) {
+	ctx := context.Background()
+	if _, err := s.AppendMessage(ctx, msg("m1", "alice", "bob"), "alice", "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	calls := Calls()
+	contract := reflect.TypeFor[fednode.Store]()
+	for i := range contract.NumMethod() {
+		if name := contract.Method(i).Name; name != "Close" {
+			if _, ok := calls[name]; !ok {
+				t.Fatalf("fednode.Store.%s has no entry in Calls", name)
+			}
+		}
+	}
+	for name, c := range calls {
+		err := c.Do(ctx, s)
+		if err == nil || errors.Is(err, fednode.ErrNotFound) {
+			t.Errorf("%s after Close: %v, want an error that is not a not-found", name, err)
+			continue
+		}
+		if _, rest, _ := strings.Cut(err.Error(), ": "); !strings.HasPrefix(rest, c.Op+": ") {
+			t.Errorf("%s after Close: %q does not name the operation %q", name, err, c.Op)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("a second Close: %v, want nothing done", err)
+	}
 }

@@ -1,0 +1,179 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/fednode/fednode"
+)
+
+var appendMessage = goredis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
+redis.call('SET', KEYS[1], ARGV[1])
+local n = tonumber(ARGV[3])
+local out = {}
+for i = 1, n do
+  local c = redis.call('INCR', KEYS[1 + 2 * i])
+  redis.call('ZADD', KEYS[2 * i], c, ARGV[2])
+  out[i] = c
+end
+if ARGV[4] == '1' then
+  local b = 2 * n + 1
+  local seq = redis.call('INCR', KEYS[b + 3])
+  redis.call('ZADD', KEYS[b + 1], seq, seq)
+  redis.call('HSET', KEYS[b + 2], seq, ARGV[5])
+  redis.call('SADD', KEYS[b + 4], ARGV[6])
+end
+return out`)
+
+func (s *Store) appendMsg(ctx context.Context, m fednode.Message, mailboxes []string, job bool) ([]uint64, error) {
+	var distinct []string
+	index := map[string]int{}
+	for _, mb := range mailboxes {
+		mb = fednode.CanonicalUsername(mb)
+		if _, ok := index[mb]; !ok {
+			index[mb] = len(distinct)
+			distinct = append(distinct, mb)
+		}
+	}
+	b, _ := json.Marshal(m)
+	keys := []string{s.key("m", m.ID)}
+	for _, mb := range distinct {
+		keys = append(keys, s.key("mb", mb), s.key("mbseq", mb))
+	}
+	jobFlag, jobJSON := "0", []byte{}
+	if job {
+		jobFlag = "1"
+		jobJSON, _ = json.Marshal(fednode.Job{Peer: m.To.Domain, MessageID: m.ID, Pair: m.From.String() + "|" + m.To.String(), EnqueuedAt: m.CreatedAt})
+		keys = append(keys, s.key("obq", m.To.Domain), s.key("obj", m.To.Domain), s.key("obseq", m.To.Domain), s.key("obpeers"))
+	}
+	res, err := appendMessage.Run(ctx, s.c, keys, b, m.ID, len(distinct), jobFlag, jobJSON, m.To.Domain).Result()
+	if err != nil {
+		return nil, err
+	}
+	if n, ok := res.(int64); ok && n == -1 {
+		return nil, fednode.ErrDuplicate
+	}
+	raw, ok := res.([]any)
+	if !ok || len(raw) != len(distinct) {
+		return nil, fmt.Errorf("the append script answered %v", res)
+	}
+	out := make([]uint64, len(mailboxes))
+	for i, mb := range mailboxes {
+		c, ok := raw[index[fednode.CanonicalUsername(mb)]].(int64)
+		if !ok {
+			return nil, fmt.Errorf("the append script answered %v", res)
+		}
+		out[i] = uint64(c)
+	}
+	return out, nil
+}
+
+// AppendMessage stores m and appends it to each named mailbox, atomically.
+func (s *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) (_ []uint64, err error) {
+	defer wrap(&err, "append message "+m.ID)
+	return s.appendMsg(ctx, m, mailboxes, false)
+}
+
+// AppendOutgoing stores m, appends it to the sender's mailbox and enqueues
+// its delivery job, atomically.
+func (s *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (_ uint64, err error) {
+	defer wrap(&err, "append outgoing message "+m.ID)
+	c, err := s.appendMsg(ctx, m, []string{senderMailbox}, true)
+	if err != nil {
+		return 0, err
+	}
+	return c[0], nil
+}
+
+// Message returns the stored message with that id.
+func (s *Store) Message(ctx context.Context, id string) (_ fednode.Message, err error) {
+	defer wrap(&err, "message")
+	var m fednode.Message
+	err = getJSON(ctx, s.c, s.key("m", id), &m)
+	return m, err
+}
+
+// Messages returns every stored message among ids, keyed by id, in one
+// round trip: one MGET, which a cluster serves because every key of the
+// node shares its hash tag, so its slot. Ids not stored are absent.
+func (s *Store) Messages(ctx context.Context, ids []string) (_ map[string]fednode.Message, err error) {
+	defer wrap(&err, "messages")
+	out := make(map[string]fednode.Message, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = s.key("m", id)
+	}
+	vals, err := s.mget(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		if v == nil {
+			continue // not stored
+		}
+		var m fednode.Message
+		if err := decodeReply(v, &m); err != nil {
+			return nil, fmt.Errorf("message %s: %w", ids[i], err)
+		}
+		out[ids[i]] = m
+	}
+	return out, nil
+}
+
+// Mailbox returns up to limit entries after a cursor, oldest first.
+func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limit int) (_ []fednode.Entry, err error) {
+	defer wrap(&err, "mailbox")
+	zs, err := s.c.ZRangeByScoreWithScores(ctx, s.key("mb", fednode.CanonicalUsername(username)),
+		&goredis.ZRangeBy{Min: "(" + strconv.FormatUint(after, 10), Max: "+inf", Count: int64(limit)}).Result()
+	if err != nil || len(zs) == 0 {
+		return nil, err
+	}
+	keys := make([]string, len(zs))
+	for i, z := range zs {
+		id, ok := z.Member.(string)
+		if !ok {
+			return nil, fmt.Errorf("mailbox entry %v is not a message id", z.Member)
+		}
+		keys[i] = s.key("m", id)
+	}
+	vals, err := s.mget(ctx, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fednode.Entry, 0, len(zs))
+	for i, v := range vals {
+		if v == nil {
+			return nil, fmt.Errorf("mailbox entry %v has no message", zs[i].Member)
+		}
+		var m fednode.Message
+		if err := decodeReply(v, &m); err != nil {
+			return nil, fmt.Errorf("message %v: %w", zs[i].Member, err)
+		}
+		out = append(out, fednode.Entry{Cursor: uint64(zs[i].Score), Message: m})
+	}
+	return out, nil
+}
+
+// mget reads several keys of this node's slot (one round trip).
+func (s *Store) mget(ctx context.Context, keys []string) ([]any, error) {
+	return s.c.MGet(ctx, keys...).Result()
+}
+
+// MailboxHead returns the newest cursor of a mailbox.
+func (s *Store) MailboxHead(ctx context.Context, username string) (_ uint64, err error) {
+	defer wrap(&err, "mailbox head")
+	n, err := s.c.Get(ctx, s.key("mbseq", fednode.CanonicalUsername(username))).Uint64()
+	if errors.Is(err, goredis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}

@@ -1,0 +1,123 @@
+package fednode
+
+import (
+	"context"
+	"time"
+)
+
+// Store is the node's storage: the contract both backends (bolt/, the
+// embedded store of one process, and redis/, shared by the replicas of one
+// node) implement, and that the conformance suite in storetest/ holds them
+// to. Packages that need part of it declare a narrow interface of their own
+// with just the methods they call.
+//
+// Refusals are the sentinel errors of this package: ErrNotFound, ErrTaken,
+// ErrDuplicate; test them with errors.Is. A store that has failed closed
+// wraps ErrStoreFailed in every write it refuses; a store that cannot reach
+// what it depends on now (Redis down, restarting, failing over, too slow)
+// wraps ErrUnavailable, so callers never match an error's text. Every
+// error names the operation that failed: "<adapter>: <operation>: <cause>".
+type Store interface {
+	// Ping reports whether the store can serve, and if not, why.
+	Ping(ctx context.Context) error
+	// Close releases the store. Every later call that reads or writes
+	// fails; a second Close does nothing.
+	Close() error
+
+	// CreateUser stores a new user, refusing with ErrTaken a name taken in
+	// any letter case.
+	CreateUser(ctx context.Context, u User) error
+	// User returns the user with that name in any letter case, or ErrNotFound.
+	User(ctx context.Context, username string) (User, error)
+	// UpdateUser applies fn to the stored user atomically; an error from fn
+	// is returned and nothing is written.
+	UpdateUser(ctx context.Context, username string, fn func(*User) error) error
+
+	// CreateSession stores s; when its user then has more than max sessions
+	// (max > 0), the oldest are deleted and their ids returned.
+	CreateSession(ctx context.Context, s Session, max int) ([]string, error)
+	// Session returns the live session with that id, or ErrNotFound.
+	Session(ctx context.Context, id string) (Session, error)
+	// DeleteSession revokes one session; deleting an absent one is not an error.
+	DeleteSession(ctx context.Context, id string) error
+	// DeleteUserSessions revokes every session of one user and returns their ids.
+	DeleteUserSessions(ctx context.Context, username string) ([]string, error)
+	// DeleteAllSessions revokes every session of every user and returns their ids.
+	DeleteAllSessions(ctx context.Context) ([]string, error)
+	// PruneSessions deletes the sessions that expired before now and counts them.
+	PruneSessions(ctx context.Context, now time.Time) (int, error)
+
+	// AddLoginFailure records a failed login for key at time at, forgets
+	// those before since, and returns the failures that remain, oldest first.
+	AddLoginFailure(ctx context.Context, key string, at, since time.Time) ([]time.Time, error)
+	// LoginFailures returns the failures for key at or after since, oldest first.
+	LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error)
+	// ClearLoginFailures forgets the failures for key (after a good login).
+	ClearLoginFailures(ctx context.Context, key string) error
+	// PruneLoginFailures deletes the records whose every failure is before
+	// since and counts them.
+	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
+
+	// AppendMessage stores m and appends it to each named mailbox (a name
+	// given twice is appended once), atomically, and returns the cursor m
+	// got in each mailbox in the order the names were given. A message whose
+	// id is already stored is refused with ErrDuplicate and changes nothing.
+	AppendMessage(ctx context.Context, m Message, mailboxes ...string) ([]uint64, error)
+	// Message returns the stored message with that id, or ErrNotFound.
+	Message(ctx context.Context, id string) (Message, error)
+	// Messages returns every stored message among ids, keyed by id, in one
+	// read: ids not stored are absent (not an error), and no ids give an
+	// empty, non-nil map.
+	Messages(ctx context.Context, ids []string) (map[string]Message, error)
+	// Mailbox returns up to limit entries of one mailbox with cursors
+	// greater than after, oldest first.
+	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]Entry, error)
+	// MailboxHead returns the newest cursor of a mailbox, 0 when it is empty.
+	MailboxHead(ctx context.Context, username string) (uint64, error)
+
+	// AppendOutgoing stores m (addressed to another node), appends it to the
+	// sender's mailbox and enqueues its delivery job for m.To.Domain,
+	// atomically: a message is never accepted without its job, nor a job
+	// without its message. It returns m's cursor in the sender's mailbox.
+	AppendOutgoing(ctx context.Context, m Message, senderMailbox string) (uint64, error)
+	// PendingPeers returns the peers with jobs waiting.
+	PendingPeers(ctx context.Context) ([]string, error)
+	// PeerJobs returns up to limit of a peer's jobs, oldest first.
+	PeerJobs(ctx context.Context, peer string, limit int) ([]Job, error)
+	// NoteAttempt records a failed attempt, and why, on the given jobs.
+	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
+	// FinishJobs ends jobs atomically: each is removed, its message's status
+	// set, and a failed one recorded as a dead letter.
+	FinishJobs(ctx context.Context, peer string, results []JobResult, now time.Time) error
+	// DeadLetters returns up to limit of the messages the node gave up delivering.
+	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+
+	// SetBan stores (or replaces) the ban of b.Key.
+	SetBan(ctx context.Context, b Ban) error
+	// Ban returns the ban record of a key, active or not, or ErrNotFound.
+	Ban(ctx context.Context, key string) (Ban, error)
+	// DeleteBan lifts a ban and forgets its level.
+	DeleteBan(ctx context.Context, key string) error
+	// Bans returns every ban record, active or expired but not yet pruned.
+	Bans(ctx context.Context) ([]Ban, error)
+	// PruneBans deletes the records whose ban ended before since and counts them.
+	PruneBans(ctx context.Context, since time.Time) (int, error)
+
+	// Meta returns a value the node keeps about itself, or ErrNotFound.
+	Meta(ctx context.Context, key string) ([]byte, error)
+	// SetMeta stores a value the node keeps about itself.
+	SetMeta(ctx context.Context, key string, value []byte) error
+
+	// PeerDocument returns a cached peer node document and when it was
+	// fetched, or ErrNotFound.
+	PeerDocument(ctx context.Context, domain string) ([]byte, time.Time, error)
+	// SetPeerDocument caches a peer node document for every replica.
+	SetPeerDocument(ctx context.Context, domain string, doc []byte, fetchedAt time.Time) error
+
+	// AcquireLease takes the named lease for owner for ttl, or renews it if
+	// owner holds it, and reports whether owner holds it now. A lease whose
+	// holder stopped renewing is taken over after ttl.
+	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+	// ReleaseLease gives the lease up if owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+}

@@ -1,0 +1,103 @@
+package storetest
+
+import (
+	"context"
+	"time"
+
+	"github.com/fednode/fednode"
+)
+
+// Call is one method of fednode.Store, called with arguments that need no
+// setup, and the operation its error must name: an adapter's errors read
+// "<adapter>: <Op>: <cause>".
+type Call struct {
+	Op string
+	Do func(ctx context.Context, s fednode.Store) error
+}
+
+// Calls returns a Call for every method of fednode.Store but Close, by
+// method name. The suite checks that none is missing.
+func Calls() map[string]Call {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	m := fednode.Message{ID: "m2", From: fednode.Address{User: "alice", Domain: "a.example"}, To: fednode.Address{User: "bob", Domain: "b.example"}, Content: "x", CreatedAt: t0}
+	return map[string]Call{
+		"Ping": {"ping", func(ctx context.Context, s fednode.Store) error { return s.Ping(ctx) }},
+		"CreateUser": {"create user", func(ctx context.Context, s fednode.Store) error {
+			return s.CreateUser(ctx, fednode.User{Username: "carol"})
+		}},
+		"User": {"user", func(ctx context.Context, s fednode.Store) error { _, err := s.User(ctx, "alice"); return err }},
+		"UpdateUser": {"update user", func(ctx context.Context, s fednode.Store) error {
+			return s.UpdateUser(ctx, "alice", func(*fednode.User) error { return nil })
+		}},
+		"CreateSession": {"create session", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.CreateSession(ctx, fednode.Session{ID: "s1", Username: "alice"}, 3)
+			return err
+		}},
+		"Session":       {"session", func(ctx context.Context, s fednode.Store) error { _, err := s.Session(ctx, "s0"); return err }},
+		"DeleteSession": {"delete session", func(ctx context.Context, s fednode.Store) error { return s.DeleteSession(ctx, "s0") }},
+		"DeleteUserSessions": {"delete user sessions", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.DeleteUserSessions(ctx, "alice")
+			return err
+		}},
+		"DeleteAllSessions": {"delete all sessions", func(ctx context.Context, s fednode.Store) error { _, err := s.DeleteAllSessions(ctx); return err }},
+		"PruneSessions":     {"prune sessions", func(ctx context.Context, s fednode.Store) error { _, err := s.PruneSessions(ctx, t0); return err }},
+		"AddLoginFailure": {"add login failure", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.AddLoginFailure(ctx, "alice", t0, t0)
+			return err
+		}},
+		"LoginFailures": {"login failures", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.LoginFailures(ctx, "alice", t0)
+			return err
+		}},
+		"ClearLoginFailures": {"clear login failures", func(ctx context.Context, s fednode.Store) error { return s.ClearLoginFailures(ctx, "alice") }},
+		"PruneLoginFailures": {"prune login failures", func(ctx context.Context, s fednode.Store) error { _, err := s.PruneLoginFailures(ctx, t0); return err }},
+		"AppendMessage": {"append message m2", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.AppendMessage(ctx, m, "alice")
+			return err
+		}},
+		"Message": {"message", func(ctx context.Context, s fednode.Store) error { _, err := s.Message(ctx, "m1"); return err }},
+		"Messages": {"messages", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.Messages(ctx, []string{"m1"})
+			return err
+		}},
+		"Mailbox":     {"mailbox", func(ctx context.Context, s fednode.Store) error { _, err := s.Mailbox(ctx, "alice", 0, 10); return err }},
+		"MailboxHead": {"mailbox head", func(ctx context.Context, s fednode.Store) error { _, err := s.MailboxHead(ctx, "alice"); return err }},
+		"AppendOutgoing": {"append outgoing message m2", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.AppendOutgoing(ctx, m, "alice")
+			return err
+		}},
+		"PendingPeers": {"pending peers", func(ctx context.Context, s fednode.Store) error { _, err := s.PendingPeers(ctx); return err }},
+		"PeerJobs": {"peer jobs", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.PeerJobs(ctx, "b.example", 10)
+			return err
+		}},
+		"NoteAttempt": {"note attempt", func(ctx context.Context, s fednode.Store) error {
+			return s.NoteAttempt(ctx, "b.example", []uint64{1}, "refused")
+		}},
+		"FinishJobs": {"finish jobs", func(ctx context.Context, s fednode.Store) error {
+			return s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: 1, MessageID: "m1", Status: fednode.StatusDelivered}}, t0)
+		}},
+		"DeadLetters": {"dead letters", func(ctx context.Context, s fednode.Store) error { _, err := s.DeadLetters(ctx, 10); return err }},
+		"SetBan": {"set ban", func(ctx context.Context, s fednode.Store) error {
+			return s.SetBan(ctx, fednode.Ban{Key: "203.0.113.7", Until: t0})
+		}},
+		"Ban":       {"ban", func(ctx context.Context, s fednode.Store) error { _, err := s.Ban(ctx, "203.0.113.7"); return err }},
+		"DeleteBan": {"delete ban", func(ctx context.Context, s fednode.Store) error { return s.DeleteBan(ctx, "203.0.113.7") }},
+		"Bans":      {"bans", func(ctx context.Context, s fednode.Store) error { _, err := s.Bans(ctx); return err }},
+		"PruneBans": {"prune bans", func(ctx context.Context, s fednode.Store) error { _, err := s.PruneBans(ctx, t0); return err }},
+		"Meta":      {"meta", func(ctx context.Context, s fednode.Store) error { _, err := s.Meta(ctx, "k"); return err }},
+		"SetMeta":   {"set meta", func(ctx context.Context, s fednode.Store) error { return s.SetMeta(ctx, "k", []byte("v")) }},
+		"PeerDocument": {"peer document", func(ctx context.Context, s fednode.Store) error {
+			_, _, err := s.PeerDocument(ctx, "b.example")
+			return err
+		}},
+		"SetPeerDocument": {"set peer document", func(ctx context.Context, s fednode.Store) error {
+			return s.SetPeerDocument(ctx, "b.example", []byte("{}"), t0)
+		}},
+		"AcquireLease": {"acquire lease", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.AcquireLease(ctx, "l", "r1", time.Second)
+			return err
+		}},
+		"ReleaseLease": {"release lease", func(ctx context.Context, s fednode.Store) error { return s.ReleaseLease(ctx, "l", "r1") }},
+	}
+}
