@@ -8,25 +8,25 @@
 // Each peer is served by its own workers: a dead or slow peer only holds its
 // own lanes. A peer has up to Lanes requests in flight; the jobs of one
 // sender–recipient pair always go to the same lane, which sends them in
-// order, a batch (one envelope) at a time. A failed request backs the whole
-// peer off exponentially with jitter, honouring Retry-After; the schedule is
-// in docs/PROTOCOL.md. A permanent refusal (a 4xx other than 401, 408 and
-// 429 and a 403 "banned", or a per-message refusal) fails the message at once; redirects are not
-// followed and count as failures to retry. After GiveUpAfter a message is
-// failed and kept as a dead letter.
+// order, a batch (one envelope) at a time.
+//
+// The protocol's half of a request (signing, posting, reading the answer,
+// and which refusals are for good) is federation.Deliver's; the outbox
+// decides what happens next. A refusal for good, or a per-message refusal,
+// fails the message at once. A temporary failure backs the whole peer off
+// exponentially with jitter, never sooner than the peer's Retry-After; the
+// schedule is in docs/PROTOCOL.md 2.5. After GiveUpAfter a message is failed
+// and kept as a dead letter.
 package outbox
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -293,7 +293,8 @@ func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) ([]fednode.Job, [
 	return batch, msgs, nil
 }
 
-// outcome of one request.
+// attemptError is the outcome of a request that delivered nothing, as the
+// outbox's retry policy sees it.
 type attemptError struct {
 	reason     string
 	retryAfter time.Duration
@@ -407,10 +408,10 @@ func (o *Outbox) retry(ctx context.Context, peer string, batch []fednode.Job, ae
 	o.mu.Lock()
 	st.failures++
 	delay := Backoff(o.cfg.RetryBase, o.cfg.RetryMax, st.failures)
-	if ae.retryAfter > delay {
-		delay = min(ae.retryAfter, 24*time.Hour)
-	}
-	st.next = o.now().Add(delay) // from the answer, not the attempt: Retry-After counts from the response
+	// Never sooner than the peer's Retry-After (which federation caps),
+	// counted from the answer, not the attempt, as Retry-After is.
+	delay = max(delay, ae.retryAfter)
+	st.next = o.now().Add(delay)
 	o.mu.Unlock()
 	o.log.Info("outbox: will retry", "peer", peer, "messages", len(keep), "in", delay.Round(time.Millisecond).String(), "reason", ae.reason)
 	o.event(peer, 0, 0, len(keep))
@@ -428,8 +429,11 @@ func Backoff(base, max time.Duration, n int) time.Duration {
 	return d + jitter
 }
 
-// send seals, signs and posts one envelope and returns the peer's
-// per-message results.
+// requestTimeout bounds one delivery: signing, the request and its answer.
+const requestTimeout = 30 * time.Second
+
+// send seals and delivers one envelope and returns the peer's per-message
+// results.
 func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]federation.Result, error) {
 	p, err := o.peers.Peer(ctx, peer)
 	if err != nil {
@@ -439,57 +443,29 @@ func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) 
 	if err != nil {
 		return nil, &attemptError{reason: "seal: " + err.Error()}
 	}
-	body, err := json.Marshal(env)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Inbox.String(), bytes.NewReader(body))
+	answer, err := federation.Deliver(ctx, o.client, o.keyring, p.Inbox, env, o.now)
 	if err != nil {
-		return nil, &attemptError{reason: err.Error(), permanent: true}
+		return nil, attemptOf(peer, err)
 	}
-	if err := federation.SignRequest(ctx, o.keyring, o.cfg.Domain, req, body, o.now()); err != nil {
-		return nil, &attemptError{reason: "sign: " + err.Error()}
+	m := make(map[string]federation.Result, len(answer.Results))
+	for _, r := range answer.Results {
+		m[r.ID] = r
 	}
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return nil, &attemptError{reason: "post: " + err.Error()}
-	}
-	defer resp.Body.Close()
-	raw, readErr := federation.ReadCapped(resp, federation.MaxResponseBytes)
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		if readErr != nil {
-			return nil, &attemptError{reason: "answer: " + readErr.Error()}
-		}
-		out, err := federation.DecodeAnswer(raw)
-		if err != nil {
-			return nil, &attemptError{reason: err.Error()}
-		}
-		m := make(map[string]federation.Result, len(out.Results))
-		for _, r := range out.Results {
-			m[r.ID] = r
-		}
-		return m, nil
-	case resp.StatusCode == 401 || resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500 || resp.StatusCode < 400,
-		resp.StatusCode == 403 && federation.ErrorCode(raw) == fednode.EBanned: // a ban is temporary and says when it ends
-		return nil, &attemptError{reason: fmt.Sprintf("HTTP %d %s", resp.StatusCode, federation.ErrorCode(raw)), retryAfter: retryAfter(resp.Header.Get("Retry-After"), o.now())}
-	default:
-		return nil, &attemptError{reason: fmt.Sprintf("refused by %s: HTTP %d %s", peer, resp.StatusCode, federation.ErrorCode(raw)), permanent: true}
-	}
+	return m, nil
 }
 
-// retryAfter parses Retry-After as seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
+// attemptOf maps a failed delivery onto the retry policy: the peer's
+// verdict (temporary or for good, Retry-After) is federation's to read.
+func attemptOf(peer string, err error) *attemptError {
+	var de *federation.DeliveryError
+	if !errors.As(err, &de) {
+		return &attemptError{reason: err.Error()}
 	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
+	ae := &attemptError{reason: de.Reason, retryAfter: de.RetryAfter, permanent: !de.Temporary}
+	if ae.permanent && de.Status != 0 {
+		ae.reason = "refused by " + peer + ": " + de.Reason
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+	return ae
 }
