@@ -17,16 +17,26 @@ func worstCaseBytes(m fednode.Message) int {
 	return len(m.Content)*6*4/3 + 2048
 }
 
-// fit loads a batch's messages, shortening the batch so that its envelope
-// stays under the inbox's cap. On a store error it returns the batch up to
-// the message that failed, for retrying.
+// fit loads a batch's messages in one read, shortening the batch so that
+// its envelope stays under the inbox's cap. A job whose message is not
+// stored ends the batch there: the batch up to and including it is returned
+// with an error, for retrying (and, after GiveUpAfter, failing). On a store
+// error the whole batch is returned, for retrying.
 func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) ([]fednode.Job, []fednode.Message, error) {
+	ids := make([]string, len(batch))
+	for i, j := range batch {
+		ids[i] = j.MessageID
+	}
+	stored, err := o.store.Messages(ctx, ids)
+	if err != nil {
+		return batch, nil, fmt.Errorf("outbox: messages: %w", err)
+	}
 	total := 1024
 	msgs := make([]fednode.Message, 0, len(batch))
 	for i, j := range batch {
-		m, err := o.store.Message(ctx, j.MessageID)
-		if err != nil {
-			return batch[:i+1], nil, fmt.Errorf("outbox: message %s: %w", j.MessageID, err)
+		m, ok := stored[j.MessageID]
+		if !ok {
+			return batch[:i+1], nil, fmt.Errorf("outbox: message %s: %w", j.MessageID, fednode.ErrNotFound)
 		}
 		total += worstCaseBytes(m)
 		if total > federation.MaxEnvelopeBytes && i > 0 {

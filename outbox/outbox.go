@@ -38,7 +38,9 @@ type Store interface {
 	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
 	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
 	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
-	Message(ctx context.Context, id string) (fednode.Message, error)
+	// Messages returns every stored message among ids, keyed by id; an
+	// absent id is simply missing from the map.
+	Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error)
 }
 
 // Peers resolves peer node documents.
