@@ -2,8 +2,104 @@
 // down in docs/PROTOCOL.md: key ids, the node document served at
 // /.well-known/fednode, the encrypted envelope, HTTP Signatures (signing and
 // the strict checks go-fed/httpsig leaves to us), the hardened outbound HTTP
-// client, and the peer directory that fetches and caches peers' documents.
+// client, the client side of a delivery (Deliver), and the peer directory
+// that fetches and caches peers' documents.
 //
 // It knows nothing of mailboxes or queues: package outbox sends with it and
 // package inbox receives with it.
+//
+// Crypto summary: how nodes authenticate each other's requests.
+//
+// What it protects: that a delivery comes from the node its envelope names
+// (from_node), is meant for the node that receives it, carries exactly the
+// body its sender signed, and was signed a few minutes ago at most. The
+// content itself is sealed separately (package crypto's summary); this is
+// what makes the receiver believe who sent it.
+// Against whom: anyone on the network path or terminating TLS in front of
+// either node (who can read and replay a request, but not alter it); any
+// other node, which may run hostile code and hold its own valid keys but
+// must not speak for another node or its users; a receiver passing a
+// sender's request on to a third node; and forgers flooding requests under
+// a peer's name to make the receiver fetch documents.
+// Construction:
+//   - the signature: HTTP Signatures (draft-cavage-http-signatures-12,
+//     SignRequest), RSASSA-PKCS1-v1_5 with SHA-256 (RFC 8017) under the
+//     sending node's current sig key, RSA-4096 with e = 65537, a pair of its
+//     own, never the enc pair. What is verified is our strict parse of the
+//     Signature header (ParseSignature) and nothing else: VerifySignature
+//     hands go-fed a canonical header rebuilt from the parse and only the
+//     headers it covers, so no second reading of the peer's bytes counts;
+//   - the covered headers: at least (request-target) host date digest
+//     (SignedHeaders), which bind the method, path and query; the receiver;
+//     the time; and the body. A covered header must be sent exactly once;
+//   - the body: Digest is SHA-256 of the exact body (RFC 3230), compared in
+//     constant time with the body as read (DigestMatches); the signature
+//     covers Digest, so it covers the envelope;
+//   - the time: Date (IMF-fixdate) within ±5 minutes of the receiver's
+//     clock; created, when given, at most 5 s ahead (createdSlack), and
+//     expires, when given, not past;
+//   - the receiver: Host is the receiver's domain (signed), and so is the
+//     envelope's to_node (signed through Digest); either refuses a request
+//     meant for another node with 421;
+//   - the sender: keyId is "<domain>#<kid>" with a canonical domain
+//     (ParseKeyID) that must be exactly the envelope's from_node, and every
+//     message's from must be a user of from_node. The key is looked up only
+//     in that domain's own node document, fetched from
+//     https://<domain>/.well-known/fednode (no redirects, public addresses
+//     only, refused unless it is for that domain, byte for byte), among its
+//     live sig keys;
+//   - replay: the receiver stores a message under the sender's id and
+//     answers a second copy from the same node duplicate, so a request
+//     replayed within the Date window (a redelivery or an attacker's) is
+//     verified again but stored once; the window refuses it later, and Host
+//     and to_node refuse it at any other node.
+//
+// Constants, and why:
+//   - RSA-4096, e = 65537: the size of the enc keys, read by the one strict
+//     key parser (crypto.ParsePublicKeyPEM), a size Vault Transit can hold
+//     and sign with; beyond the 128-bit security NIST SP 800-57 gives
+//     RSA-3072, for keys that live for months;
+//   - RSASSA-PKCS1-v1_5 with SHA-256: what draft-cavage's rsa-sha256 names,
+//     and what hs2019 means for an RSA key in go-fed and other servers. It is
+//     deterministic, so a key in memory (go-fed) and in Transit produce
+//     byte-identical headers (pinned by a test), and Go's verifier compares
+//     the whole encoded block, leaving nothing to mis-parse. We send hs2019,
+//     accept rsa-sha256 as the same, and refuse any other algorithm, so the
+//     key, never the header, decides;
+//   - SHA-256 for Digest: collision resistance as strong as the signature's
+//     hash; another algorithm in the header is ignored, SHA-256 must be there;
+//   - ±5 minutes (FEDERATION_DATE_WINDOW): independently run servers drift
+//     apart; the window tolerates a badly synchronised peer and is all the
+//     time a captured request stays usable. createdSlack is 5 s, tighter than
+//     go-fed's own 10 s, so go-fed never refuses what the inbox accepted;
+//   - 4 KiB for the Signature header, 1 MiB for the body: parsing and
+//     hashing are bounded before any document is fetched;
+//   - key ids of 128 bits (the first 16 bytes of SHA-256 over the key's
+//     SPKI): a name, not a credential. Keys are looked up only among the
+//     keyId domain's own keys, so a collision with another node's id is
+//     harmless, and 128 bits rule out one within a node;
+//   - documents cached for 1 hour (PEER_KEY_TTL), refetched early when a
+//     signature names an unknown key or fails, at most once a minute per
+//     peer (PEER_KEY_REFETCH_INTERVAL) on each of two budgets (Directory):
+//     a rotation heals within a minute, and forged requests cannot turn the
+//     receiver into a fetcher or delay the peer's own refetch.
+//
+// What it does not prevent:
+//   - a replay within the window costs the receiver a verification and
+//     counts against its rate limits; and a message that was not stored the
+//     first time is judged again: one refused as unknown_recipient is stored
+//     if that user registered in between, though its sender recorded it as
+//     failed;
+//   - the inbox's answer is not signed: the sender believes "accepted" as
+//     far as TLS to the receiver's domain goes, so whoever terminates that
+//     TLS could answer for messages it drops;
+//   - trust is the web PKI's: whoever controls a domain's DNS and obtains a
+//     certificate for it serves its document, and so its keys. There is no
+//     pinning; with FEDERATION_PLAIN_HTTP (development) there is not even
+//     that;
+//   - a stolen sig key signs for its node for as long as the document
+//     lists it: a rotation keeps the old key verifying for its overlap
+//     (KEY_ROTATION_OVERLAP, 7 days by default);
+//   - who writes to whom (from, to, created_at, ids) is in clear in the
+//     envelope, for whoever terminates TLS.
 package federation

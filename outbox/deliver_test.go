@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -31,6 +32,48 @@ func (f fakePeers) RefreshTrusted(context.Context, string) (*federation.Peer, bo
 }
 
 var _ outbox.Peers = fakePeers{}
+
+// batchReader is a store's batch read of messages.
+type batchReader interface {
+	Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error)
+}
+
+// store is the bolt store as the outbox sees it; messages, when set,
+// replaces its batch read, so a test can lose a message or fail the read.
+type store struct {
+	*bolt.DB
+	messages func(ctx context.Context, ids []string) (map[string]fednode.Message, error)
+}
+
+var _ outbox.Store = store{}
+
+func (s store) Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
+	if s.messages != nil {
+		return s.messages(ctx, ids)
+	}
+	return s.stored(ctx, ids)
+}
+
+// stored is the bolt store's own batch read, or, while bolt has none, the
+// same contract built from single reads: absent ids are missing from the
+// map.
+func (s store) stored(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
+	if br, ok := any(s.DB).(batchReader); ok {
+		return br.Messages(ctx, ids)
+	}
+	out := make(map[string]fednode.Message, len(ids))
+	for _, id := range ids {
+		m, err := s.DB.Message(ctx, id)
+		if errors.Is(err, fednode.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = m
+	}
+	return out, nil
+}
 
 // scripted is an inbox that answers each request with the next scripted
 // status, recording when requests came.
@@ -65,6 +108,13 @@ func accepted(w http.ResponseWriter, ids []string) {
 
 func setup(t *testing.T, answers ...func(http.ResponseWriter, []string)) (*bolt.DB, *scripted, *outbox.Outbox, string) {
 	t.Helper()
+	return setupWith(t, nil, answers...)
+}
+
+// setupWith is setup with the outbox's configuration and store adjusted by
+// tweak before it starts.
+func setupWith(t *testing.T, tweak func(*outbox.Config, *store), answers ...func(http.ResponseWriter, []string)) (*bolt.DB, *scripted, *outbox.Outbox, string) {
+	t.Helper()
 	db, err := bolt.Open(t.TempDir(), time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -81,8 +131,12 @@ func setup(t *testing.T, answers ...func(http.ResponseWriter, []string)) (*bolt.
 	if err != nil {
 		t.Fatal(err)
 	}
-	ob := outbox.New(outbox.Config{Domain: "a.example", Lanes: 1, BatchSize: 16, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUpAfter: time.Hour},
-		db, fakePeers{peer}, kr, federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	cfg := outbox.Config{Domain: "a.example", Lanes: 1, BatchSize: 16, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUpAfter: time.Hour}
+	st := store{DB: db}
+	if tweak != nil {
+		tweak(&cfg, &st)
+	}
+	ob := outbox.New(cfg, st, fakePeers{peer}, kr, federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { ob.Run(ctx); close(done) }()
@@ -208,4 +262,75 @@ func TestPerMessageRefusalFailsOnlyThatMessage(t *testing.T) {
 		t.Fatalf("reason %q", m.Reason)
 	}
 	waitStatus(t, db, other, fednode.StatusDelivered) // a duplicate answer means delivered
+}
+
+// TestMissingMessageIsRetriedThenFailed: a job whose message the batch read
+// does not return is retried with the jobs before it, holds its pair's lane
+// (nothing after it is sent), and fails once GiveUpAfter has passed; then
+// the lane goes on.
+func TestMissingMessageIsRetriedThenFailed(t *testing.T) {
+	lost := fednode.NewID(time.Now())
+	var mu sync.Mutex
+	var reads [][]string
+	db, sc, ob, domain := setupWith(t, func(cfg *outbox.Config, st *store) {
+		cfg.GiveUpAfter = 300 * time.Millisecond
+		st.messages = func(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
+			mu.Lock()
+			reads = append(reads, ids)
+			mu.Unlock()
+			got, err := st.stored(ctx, ids)
+			delete(got, lost)
+			return got, err
+		}
+	}, accepted)
+	enqueueID(t, db, ob, domain, lost)
+	next := enqueue(t, db, ob, domain)
+	m := waitStatus(t, db, lost, fednode.StatusFailed)
+	if want := "gave up after 300ms: outbox: message " + lost + ": not_found: not found"; m.Reason != want {
+		t.Fatalf("reason %q, want %q", m.Reason, want)
+	}
+	waitStatus(t, db, next, fednode.StatusDelivered)
+	dead, err := db.DeadLetters(context.Background(), 10)
+	if err != nil || len(dead) != 1 || dead[0].MessageID != lost {
+		t.Fatalf("dead letters: %+v %v", dead, err)
+	}
+	sc.mu.Lock()
+	times := sc.times
+	sc.mu.Unlock()
+	if len(times) != 1 || times[0].Before(dead[0].FailedAt) {
+		t.Fatalf("requests at %v, the lost message failed at %v; want one request, after it", times, dead[0].FailedAt)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, ids := range reads {
+		if len(ids) == 2 {
+			return // both messages of the batch in one read
+		}
+	}
+	t.Fatalf("the batch was never read at once: %v", reads)
+}
+
+// TestStoreErrorRetriesTheBatch: a failed batch read sends nothing and
+// retries the batch later.
+func TestStoreErrorRetriesTheBatch(t *testing.T) {
+	var mu sync.Mutex
+	failures := 2
+	db, sc, ob, domain := setupWith(t, func(_ *outbox.Config, st *store) {
+		st.messages = func(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if failures > 0 {
+				failures--
+				return nil, errors.New("store down")
+			}
+			return st.stored(ctx, ids)
+		}
+	}, accepted)
+	id := enqueue(t, db, ob, domain)
+	waitStatus(t, db, id, fednode.StatusDelivered)
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.times) != 1 {
+		t.Fatalf("%d requests, want 1", len(sc.times))
+	}
 }

@@ -8,25 +8,22 @@
 // Each peer is served by its own workers: a dead or slow peer only holds its
 // own lanes. A peer has up to Lanes requests in flight; the jobs of one
 // sender–recipient pair always go to the same lane, which sends them in
-// order, a batch (one envelope) at a time. A failed request backs the whole
-// peer off exponentially with jitter, honouring Retry-After; the schedule is
-// in docs/PROTOCOL.md. A permanent refusal (a 4xx other than 401, 408 and
-// 429 and a 403 "banned", or a per-message refusal) fails the message at once; redirects are not
-// followed and count as failures to retry. After GiveUpAfter a message is
-// failed and kept as a dead letter.
+// order, a batch (one envelope) at a time.
+//
+// The protocol's half of a request (signing, posting, reading the answer,
+// and which refusals are for good) is federation.Deliver's; the outbox
+// decides what happens next. A refusal for good, or a per-message refusal,
+// fails the message at once. A temporary failure backs the whole peer off
+// exponentially with jitter, never sooner than the peer's Retry-After; the
+// schedule is in docs/PROTOCOL.md 2.5. After GiveUpAfter a message is failed
+// and kept as a dead letter.
 package outbox
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"hash/fnv"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -41,7 +38,9 @@ type Store interface {
 	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
 	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
 	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
-	Message(ctx context.Context, id string) (fednode.Message, error)
+	// Messages returns every stored message among ids, keyed by id; an
+	// absent id is simply missing from the map.
+	Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error)
 }
 
 // Peers resolves peer node documents.
@@ -264,232 +263,4 @@ func (o *Outbox) serveLane(ctx context.Context, peer string, lane int, st *peerS
 			return
 		}
 	}
-}
-
-// worstCaseBytes bounds one message's share of an envelope: content
-// JSON-escaped at up to 6 bytes a character, base64 (4/3), plus metadata, a
-// wrapped key and tags.
-func worstCaseBytes(m fednode.Message) int {
-	return len(m.Content)*6*4/3 + 2048
-}
-
-// fit loads a batch's messages, shortening the batch so that its envelope
-// stays under the inbox's cap. On a store error it returns the batch up to
-// the message that failed, for retrying.
-func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) ([]fednode.Job, []fednode.Message, error) {
-	total := 1024
-	msgs := make([]fednode.Message, 0, len(batch))
-	for i, j := range batch {
-		m, err := o.store.Message(ctx, j.MessageID)
-		if err != nil {
-			return batch[:i+1], nil, fmt.Errorf("outbox: message %s: %w", j.MessageID, err)
-		}
-		total += worstCaseBytes(m)
-		if total > federation.MaxEnvelopeBytes && i > 0 {
-			return batch[:i], msgs, nil
-		}
-		msgs = append(msgs, m)
-	}
-	return batch, msgs, nil
-}
-
-// outcome of one request.
-type attemptError struct {
-	reason     string
-	retryAfter time.Duration
-	permanent  bool
-}
-
-func (e *attemptError) Error() string { return e.reason }
-
-// deliver sends one batch and records the outcome. It reports whether the
-// lane may go on (false after a retryable failure).
-func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, msgs []fednode.Message, st *peerState) bool {
-	now := o.now()
-	if !o.cfg.Allowed(peer) {
-		o.finish(ctx, peer, batch, fednode.StatusFailed, "this node does not federate with "+peer)
-		return true
-	}
-	results, err := o.send(ctx, peer, msgs)
-	if ctx.Err() != nil {
-		return false
-	}
-	var ae *attemptError
-	if err != nil && !errors.As(err, &ae) {
-		ae = &attemptError{reason: err.Error()}
-	}
-	if ae != nil && ae.permanent {
-		o.finish(ctx, peer, batch, fednode.StatusFailed, ae.reason)
-		return true
-	}
-	if ae != nil {
-		o.retry(ctx, peer, batch, ae, st, now)
-		return false
-	}
-	// Per-message answers.
-	var done []fednode.JobResult
-	var again []fednode.Job
-	delivered, failed, unwrapFailed := 0, 0, 0
-	for _, j := range batch {
-		r, ok := results[j.MessageID]
-		switch {
-		case ok && (r.Status == federation.StatusAccepted || r.Status == federation.StatusDuplicate):
-			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusDelivered})
-			delivered++
-		case ok && r.Status == federation.StatusRefused && r.Code == federation.CodeUnwrapFailed:
-			again = append(again, j)
-			unwrapFailed++
-		case ok && r.Status == federation.StatusRefused:
-			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: "refused by " + peer + ": " + r.Code})
-			failed++
-		default: // retry, an unknown status, or no answer for it
-			again = append(again, j)
-		}
-	}
-	if err := o.store.FinishJobs(ctx, peer, done, now); err != nil {
-		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
-		return false
-	}
-	o.mu.Lock()
-	st.failures = 0
-	o.mu.Unlock()
-	if len(again) > 0 {
-		reason := fmt.Sprintf("%s asked to retry %d messages later", peer, len(again))
-		if unwrapFailed > 0 {
-			// The peer could not unwrap: our copy of its keys is stale.
-			o.peers.RefreshTrusted(ctx, peer)
-			reason = fmt.Sprintf("%s could not unwrap %d of %d messages; its keys were refetched", peer, unwrapFailed, len(again))
-		}
-		o.retry(ctx, peer, again, &attemptError{reason: reason}, st, now)
-		o.event(peer, delivered, failed, len(again))
-		return false
-	}
-	o.event(peer, delivered, failed, 0)
-	return true
-}
-
-func (o *Outbox) event(peer string, delivered, failed, retried int) {
-	if o.onEvent != nil {
-		o.onEvent(peer, delivered, failed, retried)
-	}
-}
-
-func (o *Outbox) finish(ctx context.Context, peer string, batch []fednode.Job, status, reason string) {
-	res := make([]fednode.JobResult, len(batch))
-	for i, j := range batch {
-		res[i] = fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: status, Reason: reason}
-	}
-	if err := o.store.FinishJobs(ctx, peer, res, o.now()); err != nil {
-		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
-		return
-	}
-	o.log.Warn("outbox: delivery failed", "peer", peer, "messages", len(batch), "reason", reason)
-	o.event(peer, 0, len(batch), 0)
-}
-
-// retry records the failure, fails what is too old, and backs the peer off.
-func (o *Outbox) retry(ctx context.Context, peer string, batch []fednode.Job, ae *attemptError, st *peerState, now time.Time) {
-	var keep []uint64
-	var expired []fednode.Job
-	for _, j := range batch {
-		if now.Sub(j.EnqueuedAt) >= o.cfg.GiveUpAfter {
-			expired = append(expired, j)
-		} else {
-			keep = append(keep, j.Seq)
-		}
-	}
-	if len(expired) > 0 {
-		o.finish(ctx, peer, expired, fednode.StatusFailed, fmt.Sprintf("gave up after %s: %s", o.cfg.GiveUpAfter, ae.reason))
-	}
-	if err := o.store.NoteAttempt(ctx, peer, keep, ae.reason); err != nil {
-		o.log.Error("outbox: note attempt", "peer", peer, "err", err)
-	}
-	o.mu.Lock()
-	st.failures++
-	delay := Backoff(o.cfg.RetryBase, o.cfg.RetryMax, st.failures)
-	if ae.retryAfter > delay {
-		delay = min(ae.retryAfter, 24*time.Hour)
-	}
-	st.next = o.now().Add(delay) // from the answer, not the attempt: Retry-After counts from the response
-	o.mu.Unlock()
-	o.log.Info("outbox: will retry", "peer", peer, "messages", len(keep), "in", delay.Round(time.Millisecond).String(), "reason", ae.reason)
-	o.event(peer, 0, 0, len(keep))
-}
-
-// Backoff is the delay before retry number n (1 for the first): base·2^(n-1)
-// capped at max, then a uniformly random jitter of ±20%.
-func Backoff(base, max time.Duration, n int) time.Duration {
-	d := base
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	d = min(d, max)
-	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
-	return d + jitter
-}
-
-// send seals, signs and posts one envelope and returns the peer's
-// per-message results.
-func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]federation.Result, error) {
-	p, err := o.peers.Peer(ctx, peer)
-	if err != nil {
-		return nil, &attemptError{reason: "peer document: " + err.Error()}
-	}
-	env, err := federation.SealMessages(o.cfg.Domain, p.Enc, msgs)
-	if err != nil {
-		return nil, &attemptError{reason: "seal: " + err.Error()}
-	}
-	body, err := json.Marshal(env)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.Inbox.String(), bytes.NewReader(body))
-	if err != nil {
-		return nil, &attemptError{reason: err.Error(), permanent: true}
-	}
-	if err := federation.SignRequest(ctx, o.keyring, o.cfg.Domain, req, body, o.now()); err != nil {
-		return nil, &attemptError{reason: "sign: " + err.Error()}
-	}
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return nil, &attemptError{reason: "post: " + err.Error()}
-	}
-	defer resp.Body.Close()
-	raw, readErr := federation.ReadCapped(resp, federation.MaxResponseBytes)
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		if readErr != nil {
-			return nil, &attemptError{reason: "answer: " + readErr.Error()}
-		}
-		out, err := federation.DecodeAnswer(raw)
-		if err != nil {
-			return nil, &attemptError{reason: err.Error()}
-		}
-		m := make(map[string]federation.Result, len(out.Results))
-		for _, r := range out.Results {
-			m[r.ID] = r
-		}
-		return m, nil
-	case resp.StatusCode == 401 || resp.StatusCode == 408 || resp.StatusCode == 429 || resp.StatusCode >= 500 || resp.StatusCode < 400,
-		resp.StatusCode == 403 && federation.ErrorCode(raw) == fednode.EBanned: // a ban is temporary and says when it ends
-		return nil, &attemptError{reason: fmt.Sprintf("HTTP %d %s", resp.StatusCode, federation.ErrorCode(raw)), retryAfter: retryAfter(resp.Header.Get("Retry-After"), o.now())}
-	default:
-		return nil, &attemptError{reason: fmt.Sprintf("refused by %s: HTTP %d %s", peer, resp.StatusCode, federation.ErrorCode(raw)), permanent: true}
-	}
-}
-
-// retryAfter parses Retry-After as seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }

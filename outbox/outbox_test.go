@@ -1,7 +1,6 @@
 package outbox
 
 import (
-	"net/http"
 	"testing"
 	"time"
 )
@@ -48,21 +47,6 @@ func TestBackoffSchedule(t *testing.T) {
 	}
 	if n < 25 {
 		t.Fatalf("only %d attempts in 5 days", n)
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	if d := retryAfter("120", now); d != 2*time.Minute {
-		t.Fatalf("seconds: %v", d)
-	}
-	if d := retryAfter(now.Add(time.Hour).Format(http.TimeFormat), now); d != time.Hour {
-		t.Fatalf("HTTP date: %v", d)
-	}
-	for _, v := range []string{"", "-5", "soon", now.Add(-time.Hour).Format(http.TimeFormat)} {
-		if d := retryAfter(v, now); d != 0 {
-			t.Fatalf("%q gave %v", v, d)
-		}
 	}
 }
 

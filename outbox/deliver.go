@@ -1,0 +1,184 @@
+package outbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/federation"
+)
+
+// worstCaseBytes bounds one message's share of an envelope: content
+// JSON-escaped at up to 6 bytes a character, base64 (4/3), plus metadata, a
+// wrapped key and tags.
+func worstCaseBytes(m fednode.Message) int {
+	return len(m.Content)*6*4/3 + 2048
+}
+
+// fit loads a batch's messages in one read, shortening the batch so that
+// its envelope stays under the inbox's cap. A job whose message is not
+// stored ends the batch there: the batch up to and including it is returned
+// with an error, for retrying (and, after GiveUpAfter, failing). On a store
+// error the whole batch is returned, for retrying.
+func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) ([]fednode.Job, []fednode.Message, error) {
+	ids := make([]string, len(batch))
+	for i, j := range batch {
+		ids[i] = j.MessageID
+	}
+	stored, err := o.store.Messages(ctx, ids)
+	if err != nil {
+		return batch, nil, fmt.Errorf("outbox: messages: %w", err)
+	}
+	total := 1024
+	msgs := make([]fednode.Message, 0, len(batch))
+	for i, j := range batch {
+		m, ok := stored[j.MessageID]
+		if !ok {
+			return batch[:i+1], nil, fmt.Errorf("outbox: message %s: %w", j.MessageID, fednode.ErrNotFound)
+		}
+		total += worstCaseBytes(m)
+		if total > federation.MaxEnvelopeBytes && i > 0 {
+			return batch[:i], msgs, nil
+		}
+		msgs = append(msgs, m)
+	}
+	return batch, msgs, nil
+}
+
+// attemptError is the outcome of a request that delivered nothing, as the
+// outbox's retry policy sees it.
+type attemptError struct {
+	reason     string
+	retryAfter time.Duration
+	permanent  bool
+}
+
+func (e *attemptError) Error() string { return e.reason }
+
+// deliver sends one batch and records the outcome. It reports whether the
+// lane may go on (false after a retryable failure).
+func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, msgs []fednode.Message, st *peerState) bool {
+	now := o.now()
+	if !o.cfg.Allowed(peer) {
+		o.finish(ctx, peer, batch, fednode.StatusFailed, "this node does not federate with "+peer)
+		return true
+	}
+	results, err := o.send(ctx, peer, msgs)
+	if ctx.Err() != nil {
+		return false
+	}
+	var ae *attemptError
+	if err != nil && !errors.As(err, &ae) {
+		ae = &attemptError{reason: err.Error()}
+	}
+	if ae != nil && ae.permanent {
+		o.finish(ctx, peer, batch, fednode.StatusFailed, ae.reason)
+		return true
+	}
+	if ae != nil {
+		o.retry(ctx, peer, batch, ae, st, now)
+		return false
+	}
+	// Per-message answers.
+	var done []fednode.JobResult
+	var again []fednode.Job
+	delivered, failed, unwrapFailed := 0, 0, 0
+	for _, j := range batch {
+		r, ok := results[j.MessageID]
+		switch {
+		case ok && (r.Status == federation.StatusAccepted || r.Status == federation.StatusDuplicate):
+			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusDelivered})
+			delivered++
+		case ok && r.Status == federation.StatusRefused && r.Code == federation.CodeUnwrapFailed:
+			again = append(again, j)
+			unwrapFailed++
+		case ok && r.Status == federation.StatusRefused:
+			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: "refused by " + peer + ": " + r.Code})
+			failed++
+		default: // retry, an unknown status, or no answer for it
+			again = append(again, j)
+		}
+	}
+	if err := o.store.FinishJobs(ctx, peer, done, now); err != nil {
+		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
+		return false
+	}
+	o.mu.Lock()
+	st.failures = 0
+	o.mu.Unlock()
+	if len(again) > 0 {
+		reason := fmt.Sprintf("%s asked to retry %d messages later", peer, len(again))
+		if unwrapFailed > 0 {
+			// The peer could not unwrap: our copy of its keys is stale.
+			o.peers.RefreshTrusted(ctx, peer)
+			reason = fmt.Sprintf("%s could not unwrap %d of %d messages; its keys were refetched", peer, unwrapFailed, len(again))
+		}
+		o.retry(ctx, peer, again, &attemptError{reason: reason}, st, now)
+		o.event(peer, delivered, failed, len(again))
+		return false
+	}
+	o.event(peer, delivered, failed, 0)
+	return true
+}
+
+func (o *Outbox) event(peer string, delivered, failed, retried int) {
+	if o.onEvent != nil {
+		o.onEvent(peer, delivered, failed, retried)
+	}
+}
+
+func (o *Outbox) finish(ctx context.Context, peer string, batch []fednode.Job, status, reason string) {
+	res := make([]fednode.JobResult, len(batch))
+	for i, j := range batch {
+		res[i] = fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: status, Reason: reason}
+	}
+	if err := o.store.FinishJobs(ctx, peer, res, o.now()); err != nil {
+		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
+		return
+	}
+	o.log.Warn("outbox: delivery failed", "peer", peer, "messages", len(batch), "reason", reason)
+	o.event(peer, 0, len(batch), 0)
+}
+
+// requestTimeout bounds one delivery: signing, the request and its answer.
+const requestTimeout = 30 * time.Second
+
+// send seals and delivers one envelope and returns the peer's per-message
+// results.
+func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]federation.Result, error) {
+	p, err := o.peers.Peer(ctx, peer)
+	if err != nil {
+		return nil, &attemptError{reason: "peer document: " + err.Error()}
+	}
+	env, err := federation.SealMessages(o.cfg.Domain, p.Enc, msgs)
+	if err != nil {
+		return nil, &attemptError{reason: "seal: " + err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	defer cancel()
+	answer, err := federation.Deliver(ctx, o.client, o.keyring, p.Inbox, env, o.now)
+	if err != nil {
+		return nil, attemptOf(peer, err)
+	}
+	m := make(map[string]federation.Result, len(answer.Results))
+	for _, r := range answer.Results {
+		m[r.ID] = r
+	}
+	return m, nil
+}
+
+// attemptOf maps a failed delivery onto the retry policy: the peer's
+// verdict (temporary or for good, Retry-After) is federation's to read.
+func attemptOf(peer string, err error) *attemptError {
+	var de *federation.DeliveryError
+	if !errors.As(err, &de) {
+		return &attemptError{reason: err.Error()}
+	}
+	ae := &attemptError{reason: de.Reason, retryAfter: de.RetryAfter, permanent: !de.Temporary}
+	if ae.permanent && de.Status != 0 {
+		ae.reason = "refused by " + peer + ": " + de.Reason
+	}
+	return ae
+}
