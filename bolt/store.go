@@ -76,8 +76,15 @@ type Store struct {
 // (BenchmarkCheck; docs/OPERATIONS.md), so a start waits a few seconds at
 // most. A larger store gets only the checks that cost nothing (meta pages,
 // length, freelist, root page). Decoding every record as well costs about
-// 11 s per GiB, so only Check does it (fednode admin check-store).
+// 11 s per GiB, so Open does it only for a store of up to
+// AllRecordsCheckMaxBytes, and Check (fednode admin check-store) always.
 const DefaultFullCheckMaxBytes = 1 << 30
+
+// AllRecordsCheckMaxBytes is the largest store whose every record Open
+// decodes and checks against its key (messages and mailboxes included)
+// before serving it: under a second. In a small store a message whose key
+// a flipped bit renamed is so found at start, not later as a silent 404.
+const AllRecordsCheckMaxBytes = 64 << 20
 
 // Options are Open's settings.
 type Options struct {
@@ -143,7 +150,11 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return err
 		}
 		if full {
-			db.View(func(tx *bbolt.Tx) error { checkTx(ctx, tx, rep, smallRecords); return nil })
+			scope := smallRecords
+			if st.Size() <= AllRecordsCheckMaxBytes {
+				scope = allRecords
+			}
+			db.View(func(tx *bbolt.Tx) error { checkTx(ctx, tx, rep, scope); return nil })
 			if rep.Damaged() {
 				return rep.Err()
 			}

@@ -147,7 +147,7 @@ Starting with an empty store would silently lose every account and message, so t
   - Or, to start this node empty on purpose (it keeps its keys and secret): fednode admin init-store
 See "Damage and recovery" in docs/OPERATIONS.md`, path, cfg.DataDir, strings.Join(traces, ", "), path)
 	}
-	db, err := bolt.OpenWith(ctx, cfg.DataDir, bolt.Options{Timeout: 2 * time.Second, Create: true})
+	db, err := bolt.Open(ctx, bolt.Options{Dir: cfg.DataDir, Timeout: 2 * time.Second, Create: true})
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func InitStore(ctx context.Context, cfg Config) (string, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", fmt.Errorf("init-store: %w", err)
 	}
-	db, err := bolt.OpenWith(ctx, cfg.DataDir, bolt.Options{Timeout: 2 * time.Second, Create: true})
+	db, err := bolt.Open(ctx, bolt.Options{Dir: cfg.DataDir, Timeout: 2 * time.Second, Create: true})
 	if err != nil {
 		return "", fmt.Errorf("init-store: %w", err)
 	}

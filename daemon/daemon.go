@@ -232,7 +232,7 @@ func (d *Daemon) VaultCalls() int64 {
 // an in-process limiter and in-process events for a single node; Redis for
 // all three when replicas share it.
 type backend struct {
-	store   node.Store
+	store   fednode.Store
 	limiter ratelimit.Limiter
 	broker  node.Broker
 	closers []func() error
@@ -250,7 +250,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 	if cfg.RedisURL == "" {
 		// Never Create: a start made the store in prepareStore, and an
 		// admin command on a missing store must not make an empty one.
-		store, err := bolt.OpenWith(ctx, cfg.DataDir, bolt.Options{Timeout: 2 * time.Second, Log: log})
+		store, err := bolt.Open(ctx, bolt.Options{Dir: cfg.DataDir, Timeout: 2 * time.Second, Log: log})
 		if err != nil {
 			return backend{}, storeError(cfg, err)
 		}

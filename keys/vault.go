@@ -11,13 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fednode/fednode"
 	vault "github.com/hashicorp/vault/api"
 )
 
 // ErrUnavailable wraps every failure to reach Vault (down, sealed, refusing
 // our token): callers answer 503 and retry, and never fall back to anything
 // else.
-var ErrUnavailable = errors.New("keys: vault is unavailable")
+var ErrUnavailable = fmt.Errorf("keys: vault is unavailable: %w", fednode.ErrUnavailable)
 
 // VaultConfig is how the node reaches Vault.
 type VaultConfig struct {

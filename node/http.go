@@ -4,18 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
-	"syscall"
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/federation"
-	"github.com/fednode/fednode/keys"
-	"github.com/fednode/fednode/ratelimit"
 )
 
 // statusOf is the one place where error codes become HTTP statuses.
@@ -64,14 +58,12 @@ var statusOf = map[string]int{
 	fednode.EBanned:          http.StatusForbidden,
 }
 
-// unavailable reports whether err means a dependency could not be reached
-// (Redis down, a timeout): the client should retry, and 503 says so.
+// unavailable reports whether err means a dependency could not answer in
+// time: the client should retry, and 503 says so. The adapters (Redis,
+// Vault, the shared limiter) classify their own failures by wrapping
+// fednode.ErrUnavailable; a deadline that ran out is the same thing.
 func unavailable(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, ratelimit.ErrUnavailable) ||
-		errors.Is(err, keys.ErrUnavailable) ||
-		strings.Contains(err.Error(), "connection pool timeout") || strings.Contains(err.Error(), "redis: client is closed")
+	return errors.Is(err, fednode.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // writeError answers err as {"error":{"code","message","field"}}. An error
@@ -82,14 +74,18 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if !errors.As(err, &e) && errors.Is(err, context.Canceled) {
 		return // the client went away; nobody to answer
 	}
-	if e == nil && unavailable(err) {
+	switch {
+	case unavailable(err):
+		// A dependency (Redis, Vault, the disk) cannot answer: the operator
+		// sees why in the log; the client is told to retry.
 		log.WarnContext(r.Context(), "dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
-		e = &fednode.Error{Code: fednode.EUnavailable, Message: "a service this node depends on is unavailable; try again shortly", RetryAfter: 2}
-	}
-	if e == nil {
+		if e == nil {
+			e = fednode.ErrUnavailable
+		}
+	case e == nil:
 		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &fednode.Error{Code: fednode.EInternal, Message: "internal error; the operator can find it in the logs"}
-	} else if e.Err != nil {
+	case e.Err != nil:
 		log.DebugContext(r.Context(), "request refused", "code", e.Code, "path", r.URL.Path, "err", e.Err)
 	}
 	status, ok := statusOf[e.Code]

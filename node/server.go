@@ -25,27 +25,10 @@ type Keyring interface {
 	Rotate(ctx context.Context, use string, overlap time.Duration) (keys.PublicKey, error)
 }
 
-// Store is everything the node needs from its storage backend.
-type Store interface {
-	authStore
-	messageStore
-	outbox.Store
-	inbox.Store
-	metaStore
-	DeadLetters(ctx context.Context, limit int) ([]fednode.DeadLetter, error)
-	Ping(ctx context.Context) error
-	PruneSessions(ctx context.Context, now time.Time) (int, error)
-	PruneLoginFailures(ctx context.Context, since time.Time) (int, error)
-	banStore
-	federation.Shared
-	ReleaseLease(ctx context.Context, name, owner string) error
-	Close() error
-}
-
 // Deps are what a node is built from. The composition root (package
 // daemon) opens and picks them; tests hand in fakes.
 type Deps struct {
-	Store   Store
+	Store   fednode.Store     // the full store contract; the parts of the node keep narrow views of it
 	Limiter ratelimit.Limiter // shared by the replicas (Redis), or in process
 	Broker  Broker            // events to every replica; NewLocalBroker for one process
 	// Replicas says that several processes share Store: peer documents are
@@ -67,7 +50,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	audit    *slog.Logger
-	store    Store
+	store    fednode.Store
 	accounts *accounts
 	messages *messaging
 	hub      *hub

@@ -26,7 +26,7 @@ import (
 // if the node touches the store where it should not. (New reads the ban
 // list and the saved federation policy: both are empty here unless set.)
 type fakeStore struct {
-	node.Store // nil: methods not set below panic
+	fednode.Store // nil: methods not set below panic
 
 	PingFn       func(ctx context.Context) error
 	CreateUserFn func(ctx context.Context, u fednode.User) error
@@ -49,7 +49,7 @@ func (f *fakeStore) CreateUser(ctx context.Context, u fednode.User) error {
 // mustOpenServer builds a node on fakes, in the manner of WTF Dial's
 // MustOpenServer: a real service, with a fake store and in-process limiter,
 // broker and keys.
-func mustOpenServer(tb testing.TB, store node.Store, ready map[string]func(context.Context) error) http.Handler {
+func mustOpenServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error) http.Handler {
 	tb.Helper()
 	cfg := node.DefaultConfig()
 	cfg.NodeDomain, cfg.PublicURL = "a.test", "http://a.test"

@@ -33,15 +33,10 @@ func (f fakePeers) RefreshTrusted(context.Context, string) (*federation.Peer, bo
 
 var _ outbox.Peers = fakePeers{}
 
-// batchReader is a store's batch read of messages.
-type batchReader interface {
-	Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error)
-}
-
 // store is the bolt store as the outbox sees it; messages, when set,
 // replaces its batch read, so a test can lose a message or fail the read.
 type store struct {
-	*bolt.DB
+	*bolt.Store
 	messages func(ctx context.Context, ids []string) (map[string]fednode.Message, error)
 }
 
@@ -51,28 +46,7 @@ func (s store) Messages(ctx context.Context, ids []string) (map[string]fednode.M
 	if s.messages != nil {
 		return s.messages(ctx, ids)
 	}
-	return s.stored(ctx, ids)
-}
-
-// stored is the bolt store's own batch read, or, while bolt has none, the
-// same contract built from single reads: absent ids are missing from the
-// map.
-func (s store) stored(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
-	if br, ok := any(s.DB).(batchReader); ok {
-		return br.Messages(ctx, ids)
-	}
-	out := make(map[string]fednode.Message, len(ids))
-	for _, id := range ids {
-		m, err := s.DB.Message(ctx, id)
-		if errors.Is(err, fednode.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		out[id] = m
-	}
-	return out, nil
+	return s.Store.Messages(ctx, ids)
 }
 
 // scripted is an inbox that answers each request with the next scripted
@@ -106,16 +80,16 @@ func accepted(w http.ResponseWriter, ids []string) {
 	json.NewEncoder(w).Encode(map[string]any{"results": res})
 }
 
-func setup(t *testing.T, answers ...func(http.ResponseWriter, []string)) (*bolt.DB, *scripted, *outbox.Outbox, string) {
+func setup(t *testing.T, answers ...func(http.ResponseWriter, []string)) (*bolt.Store, *scripted, *outbox.Outbox, string) {
 	t.Helper()
 	return setupWith(t, nil, answers...)
 }
 
 // setupWith is setup with the outbox's configuration and store adjusted by
 // tweak before it starts.
-func setupWith(t *testing.T, tweak func(*outbox.Config, *store), answers ...func(http.ResponseWriter, []string)) (*bolt.DB, *scripted, *outbox.Outbox, string) {
+func setupWith(t *testing.T, tweak func(*outbox.Config, *store), answers ...func(http.ResponseWriter, []string)) (*bolt.Store, *scripted, *outbox.Outbox, string) {
 	t.Helper()
-	db, err := bolt.Open(t.TempDir(), time.Second)
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: t.TempDir(), Timeout: time.Second, Create: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +106,7 @@ func setupWith(t *testing.T, tweak func(*outbox.Config, *store), answers ...func
 		t.Fatal(err)
 	}
 	cfg := outbox.Config{Domain: "a.example", Lanes: 1, BatchSize: 16, RetryBase: 10 * time.Millisecond, RetryMax: 20 * time.Millisecond, GiveUpAfter: time.Hour}
-	st := store{DB: db}
+	st := store{Store: db}
 	if tweak != nil {
 		tweak(&cfg, &st)
 	}
@@ -144,12 +118,12 @@ func setupWith(t *testing.T, tweak func(*outbox.Config, *store), answers ...func
 	return db, sc, ob, domain
 }
 
-func enqueue(t *testing.T, db *bolt.DB, ob *outbox.Outbox, domain string) string {
+func enqueue(t *testing.T, db *bolt.Store, ob *outbox.Outbox, domain string) string {
 	t.Helper()
 	return enqueueID(t, db, ob, domain, fednode.NewID(time.Now()))
 }
 
-func enqueueID(t *testing.T, db *bolt.DB, ob *outbox.Outbox, domain, id string) string {
+func enqueueID(t *testing.T, db *bolt.Store, ob *outbox.Outbox, domain, id string) string {
 	t.Helper()
 	m := fednode.Message{ID: id, From: fednode.Address{User: "alice", Domain: "a.example"}, To: fednode.Address{User: "bob", Domain: domain},
 		Content: "hi", Tags: []string{}, CreatedAt: time.Now(), Status: fednode.StatusQueued}
@@ -160,7 +134,7 @@ func enqueueID(t *testing.T, db *bolt.DB, ob *outbox.Outbox, domain, id string) 
 	return m.ID
 }
 
-func waitStatus(t *testing.T, db *bolt.DB, id, want string) fednode.Message {
+func waitStatus(t *testing.T, db *bolt.Store, id, want string) fednode.Message {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -278,7 +252,7 @@ func TestMissingMessageIsRetriedThenFailed(t *testing.T) {
 			mu.Lock()
 			reads = append(reads, ids)
 			mu.Unlock()
-			got, err := st.stored(ctx, ids)
+			got, err := st.Store.Messages(ctx, ids)
 			delete(got, lost)
 			return got, err
 		}
@@ -323,7 +297,7 @@ func TestStoreErrorRetriesTheBatch(t *testing.T) {
 				failures--
 				return nil, errors.New("store down")
 			}
-			return st.stored(ctx, ids)
+			return st.Store.Messages(ctx, ids)
 		}
 	}, accepted)
 	id := enqueue(t, db, ob, domain)

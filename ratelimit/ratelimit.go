@@ -10,9 +10,11 @@ package ratelimit
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/fednode/fednode"
 )
 
 // Rule is a limit: Limit events per Window.
@@ -38,7 +40,7 @@ type Limiter interface {
 
 // ErrUnavailable is returned by Failover in fail-closed mode when the shared
 // limiter cannot answer.
-var ErrUnavailable = errors.New("ratelimit: the shared limiter is unavailable")
+var ErrUnavailable = fmt.Errorf("ratelimit: the shared limiter is unavailable: %w", fednode.ErrUnavailable)
 
 // Memory is an exact sliding-window-log limiter in process memory. Idle keys
 // are swept so memory stays proportional to active clients.
