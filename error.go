@@ -90,6 +90,16 @@ func FieldError(code, field, format string, args ...any) *Error {
 	return &Error{Code: code, Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// ErrorMessage returns the safe message of the first *Error in err's chain,
+// or a generic one: never the text of an error that is not an *Error.
+func ErrorMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
 // ErrorCode returns the code of the first *Error in err's chain, or EInternal.
 func ErrorCode(err error) string {
 	var e *Error

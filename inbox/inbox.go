@@ -318,10 +318,10 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	}
 	content, err := fednode.NormalizeContent(pt.Content)
 	if err != nil {
-		return refused(fednode.ErrorCode(err), "%s", err.(*fednode.Error).Message)
+		return refused(fednode.ErrorCode(err), "%s", fednode.ErrorMessage(err))
 	}
 	if err := fednode.ValidateTags(pt.Tags); err != nil {
-		return refused(fednode.ErrorCode(err), "%s", err.(*fednode.Error).Message)
+		return refused(fednode.ErrorCode(err), "%s", fednode.ErrorMessage(err))
 	}
 	created, _ := time.Parse(time.RFC3339Nano, m.CreatedAt)
 	tags := pt.Tags

@@ -47,8 +47,7 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 	}
 	addr, err := fednode.ParseAddress(to, m.domain)
 	if err != nil {
-		e := err.(*fednode.Error)
-		return fednode.Message{}, fednode.FieldError(e.Code, "to", "%s", e.Message)
+		return fednode.Message{}, fednode.FieldError(fednode.ErrorCode(err), "to", "%s", fednode.ErrorMessage(err))
 	}
 	if tags == nil {
 		tags = []string{}
