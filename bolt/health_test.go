@@ -1,13 +1,11 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -15,29 +13,12 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/internal/syncbuf"
 )
 
-// logBuffer is a log the tests can read while the store writes to it.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func openLogged(t *testing.T) (*Store, *logBuffer) {
+func openLogged(t *testing.T) (*Store, *syncbuf.Buffer) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	db, err := Open(context.Background(), Options{Dir: t.TempDir(), Timeout: time.Second, Create: true, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

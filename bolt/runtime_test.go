@@ -17,30 +17,14 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/bolt"
+	"github.com/fednode/fednode/internal/syncbuf"
 )
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // openFixture opens a copy of the fixture with a log the test can read.
-func openFixture(t *testing.T) (*fixture, *bolt.Store, *syncBuffer) {
+func openFixture(t *testing.T) (*fixture, *bolt.Store, *syncbuf.Buffer) {
 	t.Helper()
 	fx := fill(t)
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	db, err := bolt.Open(context.Background(), bolt.Options{Dir: fx.dir, Timeout: time.Second, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +51,7 @@ func bucketRoot(t *testing.T, path, name string) int64 {
 }
 
 // waitLogged waits for the background check to log its finding.
-func waitLogged(t *testing.T, logs *syncBuffer, want string) {
+func waitLogged(t *testing.T, logs *syncbuf.Buffer, want string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), want); {
 		if time.Now().After(deadline) {
@@ -129,7 +113,7 @@ func TestCommitterCrashFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	fx := fill(t)
 	root := bucketRoot(t, fx.path, "messages")
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	db, err := bolt.Open(ctx, bolt.Options{Dir: fx.dir, Timeout: time.Second, Log: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fednode/fednode/client"
 	"github.com/fednode/fednode/daemon"
+	"github.com/fednode/fednode/internal/syncbuf"
 	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
 	"github.com/fednode/fednode/ratelimit"
@@ -32,19 +33,6 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return time.Now().Add(c.offset) }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.offset += d; c.mu.Unlock() }
 
-// syncBuffer collects the audit stream.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 var keyCounter atomic.Int32
 
 // nextTestKey hands out the fixed test keys in turn, so that up to four
@@ -59,7 +47,7 @@ type testNode struct {
 	gen   keysFrom // the node's key generator
 	srv   *daemon.Daemon
 	url   string
-	audit *syncBuffer
+	audit *syncbuf.Buffer
 	clock *clock
 }
 
@@ -106,7 +94,7 @@ func startNode(t testing.TB, opts ...any) *testNode {
 			t.Fatalf("startNode: option of type %T", o)
 		}
 	}
-	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncBuffer{}, clock: c}
+	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncbuf.Buffer{}, clock: c}
 	n.open()
 	t.Cleanup(func() {
 		if n.srv != nil {

@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fednode/fednode/daemon"
+	"github.com/fednode/fednode/internal/syncbuf"
 	"github.com/fednode/fednode/internal/testkeys"
 	"github.com/fednode/fednode/node"
 )
@@ -32,18 +32,6 @@ func openNode(t *testing.T, cfg daemon.Config) *daemon.Daemon {
 	}
 	return s
 }
-
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 var keyN atomic.Int32
 
@@ -92,7 +80,7 @@ func TestFedctl(t *testing.T) {
 	}
 
 	// tail as bob, across a node restart.
-	var tailOut lockedBuf
+	var tailOut syncbuf.Buffer
 	ctx, cancel := context.WithCancel(context.Background())
 	tailDone := make(chan error, 1)
 	go func() { tailDone <- run(ctx, []string{"tail"}, nil, &tailOut, io.Discard, envFor("bob")) }()

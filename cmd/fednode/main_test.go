@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fednode/fednode/client"
+	"github.com/fednode/fednode/internal/syncbuf"
 )
 
 var (
@@ -60,7 +61,7 @@ func TestMain(m *testing.M) {
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncLog // every line the node logged
+	logs *syncbuf.Buffer // every line the node logged
 }
 
 // generous are limits for tests in which every node and client shares
@@ -68,23 +69,6 @@ type proc struct {
 var generous = []string{
 	"RATE_LIMIT_API_ANON=1000000/1m", "RATE_LIMIT_API_AUTH=1000000/1m", "RATE_LIMIT_AUTH=1000000/1m",
 	"RATE_LIMIT_INBOX_IP=1000000/1m", "RATE_LIMIT_INBOX_PEER=1000000/1m", "BAN_AFTER_VIOLATIONS=1000000",
-}
-
-type syncLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *syncLog) add(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(line + "\n")
-}
-
-func (l *syncLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // start runs the binary with env (on top of generous limits), keeps its
@@ -99,12 +83,12 @@ func start(t *testing.T, bin string, env ...string) *proc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	logs := &syncLog{}
+	logs := &syncbuf.Buffer{}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			logs.add(sc.Text())
+			logs.WriteLine(sc.Text())
 			var line struct{ Msg, URL string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
 				addr <- line.URL
