@@ -48,6 +48,7 @@ type accounts struct {
 	now       func() time.Time
 	audit     *slog.Logger
 	onRevoked func(sessionIDs []string) // closes live sockets of revoked sessions
+	cache     *authCache                // verified tokens, forgotten on revocation
 }
 
 func newAccounts(store authStore, tokens *tokenIssuer, cfg Config, audit *slog.Logger, onRevoked func([]string)) (*accounts, error) {
@@ -58,7 +59,7 @@ func newAccounts(store authStore, tokens *tokenIssuer, cfg Config, audit *slog.L
 	return &accounts{
 		store: store, tokens: tokens, params: cfg.Password, dummy: dummy,
 		maxFail: cfg.LoginMaxFailures, window: cfg.LoginFailureWindow, maxSess: cfg.MaxSessionsPerUser,
-		now: tokens.now, audit: audit, onRevoked: onRevoked,
+		now: tokens.now, audit: audit, onRevoked: onRevoked, cache: newAuthCache(),
 	}, nil
 }
 
@@ -193,6 +194,9 @@ func (a *accounts) login(ctx context.Context, username, password, ip string) (st
 
 // authenticate returns the live session and user a bearer token stands for.
 func (a *accounts) authenticate(ctx context.Context, token string) (fednode.Session, fednode.User, error) {
+	if s, u, ok := a.cache.get(token, a.now()); ok {
+		return s, u, nil
+	}
 	unauth := fednode.Errorf(fednode.EUnauthorized, "the token is missing, invalid, expired or revoked")
 	id, sub, err := a.tokens.parse(ctx, token)
 	if err != nil {
@@ -217,6 +221,7 @@ func (a *accounts) authenticate(ctx context.Context, token string) (fednode.Sess
 		}
 		return fednode.Session{}, fednode.User{}, fmt.Errorf("session user: %w", err)
 	}
+	a.cache.put(token, s, u, a.now())
 	return s, u, nil
 }
 

@@ -215,6 +215,7 @@ func (s *Server) revoked(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
+	s.accounts.cache.forget(ids) // here at once, whatever the broker does
 	if err := s.broker.Publish(s.bgCtx, TopicRevoke, ids); err != nil {
 		s.log.Warn("broker: revoke", "err", err)
 		s.hub.closeSessions(ids)
@@ -227,6 +228,7 @@ func (s *Server) onEvent(topic string, payload []string) {
 	case TopicNotify:
 		s.hub.notify(payload...)
 	case TopicRevoke:
+		s.accounts.cache.forget(payload)
 		s.hub.closeSessions(payload)
 	case TopicBans:
 		if err := s.abuse.reload(s.bgCtx); err != nil {
