@@ -5,20 +5,13 @@ import "sync"
 // hub tells live sockets that their user's mailbox has grown, and closes the
 // sockets of revoked sessions.
 //
-// It carries no messages: each socket holds a one-slot wake channel and,
-// when woken, reads its mailbox from the store after the last cursor it
-// sent. So a publisher never blocks on a slow client, memory per client is
+// It carries no messages: a woken socket reads its mailbox from the store
+// after the last cursor it sent (see liveClient). So a publisher never blocks on a slow client, memory per client is
 // constant, several wakes coalesce into one read, and a client that falls
 // behind or reconnects catches up from the store with nothing lost.
 type hub struct {
 	mu      sync.Mutex
 	clients map[string]map[*liveClient]struct{} // canonical username -> clients
-}
-
-type liveClient struct {
-	user, session string
-	wake          chan struct{} // cap 1
-	kick          chan string   // cap 1: why the server closes the socket
 }
 
 func newHub() *hub { return &hub{clients: map[string]map[*liveClient]struct{}{}} }
@@ -47,10 +40,7 @@ func (h *hub) notify(users ...string) {
 	defer h.mu.Unlock()
 	for _, u := range users {
 		for c := range h.clients[u] {
-			select {
-			case c.wake <- struct{}{}:
-			default: // already woken; it will read everything new
-			}
+			c.wake()
 		}
 	}
 }
@@ -83,13 +73,6 @@ func (h *hub) closeAll() {
 		for c := range cs {
 			c.close(closeGoingAway)
 		}
-	}
-}
-
-func (c *liveClient) close(reason string) {
-	select {
-	case c.kick <- reason:
-	default:
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -45,6 +46,7 @@ const (
 	closeRevoked     = "session revoked"
 	closeGoingAway   = "server shutting down"
 	closeRateLimited = "too many frames"
+	closeTryAgain    = "try again"
 )
 
 // wsToken finds the bearer token in the header or the subprotocol list.
@@ -93,32 +95,43 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.bg.Add(1) // before the hijack, so Close cannot miss this socket
-	defer s.bg.Done()
-	c := &liveClient{user: sess.Username, session: sess.ID, wake: make(chan struct{}, 1), kick: make(chan string, 1)}
+	c := &liveClient{user: sess.Username, session: sess.ID, s: s}
 	s.hub.add(c) // before reading the store, so no wake is missed
-	defer s.hub.remove(c)
-	if r.URL.Query().Get("after") == "" {
+	done := func() {
+		s.hub.remove(c)
+		s.bg.Done()
+	}
+	replay := r.URL.Query().Get("after") != ""
+	if !replay {
 		if after, err = s.messages.store.MailboxHead(r.Context(), sess.Username); err != nil {
+			done()
 			writeError(w, r, s.log, err)
 			return
 		}
-	} else {
-		c.wake <- struct{}{} // replay the backlog first
 	}
-
-	up := websocket.Upgrader{
-		Subprotocols:    []string{wsProtocol},
-		CheckOrigin:     func(*http.Request) bool { return true }, // checked above, with our rules
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-	}
-	conn, err := up.Upgrade(w, r, nil)
+	conn, err := wsUpgrader.Upgrade(w, r, nil)
 	if err != nil {
+		done()
 		return // Upgrade has answered the client
 	}
-	defer conn.Close()
 	boundSendBuffer(conn.NetConn(), s.log)
-	s.serveSocket(conn, c, after)
+	// The socket lives on in a fresh goroutine, whose stack starts small;
+	// the handler's, grown by the request's middleware, ends here.
+	go func() {
+		defer done()
+		c.serve(conn, after, replay)
+	}()
+}
+
+// wsUpgrader: small read buffers (clients send only control frames) and
+// write buffers from a shared pool, held only while a frame is written, so
+// an idle socket keeps neither.
+var wsUpgrader = websocket.Upgrader{
+	Subprotocols:    []string{wsProtocol},
+	CheckOrigin:     func(*http.Request) bool { return true }, // checked in handleWS, with our rules
+	ReadBufferSize:  512,
+	WriteBufferSize: 4096,
+	WriteBufferPool: &sync.Pool{},
 }
 
 // wsSendBuffer is the kernel send buffer of a live socket. Left alone,
@@ -141,81 +154,184 @@ func boundSendBuffer(c net.Conn, log *slog.Logger) {
 	}
 }
 
-// serveSocket pushes mailbox entries after cursor until the socket fails,
-// the session is revoked or the server stops.
-func (s *Server) serveSocket(conn *websocket.Conn, c *liveClient, cursor uint64) {
-	ctx := s.bgCtx // Close cancels a store read a socket is stuck in
+// liveClient is one live socket. An idle socket costs one goroutine,
+// blocked reading (clients send only control frames), and two
+// timers (ping, and with replicas a poll). Writing happens in a goroutine
+// that runs only while there is something to send: a wake starts it if it
+// is not running, and it reads the mailbox after the socket's cursor until
+// nothing new is left, so several wakes coalesce into one read and a slow
+// client only delays itself.
+type liveClient struct {
+	user, session string
+	s             *Server
+
+	mu       sync.Mutex
+	conn     *websocket.Conn // nil until upgraded
+	cursor   uint64          // the last entry sent
+	flushing bool            // a writer goroutine runs
+	pending  bool            // woken while it ran, or before the upgrade
+	closed   bool
+	why      string // why it was closed before the upgrade finished
+	timers   []*time.Timer
+}
+
+// wake asks the socket to send whatever its mailbox has after its cursor.
+func (c *liveClient) wake() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return
+	}
+	if c.flushing || c.conn == nil {
+		c.pending = true
+		return
+	}
+	c.flushing = true
+	c.s.bg.Add(1) // the handler's own count is held, so this never races Wait
+	go c.flush()
+}
+
+// flush sends the mailbox after the cursor until nothing new is left.
+func (c *liveClient) flush() {
+	defer c.s.bg.Done()
+	ctx := c.s.bgCtx // Close cancels a store read a socket is stuck in
+	for {
+		entries, err := c.s.messages.store.Mailbox(ctx, c.user, c.cursor, wsBatch)
+		if err != nil {
+			c.s.log.Error("websocket: read mailbox", "user", c.user, "err", err)
+			c.close(closeTryAgain)
+			return
+		}
+		for _, e := range entries {
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WSWriteWait))
+			if err := c.conn.WriteJSON(entryJSON(e)); err != nil {
+				c.conn.Close() // a stuck client is dropped; it reconnects with its cursor
+				return
+			}
+			c.cursor = e.Cursor
+		}
+		if len(entries) == wsBatch {
+			continue
+		}
+		c.mu.Lock()
+		if c.pending && !c.closed {
+			c.pending = false
+			c.mu.Unlock()
+			continue
+		}
+		c.flushing = false
+		c.mu.Unlock()
+		return
+	}
+}
+
+// close tells the client why the server closes the socket, then closes it.
+// It does not block its caller: the close frame may wait on a slow client.
+func (c *liveClient) close(reason string) {
+	c.mu.Lock()
+	conn := c.conn
+	if c.closed || conn == nil {
+		if !c.closed {
+			c.closed, c.why = true, reason // serve closes it once upgraded
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.mu.Unlock()
+	closeSocket(conn, reason)
+}
+
+// closeSocket sends the close frame for reason and closes conn, in a
+// goroutine of its own, so the caller (the hub, under its lock) never waits
+// on a slow client.
+func closeSocket(conn *websocket.Conn, reason string) {
+	go func() {
+		sendClose(conn, reason)
+		conn.Close()
+	}()
+}
+
+// sendClose writes the close frame that says why the server closes.
+func sendClose(conn *websocket.Conn, reason string) {
+	code := websocket.ClosePolicyViolation
+	switch reason {
+	case closeGoingAway:
+		code = websocket.CloseGoingAway
+	case closeRateLimited, closeTryAgain:
+		code = websocket.CloseTryAgainLater
+	}
+	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+}
+
+// every runs fn every d until the socket closes.
+func (c *liveClient) every(d time.Duration, fn func() bool) {
+	var t *time.Timer
+	t = time.AfterFunc(d, func() {
+		if fn() {
+			c.mu.Lock()
+			if !c.closed {
+				t.Reset(d)
+			}
+			c.mu.Unlock()
+		}
+	})
+	c.timers = append(c.timers, t)
+}
+
+// serve runs the socket on its goroutine: it starts the pings
+// (and the poll), sends the backlog when asked to replay, and reads until
+// the socket fails, the session is revoked or the server stops.
+func (c *liveClient) serve(conn *websocket.Conn, cursor uint64, replay bool) {
+	s := c.s
 	conn.SetReadLimit(wsReadLimit)
 	_ = conn.SetReadDeadline(time.Now().Add(s.cfg.WSPongWait))
 	conn.SetPongHandler(func(string) error {
 		return conn.SetReadDeadline(time.Now().Add(s.cfg.WSPongWait))
 	})
-	readDone := make(chan struct{})
-	go func() { // the reader: only control frames matter; others are counted
-		defer close(readDone)
-		for {
-			if _, _, err := conn.ReadMessage(); err != nil {
-				return
-			}
-			if _, err := s.abuse.decide(ctx, ClassWSFrames, "user:"+c.user); err != nil {
-				c.close(closeRateLimited)
-				return
-			}
+	c.mu.Lock()
+	if c.closed { // revoked or shut down while upgrading
+		c.mu.Unlock()
+		closeSocket(conn, c.why)
+		return
+	}
+	c.conn, c.cursor = conn, cursor
+	wakeNow := replay || c.pending
+	c.pending = false
+	c.every(s.cfg.WSPingPeriod, func() bool {
+		if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WSWriteWait)); err != nil {
+			conn.Close()
+			return false
 		}
-	}()
-	ping := time.NewTicker(s.cfg.WSPingPeriod)
-	defer ping.Stop()
-	// With replicas a wake-up travels over Redis pub/sub, which may drop one;
-	// a slow poll bounds the delay that costs. (Nothing is lost either way:
-	// the socket reads the store after its cursor.)
-	var poll <-chan time.Time
+		return true
+	})
 	if s.wsPoll {
-		t := time.NewTicker(3 * time.Second)
-		defer t.Stop()
-		poll = t.C
+		// With replicas a wake-up travels over Redis pub/sub, which may drop
+		// one; a slow poll bounds the delay that costs. (Nothing is lost
+		// either way: the socket reads the store after its cursor.)
+		c.every(3*time.Second, func() bool { c.wake(); return true })
+	}
+	c.mu.Unlock()
+	if wakeNow {
+		c.wake()
 	}
 	for {
-		select {
-		case <-readDone:
-			return
-		case reason := <-c.kick:
-			code := websocket.ClosePolicyViolation
-			if reason == closeGoingAway {
-				code = websocket.CloseGoingAway
-			}
-			if reason == closeRateLimited {
-				code = websocket.CloseTryAgainLater
-			}
-			_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
-			return
-		case <-ping.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.cfg.WSWriteWait)); err != nil {
-				return
-			}
-		case <-poll:
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
-		case <-c.wake:
-			for {
-				entries, err := s.messages.store.Mailbox(ctx, c.user, cursor, wsBatch)
-				if err != nil {
-					s.log.Error("websocket: read mailbox", "user", c.user, "err", err)
-					_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "try again"), time.Now().Add(time.Second))
-					return
-				}
-				for _, e := range entries {
-					_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.WSWriteWait))
-					if err := conn.WriteJSON(entryJSON(e)); err != nil {
-						return // a stuck client is dropped; it reconnects with its cursor
-					}
-					cursor = e.Cursor
-				}
-				if len(entries) < wsBatch {
-					break
-				}
-			}
+		if _, _, err := conn.ReadMessage(); err != nil {
+			break
+		}
+		if _, err := s.abuse.decide(s.bgCtx, ClassWSFrames, "user:"+c.user); err != nil {
+			c.mu.Lock()
+			c.closed = true
+			c.mu.Unlock()
+			sendClose(conn, closeRateLimited)
+			break
 		}
 	}
+	c.mu.Lock()
+	c.closed = true
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	c.mu.Unlock()
+	conn.Close()
 }
