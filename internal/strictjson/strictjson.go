@@ -56,6 +56,16 @@ func Decode(body []byte, dst any) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return fednode.Errorf(fednode.EInvalidJSON, "the body has data after the JSON object")
 	}
+	// The fast path: one pass checks names, duplicates, required members
+	// and the text, then encoding/json decodes once. Anything it does not
+	// accept goes to the slow path, which decodes member by member and
+	// names what is wrong.
+	if utf8.Valid(raw) && !hasLoneSurrogate(raw) && acceptable(raw, rv.Elem().Type()) {
+		if json.Unmarshal(raw, dst) == nil {
+			return nil
+		}
+		rv.Elem().SetZero()
+	}
 	if err := decodeValue(raw, rv.Elem(), ""); err != nil {
 		return err
 	}
@@ -367,4 +377,122 @@ func hex4(b []byte) (rune, bool) {
 	}
 	n, err := strconv.ParseUint(string(b[:4]), 16, 16)
 	return rune(n), err == nil
+}
+
+// acceptable reports whether raw, a syntactically valid object, has at
+// every depth only exactly named, unrepeated members and every required
+// one, for a value of type t. It never decides a refusal: false only sends
+// Decode to the slow path.
+func acceptable(raw []byte, t reflect.Type) bool {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	return err == nil && walk(dec, tok, t)
+}
+
+// walk checks the value that begins with tok against t.
+func walk(dec *json.Decoder, tok json.Token, t reflect.Type) bool {
+	if tok == nil { // null
+		return true
+	}
+	if !needsWalk(t) {
+		return skip(dec, tok)
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return walk(dec, tok, t.Elem())
+	case reflect.Struct:
+		if tok != json.Delim('{') {
+			return false
+		}
+		f := fieldsOf(t)
+		seen := make([]bool, t.NumField())
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil {
+				return false
+			}
+			i, ok := f.index[k.(string)]
+			if !ok || seen[i] {
+				return false
+			}
+			seen[i] = true
+			v, err := dec.Token()
+			if err != nil || !walk(dec, v, t.Field(i).Type) {
+				return false
+			}
+		}
+		if _, err := dec.Token(); err != nil { // '}'
+			return false
+		}
+		for _, name := range f.required {
+			if !seen[f.index[name]] {
+				return false
+			}
+		}
+		return true
+	case reflect.Map:
+		if tok != json.Delim('{') {
+			return false
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil || seen[k.(string)] {
+				return false
+			}
+			seen[k.(string)] = true
+			v, err := dec.Token()
+			if err != nil || !walk(dec, v, t.Elem()) {
+				return false
+			}
+		}
+		_, err := dec.Token()
+		return err == nil
+	case reflect.Slice, reflect.Array:
+		if tok != json.Delim('[') {
+			return false
+		}
+		for dec.More() {
+			v, err := dec.Token()
+			if err != nil || !walk(dec, v, t.Elem()) {
+				return false
+			}
+		}
+		_, err := dec.Token()
+		return err == nil
+	}
+	return false // interfaces: the slow path checks them
+}
+
+// skip consumes the rest of a value that begins with tok. A leaf type
+// given an object or an array is for encoding/json to refuse; objects in it
+// are still checked for repeated names, which encoding/json would take.
+func skip(dec *json.Decoder, tok json.Token) bool {
+	switch tok {
+	case json.Delim('{'):
+		seen := map[string]bool{}
+		for dec.More() {
+			k, err := dec.Token()
+			if err != nil || seen[k.(string)] {
+				return false
+			}
+			seen[k.(string)] = true
+			v, err := dec.Token()
+			if err != nil || !skip(dec, v) {
+				return false
+			}
+		}
+		_, err := dec.Token()
+		return err == nil
+	case json.Delim('['):
+		for dec.More() {
+			v, err := dec.Token()
+			if err != nil || !skip(dec, v) {
+				return false
+			}
+		}
+		_, err := dec.Token()
+		return err == nil
+	}
+	return true
 }
