@@ -11,16 +11,20 @@
 // node that receives or replays the ciphertext, and a peer that tries to move
 // a ciphertext to another message, sender, recipient or node.
 // Construction:
-//   - a data key: 32 random bytes (AES-256), fresh per message in protocol
-//     v1 (the envelope lets several messages share one key; see PROTOCOL.md);
+//   - a data key: 32 random bytes (AES-256). A sender may reuse one for
+//     many messages and requests to the same recipient encryption key, at
+//     most 2^20 messages and 1 hour in fednode (protocol limit 2^32), and
+//     the receiver may keep it unwrapped: package federation's summary
+//     "reusing data keys" gives the bounds, the reasons and the cost;
 //   - the data key is wrapped with RSA-OAEP (RFC 8017) to the recipient
 //     node's encryption key: RSA-4096, SHA-256 for both the label hash and
 //     MGF1, and an EMPTY label, because Vault Transit, which unwraps when
 //     the node's keys live there, supports exactly that; all binding is in
 //     the GCM AAD;
 //   - the content is sealed with AES-256-GCM under a 96-bit random nonce
-//     (NIST SP 800-38D's recommended size; random nonces are safe far beyond
-//     the number of messages one key ever seals here) and a 128-bit tag;
+//     (NIST SP 800-38D's recommended size; it allows 2^32 random nonces per
+//     key, and a data key seals at most 2^20 here, where the chance of two
+//     alike is about 2^-57) and a 128-bit tag;
 //   - the associated data is Binding.AAD(): a fixed label and, each prefixed
 //     by its 4-byte big-endian length so that no two field lists encode
 //     alike, the protocol version, message id, sender address, recipient

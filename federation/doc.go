@@ -2,8 +2,9 @@
 // down in docs/PROTOCOL.md: key ids, the node document served at
 // /.well-known/fednode, the encrypted envelope, HTTP Signatures (signing and
 // the strict checks go-fed/httpsig leaves to us), the hardened outbound HTTP
-// client, the client side of a delivery (Deliver), and the peer directory
-// that fetches and caches peers' documents.
+// client, the client side of a delivery (Deliver), the peer directory
+// that fetches and caches peers' documents, the sender's data keys (Sealer)
+// and the receiver's unwrapped ones (UnwrapCache).
 //
 // It knows nothing of mailboxes or queues: package outbox sends with it and
 // package inbox receives with it.
@@ -102,4 +103,97 @@
 //     (KEY_ROTATION_OVERLAP, 7 days by default);
 //   - who writes to whom (from, to, created_at, ids) is in clear in the
 //     envelope, for whoever terminates TLS.
+//
+// Crypto summary: reusing data keys.
+//
+// What it protects: nothing new. Content stays sealed as package crypto's
+// summary says (AES-256-GCM under a data key wrapped with RSA-OAEP to the
+// recipient's enc key, bound through the AAD to message id, sender,
+// recipient, time, enc key id and data key id); the envelope and the AAD are
+// unchanged. What changes is the cost: a sender reuses a data key across
+// messages and requests, so the receiver does one RSA-4096 decryption (or
+// one Vault Transit call) per data key instead of one per message, without
+// giving up what the summary protects beyond the bounds below.
+// Against whom: the adversaries of package crypto's summary, and a peer
+// that would make the receiver serve it a data key it did not wrap, or use
+// a key the receiver has retired.
+// Construction:
+//   - the sender (Sealer) keeps one data key per recipient node, for the
+//     enc key it is wrapped to: one random 32-byte key, one random 128-bit
+//     id (k-<32 hex>), one RSA-OAEP wrapped copy. It makes a new one when
+//     the kept key has sealed DataKeyMaxMessages (2^20) messages, is
+//     DataKeyMaxAge (1 hour) old (or the clock went back), when the peer's
+//     document names another current enc key (a rotation seen on refetch,
+//     or the old key expiring), or the same id with another public key, and
+//     when the peer answers unwrap_failed (Forget). Each message still has
+//     its own random 96-bit nonce and its own AAD, which names the data key
+//     id, and each envelope carries the keys entry of every data key its
+//     messages name. An id is never given to another data key;
+//   - the receiver (UnwrapCache) keeps unwrapped data keys keyed by the
+//     full enc key id and SHA-256 of the wrapped bytes, never by the
+//     sender's id: RSA-OAEP decryption is a function of the private key and
+//     those bytes, so an entry is exactly what unwrapping them again would
+//     give, whoever sends them. The same id with other wrapped bytes is
+//     unwrapped afresh, and a message whose AAD names another id fails GCM.
+//     An entry is served only while its enc key is among the keyring's live
+//     keys (checked on every use; a retired key's entries are dropped and
+//     the keyring refuses), for at most UnwrapCacheTTL after its first
+//     unwrap, at most UnwrapCacheSize of them, least recently used out
+//     first; failures are not kept; concurrent misses wait for one unwrap.
+//   - nothing is negotiated: a receiver that unwraps every time opens
+//     reused keys (the envelope always let messages share a keys entry),
+//     and envelopes with a fresh key per message open through the cache.
+//
+// Constants, and why:
+//   - 2^20 messages per data key: with random 96-bit nonces the chance that
+//     two of n messages share a nonce is about n^2/2^97. NIST SP 800-38D
+//     allows 2^32 (the protocol's limit); at 2^20 it is about 2^-57. The
+//     bound also caps what one leaked data key opens;
+//   - 1 hour per data key: one RSA operation an hour per peer is already
+//     nothing next to one per message, so the bound is about exposure, not
+//     cost; it is the horizon of the sender's view of the peer's keys (the
+//     document cache, PEER_KEY_TTL, is 1 hour), and spent keys are swept
+//     from memory (at the next use, at most once a minute);
+//   - 70 minutes per unwrapped key (UnwrapCacheTTL): the sender seals
+//     under a key for 1 hour after making it, and the receiver first
+//     unwraps it after it was made, so an hour from the first unwrap covers
+//     every message sealed under it but those still in flight at the
+//     hour, which the 10 minutes of slack cover with room to spare (a
+//     request is abandoned after 30 s). Correctness never depends on it: a
+//     key gone from the cache is unwrapped again;
+//   - 4,096 unwrapped keys (UnwrapCacheSize): about one current key per
+//     peer for as many peers as a node serves at once, under 1 MiB; an
+//     evicted key costs one more unwrap;
+//   - SHA-256 of the wrapped bytes: no two wrapped keys share an entry;
+//   - 128-bit random data key ids: no two keys of one sender share an id.
+//
+// Why not a key per message derived with HKDF from the data key: it would
+// need negotiation (a receiver of today cannot derive), and it protects
+// only against a leaked per-message key, which nothing here exposes apart
+// from its data key; against a leaked data key, the real risk, derivation
+// changes nothing. GCM's own limit, 2^32 random nonces, is 4,096 times the
+// bound. So it would buy little for a protocol change.
+//
+// What it costs, and does not prevent:
+//   - a data key and its messages are tied: whoever learns one data key (a
+//     memory disclosure of either node, a core dump, a bug that logs it)
+//     opens every message of that sender-to-recipient-key stream sealed
+//     under it, up to 2^20 messages within one hour, where it used to open
+//     one. The recipient's enc private key still opens everything wrapped
+//     to it, as before;
+//   - the receiver holds up to 4,096 unwrapped data keys in memory for
+//     about 70 minutes, and the sender one per peer for about an hour (a
+//     spent key leaves at the next sweep: the first use a minute or more
+//     after the last, so an idle node keeps it until its next delivery);
+//     Go cannot reliably erase them. Both nodes store the plaintexts anyway,
+//     but swap or a core dump now holds the keys to an hour of traffic
+//     captured on the wire;
+//   - a cached unwrap is hundreds of times faster than RSA: whoever
+//     holds a wrapped key (its sender, or whoever terminates TLS in front
+//     of the receiver) can tell by timing whether the receiver unwrapped it
+//     recently; that says nothing about the key;
+//   - a peer sending many distinct wrapped keys evicts other peers'
+//     entries; each costs the receiver one RSA decryption, as every message
+//     did before, within the inbox's rate limits;
+//   - no forward secrecy, as before: RSA key transport.
 package federation

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -127,43 +126,8 @@ type Recipient struct {
 	EncKey   *rsa.PublicKey
 }
 
-// SealMessages builds an envelope from fromNode to r for msgs, all of which
-// must be addressed to r.Domain. Protocol v1 senders use a fresh data key
-// per message.
-func SealMessages(fromNode string, r Recipient, msgs []fednode.Message) (Envelope, error) {
-	e := Envelope{Version: Version, FromNode: fromNode, ToNode: r.Domain}
-	for _, m := range msgs {
-		if m.To.Domain != r.Domain || m.From.Domain != fromNode {
-			return Envelope{}, fmt.Errorf("federation: message %s is not from %s to %s", m.ID, fromNode, r.Domain)
-		}
-		dk, err := fcrypto.NewDataKey()
-		if err != nil {
-			return Envelope{}, err
-		}
-		wrapped, err := fcrypto.WrapKey(r.EncKey, dk)
-		if err != nil {
-			return Envelope{}, err
-		}
-		kid, err := newDataKeyID()
-		if err != nil {
-			return Envelope{}, err
-		}
-		tags := m.Tags
-		if tags == nil {
-			tags = []string{}
-		}
-		pt, _ := json.Marshal(Plaintext{Content: m.Content, Tags: tags})
-		em := EncryptedMessage{ID: m.ID, From: m.From.String(), To: m.To.String(), CreatedAt: m.CreatedAt.UTC().Format(TimeFormat), KeyID: kid}
-		em.Nonce, em.Ciphertext, err = fcrypto.Seal(dk, bindingOf(em, r.EncKeyID), pt)
-		if err != nil {
-			return Envelope{}, err
-		}
-		e.Keys = append(e.Keys, WrappedKey{ID: kid, EncKeyID: r.EncKeyID, Wrapped: wrapped})
-		e.Messages = append(e.Messages, em)
-	}
-	return e, nil
-}
-
+// newDataKeyID names a new data key: "k-" and 128 random bits in hex, so an
+// id never names two data keys of one sender.
 func newDataKeyID() (string, error) {
 	b := make([]byte, 16)
 	if _, err := rand.Read(b); err != nil {
@@ -182,22 +146,34 @@ var (
 	ErrOpen   = errors.New("federation: ciphertext does not open")
 )
 
-// OpenMessage unwraps m's data key with the keyring and opens m. The
-// envelope must have been decoded by DecodeEnvelope.
-func OpenMessage(ctx context.Context, kr keys.Keyring, e Envelope, m EncryptedMessage) (Plaintext, error) {
+// Unwrapper is what opening a message needs of the node's keys: keys.Keyring
+// satisfies it.
+type Unwrapper interface {
+	// Decrypt unwraps ciphertext with the encryption key keyID (a key id
+	// of this node, without its domain), current or in its overlap.
+	Decrypt(ctx context.Context, keyID string, ciphertext []byte) ([]byte, error)
+	// PublicKeys lists the node's live keys.
+	PublicKeys(ctx context.Context) ([]keys.PublicKey, error)
+}
+
+// OpenMessage unwraps m's data key with the keyring and opens m, unwrapping
+// every time. The envelope must have been decoded by DecodeEnvelope.
+func OpenMessage(ctx context.Context, kr Unwrapper, e Envelope, m EncryptedMessage) (Plaintext, error) {
+	return (*UnwrapCache)(nil).OpenMessage(ctx, kr, e, m)
+}
+
+// OpenMessage is OpenMessage with m's data key taken from the cache when
+// it was unwrapped before (see UnwrapCache). A nil cache unwraps every time.
+func (c *UnwrapCache) OpenMessage(ctx context.Context, kr Unwrapper, e Envelope, m EncryptedMessage) (Plaintext, error) {
 	var wk WrappedKey
 	for _, k := range e.Keys {
 		if k.ID == m.KeyID {
 			wk = k
 		}
 	}
-	_, kid, err := ParseKeyID(wk.EncKeyID)
+	dk, err := c.Unwrap(ctx, kr, wk.EncKeyID, wk.Wrapped)
 	if err != nil {
-		return Plaintext{}, ErrUnwrap
-	}
-	dk, err := kr.Decrypt(ctx, kid, wk.Wrapped)
-	if err != nil {
-		return Plaintext{}, fmt.Errorf("%w: %w", ErrUnwrap, err)
+		return Plaintext{}, err
 	}
 	raw, err := fcrypto.Open(dk, m.Nonce, bindingOf(m, wk.EncKeyID), m.Ciphertext)
 	if err != nil {

@@ -25,7 +25,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the test vectors in docs/PROTOCOL.md")
 
 // The protocol's test vectors: node a.example (signing key = test key 0)
-// sends one message to bob@b.example (encryption key = test key 3).
+// sends one message to bob@b.example (encryption key = test key 3), then,
+// in a later request, a second one under the same data key.
 const (
 	vecFrom      = "a.example"
 	vecTo        = "b.example"
@@ -40,9 +41,18 @@ const (
 	endMarker    = "<!-- END TEST VECTORS -->"
 )
 
+// The later request, under the same data key.
+const (
+	vecMessageID2 = "01KBQ7A3M5Q7S9V1X3Z5B7D9F1"
+	vecCreatedAt2 = "2026-11-26T12:20:00.000Z"
+	vecDate2      = "Thu, 26 Nov 2026 12:20:05 GMT"
+	vecPlaintext2 = `{"content":"A second message, in a later request, under the same data key.","tags":[]}`
+)
+
 var (
 	vecDataKey = mustHex("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")
 	vecNonce   = mustHex("a0a1a2a3a4a5a6a7a8a9aaab")
+	vecNonce2  = mustHex("b0b1b2b3b4b5b6b7b8b9babb")
 )
 
 func mustHex(s string) []byte {
@@ -70,6 +80,11 @@ type vectorSet struct {
 	body               []byte
 	digest, signature  string
 	signingString      string
+
+	// The later request that reuses the data key.
+	envelope2           Envelope
+	body2               []byte
+	digest2, signature2 string
 }
 
 func buildVectors(t *testing.T) vectorSet {
@@ -80,8 +95,10 @@ func buildVectors(t *testing.T) vectorSet {
 		encKeyID: KeyID(vecTo, "enc-"+fcrypto.Fingerprint(&encKey.PublicKey)),
 	}
 	raw, err := os.ReadFile(wrappedFile)
-	if err != nil || *update {
-		// RSA-OAEP is randomised: the wrapped key is made once and kept.
+	if err != nil {
+		// RSA-OAEP is randomised: the wrapped key is made once and kept, so
+		// -update leaves the published vectors as they are (delete the file
+		// to make another).
 		w, werr := fcrypto.WrapKey(&encKey.PublicKey, vecDataKey)
 		if werr != nil {
 			t.Fatal(werr)
@@ -112,6 +129,21 @@ func buildVectors(t *testing.T) vectorSet {
 	}
 	v.digest, v.signature = req.Header.Get("Digest"), req.Header.Get("Signature")
 	v.signingString, _ = SigningString(req, SignatureParams{Headers: SignedHeaders})
+
+	// The later request: the same keys entry, a new message under it.
+	m2 := EncryptedMessage{ID: vecMessageID2, From: "alice@" + vecFrom, To: "bob@" + vecTo, CreatedAt: vecCreatedAt2, KeyID: vecDataKeyID, Nonce: vecNonce2}
+	m2.Ciphertext, err = fcrypto.SealWithNonce(vecDataKey, vecNonce2, bindingOf(m2, v.encKeyID), []byte(vecPlaintext2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.envelope2 = Envelope{Version: 1, FromNode: vecFrom, ToNode: vecTo, Keys: v.envelope.Keys, Messages: []EncryptedMessage{m2}}
+	v.body2, _ = json.Marshal(v.envelope2)
+	date2, _ := http.ParseTime(vecDate2)
+	req2 := vectorRequest(t, v.body2)
+	if err := SignRequest(context.Background(), kr, vecFrom, req2, v.body2, date2); err != nil {
+		t.Fatal(err)
+	}
+	v.digest2, v.signature2 = req2.Header.Get("Digest"), req2.Header.Get("Signature")
 	return v
 }
 
@@ -155,6 +187,15 @@ func (v vectorSet) appendix() string {
 	w("### Envelope (the exact request body)\n\n```json\n%s\n```\n\n", v.body)
 	w("### Signed request\n\n```\nPOST %s HTTP/1.1\nHost: %s\nDate: %s\nContent-Type: application/json\nDigest: %s\nSignature: %s\n```\n\n", InboxPath, vecTo, vecDate, v.digest, v.signature)
 	w("Signing string (the lines joined with \\n, no trailing newline):\n\n```\n%s\n```\n\n", v.signingString)
+	w("### Reuse: a later request under the same data key\n\n")
+	w("Twenty minutes later the sender sends another message to the same encryption key under the same data key (2.2): the envelope carries the very same `keys` entry (same id, same wrapped bytes) and the message its own nonce. A receiver that kept the first unwrap opens it without RSA; one that did not unwraps the same bytes again and gets the same data key.\n\n")
+	w("Message id: `%s`  \nCreated at: `%s`  \nNonce (hex): `%x`  \nPlaintext (UTF-8, exactly these bytes):\n\n```\n%s\n```\n\n", vecMessageID2, vecCreatedAt2, vecNonce2, vecPlaintext2)
+	m2 := v.envelope2.Messages[0]
+	aad2 := bindingOf(m2, v.encKeyID).AAD()
+	w("Associated data (hex, %d bytes):\n\n```\n%s\n```\n\n", len(aad2), wrapHex(aad2))
+	w("Ciphertext with tag (hex):\n\n```\n%s\n```\n\n", wrapHex(m2.Ciphertext))
+	w("Envelope (the exact request body):\n\n```json\n%s\n```\n\n", v.body2)
+	w("Signed request:\n\n```\nPOST %s HTTP/1.1\nHost: %s\nDate: %s\nContent-Type: application/json\nDigest: %s\nSignature: %s\n```\n\n", InboxPath, vecTo, vecDate2, v.digest2, v.signature2)
 	w("%s", endMarker)
 	return b.String()
 }
@@ -225,6 +266,44 @@ func TestProtocolVectors(t *testing.T) {
 	}
 	if err := verifyRequest(req, &testkeys.Key(1).PublicKey); err == nil {
 		t.Fatal("vector signature verifies under another key")
+	}
+
+	// The later request: the same keys entry, byte for byte; its message
+	// opens under the data key, and a receiver keeping unwraps unwraps once
+	// for both requests.
+	env2, err := DecodeEnvelope(v.body2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k1, _ := json.Marshal(env.Keys)
+	k2, _ := json.Marshal(env2.Keys)
+	if !bytes.Equal(k1, k2) {
+		t.Fatalf("the later request's keys differ:\n%s\n%s", k1, k2)
+	}
+	pt, err = fcrypto.Open(dk, env2.Messages[0].Nonce, bindingOf(env2.Messages[0], v.encKeyID), env2.Messages[0].Ciphertext)
+	if err != nil || string(pt) != vecPlaintext2 {
+		t.Fatalf("open the later message: %q, %v", pt, err)
+	}
+	kr := receiverKeys(t, nil, 0, 3)
+	cache := NewUnwrapCache(UnwrapCacheOptions{})
+	for _, e := range []Envelope{env, env2} {
+		if _, err := cache.OpenMessage(context.Background(), kr, e, e.Messages[0]); err != nil {
+			t.Fatalf("open %s through the cache: %v", e.Messages[0].ID, err)
+		}
+	}
+	if n := kr.decrypts.Load(); n != 1 {
+		t.Fatalf("%d unwraps for two requests under one data key", n)
+	}
+	req2 := vectorRequest(t, v.body2)
+	req2.Host = vecTo
+	for k, val := range map[string]string{"Date": vecDate2, "Content-Type": "application/json", "Digest": v.digest2, "Signature": v.signature2} {
+		req2.Header.Set(k, val)
+	}
+	if !DigestMatches(v.digest2, v.body2) {
+		t.Fatal("the later vector's digest does not match its body")
+	}
+	if err := verifyRequest(req2, &testkeys.Key(0).PublicKey); err != nil {
+		t.Fatalf("the later vector's signature does not verify: %v", err)
 	}
 }
 

@@ -69,6 +69,10 @@ type Deps struct {
 	Now       func() time.Time
 	Log       *slog.Logger
 	OnRefusal func(ctx context.Context, code, ip string) // metrics and ban counting; may be nil
+	// Unwraps keeps the data keys the inbox has unwrapped, so a peer that
+	// reuses a data key costs one unwrap per key, not one per message. Nil
+	// makes one with the default bounds.
+	Unwraps *federation.UnwrapCache
 }
 
 // Inbox verifies and stores deliveries.
@@ -80,6 +84,9 @@ type Inbox struct {
 
 // New returns an inbox.
 func New(cfg Config, d Deps) *Inbox {
+	if d.Unwraps == nil {
+		d.Unwraps = federation.NewUnwrapCache(federation.UnwrapCacheOptions{Now: d.Now})
+	}
 	return &Inbox{cfg: cfg, Deps: d, sources: sources{seen: map[string]map[string]time.Time{}}}
 }
 
@@ -307,7 +314,7 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	} else if err != nil {
 		return in.unavailable(m.ID, err)
 	}
-	pt, err := federation.OpenMessage(ctx, in.Keyring, env, m)
+	pt, err := in.Unwraps.OpenMessage(ctx, in.Keyring, env, m)
 	switch {
 	case errors.Is(err, keys.ErrUnavailable):
 		return federation.Result{}, "", err

@@ -146,13 +146,15 @@ func (o *Outbox) finish(ctx context.Context, peer string, batch []fednode.Job, s
 const requestTimeout = 30 * time.Second
 
 // send seals and delivers one envelope and returns the peer's per-message
-// results.
+// results. Messages are sealed under the data key the outbox keeps for the
+// peer's current encryption key (federation.Sealer), so the peer unwraps
+// once per data key, not once per message.
 func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]federation.Result, error) {
 	p, err := o.peers.Peer(ctx, peer)
 	if err != nil {
 		return nil, &attemptError{reason: "peer document: " + err.Error()}
 	}
-	env, err := federation.SealMessages(o.cfg.Domain, p.Enc, msgs)
+	env, err := o.sealer.Seal(o.cfg.Domain, p.Enc, msgs)
 	if err != nil {
 		return nil, &attemptError{reason: "seal: " + err.Error()}
 	}
@@ -165,6 +167,10 @@ func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) 
 	m := make(map[string]federation.Result, len(answer.Results))
 	for _, r := range answer.Results {
 		m[r.ID] = r
+		if r.Status == federation.StatusRefused && r.Code == federation.CodeUnwrapFailed {
+			// Whatever the cause, never send that wrapped key again.
+			o.sealer.Forget(p.Enc.EncKeyID)
+		}
 	}
 	return m, nil
 }

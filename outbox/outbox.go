@@ -76,6 +76,7 @@ type Outbox struct {
 	store   Store
 	peers   Peers
 	keyring keys.Keyring
+	sealer  *federation.Sealer // reuses a data key per peer encryption key, within bounds
 	client  *http.Client
 	log     *slog.Logger
 	now     func() time.Time
@@ -106,6 +107,7 @@ func New(cfg Config, store Store, peers Peers, kr keys.Keyring, client *http.Cli
 		cfg.Allowed = func(string) bool { return true }
 	}
 	return &Outbox{cfg: cfg, store: store, peers: peers, keyring: kr, client: client, log: log, now: now,
+		sealer: federation.NewSealer(federation.SealerOptions{Now: now}),
 		notify: make(chan struct{}, 1), states: map[string]*peerState{}}
 }
 
