@@ -45,6 +45,16 @@ func Decode(body []byte, dst any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		panic("strictjson: Decode needs a non-nil pointer to a struct")
 	}
+	// The fast path: well-formed JSON that passes one walk over its bytes
+	// (exact names, no repeats, required members, valid text) is decoded
+	// once by encoding/json. Anything else, or a type error, goes to the
+	// slow path, which decodes member by member and names what is wrong.
+	if firstByte(body) == '{' && utf8.Valid(body) && !hasLoneSurrogate(body) && acceptable(body, rv.Elem().Type()) {
+		if json.Unmarshal(body, dst) == nil {
+			return nil
+		}
+		rv.Elem().SetZero()
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	var raw json.RawMessage
 	if err := dec.Decode(&raw); err != nil {
@@ -55,16 +65,6 @@ func Decode(body []byte, dst any) error {
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return fednode.Errorf(fednode.EInvalidJSON, "the body has data after the JSON object")
-	}
-	// The fast path: one pass checks names, duplicates, required members
-	// and the text, then encoding/json decodes once. Anything it does not
-	// accept goes to the slow path, which decodes member by member and
-	// names what is wrong.
-	if utf8.Valid(raw) && !hasLoneSurrogate(raw) && acceptable(raw, rv.Elem().Type()) {
-		if json.Unmarshal(raw, dst) == nil {
-			return nil
-		}
-		rv.Elem().SetZero()
 	}
 	if err := decodeValue(raw, rv.Elem(), ""); err != nil {
 		return err
@@ -382,46 +382,99 @@ func hex4(b []byte) (rune, bool) {
 // acceptable reports whether raw, a syntactically valid object, has at
 // every depth only exactly named, unrepeated members and every required
 // one, for a value of type t. It never decides a refusal: false only sends
-// Decode to the slow path.
+// Decode to the slow path (as does a member name with an escape in it).
+// It reads the bytes in place and allocates almost nothing.
 func acceptable(raw []byte, t reflect.Type) bool {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	tok, err := dec.Token()
-	return err == nil && walk(dec, tok, t)
+	sc := scanner{b: raw}
+	return sc.value(t) && sc.end()
 }
 
-// walk checks the value that begins with tok against t.
-func walk(dec *json.Decoder, tok json.Token, t reflect.Type) bool {
-	if tok == nil { // null
+// scanner walks JSON for acceptable. It need not be well-formed: on bad
+// bytes the scanner stops (false) or goes on harmlessly, and encoding/json,
+// which decides only after it, refuses what is not JSON.
+type scanner struct {
+	b []byte
+	i int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) && (s.b[s.i] == ' ' || s.b[s.i] == '\t' || s.b[s.i] == '\n' || s.b[s.i] == '\r') {
+		s.i++
+	}
+}
+
+func (s *scanner) end() bool { s.ws(); return s.i == len(s.b) }
+
+// peek returns the next significant byte.
+func (s *scanner) peek() byte {
+	s.ws()
+	if s.i >= len(s.b) {
+		return 0
+	}
+	return s.b[s.i]
+}
+
+// str consumes a string and returns its raw contents; escaped reports a
+// backslash in it.
+func (s *scanner) str() (raw []byte, escaped bool) {
+	start := s.i + 1
+	for s.i = start; s.i < len(s.b); s.i++ {
+		switch s.b[s.i] {
+		case '\\':
+			escaped = true
+			s.i++
+		case '"':
+			s.i++
+			return s.b[start : s.i-1], escaped
+		}
+	}
+	return nil, true
+}
+
+// skip consumes any value; objects in it must not repeat a name.
+func (s *scanner) skip() bool {
+	switch s.peek() {
+	case '{':
+		return s.object(true, func(string) (reflect.Type, bool) { return nil, true })
+	case '[':
+		return s.array(nil)
+	case '"':
+		s.str()
 		return true
 	}
-	if !needsWalk(t) {
-		return skip(dec, tok)
+	for s.i < len(s.b) && strings.IndexByte(",]} \t\r\n", s.b[s.i]) < 0 {
+		s.i++
+	}
+	return true
+}
+
+// value consumes a value for type t (nil: any).
+func (s *scanner) value(t reflect.Type) bool {
+	if t == nil || !needsWalk(t) {
+		return s.skip()
+	}
+	c := s.peek()
+	if c == 'n' { // null
+		return s.skip()
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return walk(dec, tok, t.Elem())
+		return s.value(t.Elem())
 	case reflect.Struct:
-		if tok != json.Delim('{') {
+		if c != '{' {
 			return false
 		}
 		f := fieldsOf(t)
 		seen := make([]bool, t.NumField())
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil {
-				return false
-			}
-			i, ok := f.index[k.(string)]
+		ok := s.object(false, func(name string) (reflect.Type, bool) {
+			i, ok := f.index[name]
 			if !ok || seen[i] {
-				return false
+				return nil, false
 			}
 			seen[i] = true
-			v, err := dec.Token()
-			if err != nil || !walk(dec, v, t.Field(i).Type) {
-				return false
-			}
-		}
-		if _, err := dec.Token(); err != nil { // '}'
+			return t.Field(i).Type, true
+		})
+		if !ok {
 			return false
 		}
 		for _, name := range f.required {
@@ -431,68 +484,85 @@ func walk(dec *json.Decoder, tok json.Token, t reflect.Type) bool {
 		}
 		return true
 	case reflect.Map:
-		if tok != json.Delim('{') {
+		if c != '{' {
 			return false
 		}
-		seen := map[string]bool{}
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil || seen[k.(string)] {
-				return false
-			}
-			seen[k.(string)] = true
-			v, err := dec.Token()
-			if err != nil || !walk(dec, v, t.Elem()) {
-				return false
-			}
-		}
-		_, err := dec.Token()
-		return err == nil
+		return s.object(true, func(string) (reflect.Type, bool) { return t.Elem(), true })
 	case reflect.Slice, reflect.Array:
-		if tok != json.Delim('[') {
+		if c != '[' {
 			return false
 		}
-		for dec.More() {
-			v, err := dec.Token()
-			if err != nil || !walk(dec, v, t.Elem()) {
-				return false
-			}
-		}
-		_, err := dec.Token()
-		return err == nil
+		return s.array(t.Elem())
 	}
 	return false // interfaces: the slow path checks them
 }
 
-// skip consumes the rest of a value that begins with tok. A leaf type
-// given an object or an array is for encoding/json to refuse; objects in it
-// are still checked for repeated names, which encoding/json would take.
-func skip(dec *json.Decoder, tok json.Token) bool {
-	switch tok {
-	case json.Delim('{'):
-		seen := map[string]bool{}
-		for dec.More() {
-			k, err := dec.Token()
-			if err != nil || seen[k.(string)] {
-				return false
-			}
-			seen[k.(string)] = true
-			v, err := dec.Token()
-			if err != nil || !skip(dec, v) {
-				return false
-			}
-		}
-		_, err := dec.Token()
-		return err == nil
-	case json.Delim('['):
-		for dec.More() {
-			v, err := dec.Token()
-			if err != nil || !skip(dec, v) {
-				return false
-			}
-		}
-		_, err := dec.Token()
-		return err == nil
+// object consumes an object; member says what type a name's value has, or
+// refuses the name. Names may not repeat: object checks that itself when
+// dedupe is set, and member does for a struct.
+func (s *scanner) object(dedupe bool, member func(string) (reflect.Type, bool)) bool {
+	s.i++ // '{'
+	var names map[string]bool
+	if s.peek() == '}' {
+		s.i++
+		return true
 	}
-	return true
+	for {
+		if s.peek() != '"' {
+			return false
+		}
+		raw, escaped := s.str()
+		if escaped {
+			return false
+		}
+		if dedupe {
+			if names == nil {
+				names = map[string]bool{}
+			}
+			if names[string(raw)] {
+				return false
+			}
+			names[string(raw)] = true
+		}
+		t, ok := member(string(raw))
+		if !ok || s.peek() != ':' {
+			return false
+		}
+		s.i++
+		if !s.value(t) {
+			return false
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// array consumes an array of elem values.
+func (s *scanner) array(elem reflect.Type) bool {
+	s.i++ // '['
+	if s.peek() == ']' {
+		s.i++
+		return true
+	}
+	for {
+		if !s.value(elem) {
+			return false
+		}
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return true
+		default:
+			return false
+		}
+	}
 }

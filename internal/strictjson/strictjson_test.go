@@ -173,3 +173,24 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecode: a send request's body, strictly and with encoding/json.
+func BenchmarkDecode(b *testing.B) {
+	body := []byte(`{"to":"bob@b.example","content":"a benchmark message of ordinary length","tags":["bench"]}`)
+	b.Run("strict", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			var s sample
+			if err := Decode(body, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			var s sample
+			if err := json.Unmarshal(body, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
