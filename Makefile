@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 GOTOOLCHAIN ?= auto
 export GOTOOLCHAIN
 
-.PHONY: run build test tools lint bench fuzz vulncheck vulndb-update
+.PHONY: run build test tools lint bench bench-micro fuzz vulncheck vulndb-update
 
 run:
 	$(GO) run ./cmd/fednode
@@ -50,7 +50,14 @@ vulncheck:
 vulndb-update:
 	@bash scripts/vulndb-update
 
+# Every goal of docs/PERFORMANCE.md, measured once from outside (the real
+# binary in its own process), each beside its baseline in the same run,
+# printed with its ratio and the machine's load.
 bench: tools
+	$(GO) test ./bench -run '^$$' -bench Goal -benchtime 1x -timeout 60m
+
+# Every micro-benchmark of every package.
+bench-micro: tools
 	$(GO) test -run '^$$' -bench . -benchtime 3s ./...
 
 # Each fuzz target for FUZZTIME (go test runs one -fuzz target at a time).
