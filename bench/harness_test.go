@@ -306,12 +306,18 @@ func sortedDurations(d []time.Duration) []time.Duration {
 	return s
 }
 
-// report prints one figure against its goal and reports it as a metric.
-func report(b *testing.B, goal, figure string, value float64, unit, target string, met bool) {
+// report prints one figure against its goal, and reports it as a metric
+// named metric.
+func report(b *testing.B, goal, figure string, value float64, unit, target string, met bool, metric string) {
 	verdict := "met"
 	if !met {
 		verdict = "SHORT"
 	}
-	fmt.Printf("goal %-28s %-44s %10.3f %-10s target %-12s %-5s load %s, %d cores\n", goal, figure, value, unit, target, verdict, load(), runtime.NumCPU())
-	b.ReportMetric(value, strings.ReplaceAll(figure, " ", "-"))
+	fmt.Printf("goal %-28s %-46s %10.3f %-7s target %-9s %-5s load %s, %d cores\n", goal, figure, value, unit, target, verdict, load(), runtime.NumCPU())
+	b.ReportMetric(value, metric)
 }
+
+// names hands out unique user names.
+var names atomic.Int64
+
+func uniqueName(prefix string) string { return fmt.Sprintf("%s%d", prefix, names.Add(1)) }
