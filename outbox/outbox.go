@@ -35,7 +35,7 @@ import (
 // Store is what the outbox needs from storage.
 type Store interface {
 	PendingPeers(ctx context.Context) ([]string, error)
-	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
+	PeerJobs(ctx context.Context, peer string, after uint64, limit int) ([]fednode.Job, error)
 	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
 	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
 	// Messages returns every stored message among ids, keyed by id; an
@@ -237,7 +237,7 @@ func (o *Outbox) serveLane(ctx context.Context, peer string, lane int, st *peerS
 		if backingOff {
 			return
 		}
-		jobs, err := o.store.PeerJobs(ctx, peer, scanLimit)
+		jobs, err := o.store.PeerJobs(ctx, peer, 0, scanLimit)
 		if err != nil {
 			o.log.Error("outbox: read jobs", "peer", peer, "err", err)
 			return
