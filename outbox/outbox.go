@@ -220,10 +220,14 @@ func (o *Outbox) servePeer(parent context.Context, peer string, st *peerState) {
 	}
 }
 
+// laneOf maps a pair to its lane, always the same one. It scales FNV-1a's
+// well-mixed high bits onto the lanes: its low bits are not (the lowest is
+// the parity of the bytes' lowest bits), and taking them modulo a power of
+// two sent all of "u01|r01", "u02|r02"… to one lane.
 func laneOf(pair string, lanes int) int {
 	h := fnv.New32a()
 	h.Write([]byte(pair))
-	return int(h.Sum32() % uint32(lanes))
+	return int(uint64(h.Sum32()) * uint64(lanes) >> 32)
 }
 
 // scanLimit bounds how far into a peer's queue a lane looks for its jobs.
