@@ -82,8 +82,12 @@ type Store interface {
 	AppendOutgoing(ctx context.Context, m Message, senderMailbox string) (uint64, error)
 	// PendingPeers returns the peers with jobs waiting.
 	PendingPeers(ctx context.Context) ([]string, error)
-	// PeerJobs returns up to limit of a peer's jobs, oldest first.
-	PeerJobs(ctx context.Context, peer string, limit int) ([]Job, error)
+	// PeerJobs returns up to limit of a peer's jobs with Seq greater than
+	// after, oldest first: a reader that passes the last Seq it got reads
+	// the queue forward, each job once, at a cost that does not grow with
+	// the jobs before its cursor. A cursor never skips a job: a job is
+	// never enqueued with a Seq at or below one a reader could already see.
+	PeerJobs(ctx context.Context, peer string, after uint64, limit int) ([]Job, error)
 	// NoteAttempt records a failed attempt, and why, on the given jobs.
 	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
 	// FinishJobs ends jobs atomically: each is removed, its message's status

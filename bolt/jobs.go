@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -30,16 +31,20 @@ func firstKey(b *bbolt.Bucket) []byte {
 	return k
 }
 
-// PeerJobs returns up to limit of a peer's jobs, oldest first.
-func (d *Store) PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error) {
+// PeerJobs returns up to limit of a peer's jobs with Seq greater than
+// after, oldest first. The queue's keys are the big-endian Seqs, so the
+// cursor seeks straight to the first job after it. Seqs come from the
+// bucket's sequence inside the write that enqueues, so a later job always
+// has a greater Seq.
+func (d *Store) PeerJobs(ctx context.Context, peer string, after uint64, limit int) ([]fednode.Job, error) {
 	var jobs []fednode.Job
 	err := d.view("peer jobs", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
-		if q == nil {
+		if q == nil || after == math.MaxUint64 {
 			return nil
 		}
 		c := q.Cursor()
-		for k, v := c.First(); k != nil && len(jobs) < limit; k, v = c.Next() {
+		for k, v := c.Seek(u64(after + 1)); k != nil && len(jobs) < limit; k, v = c.Next() {
 			var j fednode.Job
 			if err := decode(k, v, &j); err != nil {
 				return err

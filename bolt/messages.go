@@ -21,28 +21,30 @@ type appendReq struct {
 	done      chan struct{}
 }
 
-// maxGroup bounds how many appends share one transaction.
+// maxGroup bounds how many appends share one transaction (a set handed
+// over together by AppendMessages is never split).
 const maxGroup = 256
 
-// committer is the group commit loop: it takes the first waiting append,
-// every other append already queued behind it (up to maxGroup), and commits
-// them in one fsynced transaction. A lone writer is committed at once, with
-// no timer to wait out; under load, the appends that arrive during one fsync
-// share the next. It never dies: a panic inside a group fails the store
-// (see health) and every later append is refused at once, so no appender
-// waits forever and the process does not crash on every restart.
+// committer is the group commit loop: it takes the first waiting set of
+// appends, every other set already queued behind it (up to maxGroup
+// appends), and commits them in one fsynced transaction. A lone writer is
+// committed at once, with no timer to wait out; under load, the appends
+// that arrive during one fsync share the next. It never dies: a panic
+// inside a group fails the store (see health) and every later append is
+// refused at once, so no appender waits forever and the process does not
+// crash on every restart.
 func (d *Store) committer() {
 	defer close(d.committerDone)
 	for first := range d.appends {
-		group := []*appendReq{first}
+		group := first
 	drain:
 		for len(group) < maxGroup {
 			select {
-			case r, ok := <-d.appends:
+			case set, ok := <-d.appends:
 				if !ok {
 					break drain
 				}
-				group = append(group, r)
+				group = append(group, set...)
 			default:
 				break drain
 			}
@@ -136,20 +138,65 @@ func (d *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMai
 	return c[0], nil
 }
 
+// AppendMessages stores each of msgs as AppendMessage would, appending
+// msgs[i] to mailboxes[i], all in one fsynced transaction (shared with
+// whatever other appends are waiting): a receiver storing an envelope
+// pays one fsync for it, not one a message. Each message has its own
+// outcome, in the order given: its cursors as AppendMessage returns them,
+// or its error. A message whose id is already stored, or given twice, is
+// refused with fednode.ErrDuplicate and changes nothing else; a storage
+// failure fails them all.
+func (d *Store) AppendMessages(ctx context.Context, msgs []fednode.Message, mailboxes [][]string) ([][]uint64, []error) {
+	cursors, errs := make([][]uint64, len(msgs)), make([]error, len(msgs))
+	if len(mailboxes) != len(msgs) {
+		for i, m := range msgs {
+			errs[i] = fmt.Errorf("bolt: append message %s: %d messages, %d lists of mailboxes", m.ID, len(msgs), len(mailboxes))
+		}
+		return cursors, errs
+	}
+	set := make([]*appendReq, len(msgs))
+	for i, m := range msgs {
+		set[i] = &appendReq{m: m, mailboxes: mailboxes[i], done: make(chan struct{})}
+	}
+	if err := d.enqueue(set); err != nil {
+		for i, m := range msgs {
+			errs[i] = fmt.Errorf("bolt: append message %s: %w", m.ID, err)
+		}
+		return cursors, errs
+	}
+	for i, r := range set {
+		<-r.done
+		if r.err != nil {
+			errs[i] = fmt.Errorf("bolt: append message %s: %w", r.m.ID, r.err)
+			continue
+		}
+		cursors[i] = r.cursors
+	}
+	return cursors, errs
+}
+
 // append hands r to the group committer and waits for its outcome.
 func (d *Store) append(r *appendReq) ([]uint64, error) {
-	d.closeMu.RLock()
-	if d.closed {
-		d.closeMu.RUnlock()
-		return nil, errors.New("store closed")
+	if err := d.enqueue([]*appendReq{r}); err != nil {
+		return nil, err
 	}
-	d.appends <- r
-	d.closeMu.RUnlock()
 	<-r.done // once queued, the write happens; do not abandon it halfway
 	if r.err != nil {
 		return nil, r.err
 	}
 	return r.cursors, nil
+}
+
+// enqueue hands a set of appends to the group committer, which commits
+// them in one transaction.
+func (d *Store) enqueue(set []*appendReq) error {
+	d.closeMu.RLock()
+	defer d.closeMu.RUnlock()
+	if d.closed {
+		return errors.New("store closed")
+	}
+	d.appends <- set
+	return nil
 }
 
 // Message returns the stored message with that id.

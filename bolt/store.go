@@ -55,7 +55,7 @@ type Store struct {
 	db            *bbolt.DB
 	path          string
 	leases        leases
-	appends       chan *appendReq
+	appends       chan []*appendReq
 	committerDone chan struct{}
 	closeMu       sync.RWMutex
 	closed        bool
@@ -186,7 +186,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Store{db: db, path: path, appends: make(chan *appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
+	d := &Store{db: db, path: path, appends: make(chan []*appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
 	d.bgCtx, d.stopBg = context.WithCancel(context.Background())
 	go d.committer()
 	return d, nil

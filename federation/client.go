@@ -24,12 +24,23 @@ type ClientOptions struct {
 	Timeout time.Duration
 }
 
+// MaxLanes is the most deliveries the outbox has in flight to one peer
+// (OUTBOX_LANES_PER_PEER is at most this): the client keeps that many idle
+// connections to a host, so that every lane reuses its own.
+const MaxLanes = 64
+
 // NewHTTPClient returns the one client the node uses to talk to peers. It
 // never follows redirects (a 3xx is an answer, not an instruction), ignores
 // proxy variables, bounds every phase with a timeout, and checks the address
 // it is about to connect to at dial time, after DNS resolution, so that a
 // peer name resolving (or re-resolving) to a private or loopback address is
 // refused unless AllowPrivate is set. Response bodies are capped by callers.
+//
+// Connections are kept and reused: over TLS the client offers HTTP/2 (the
+// custom dialer would otherwise turn it off), and a peer that speaks it
+// carries every lane on one connection; over HTTP/1.1 up to MaxLanes idle
+// connections a host are kept, one a lane. Either way a delivery pays no
+// handshake while its peer is busy.
 func NewHTTPClient(opt ClientOptions) *http.Client {
 	timeout := opt.Timeout
 	if timeout == 0 {
@@ -57,10 +68,10 @@ func NewHTTPClient(opt ClientOptions) *http.Client {
 			TLSHandshakeTimeout:    5 * time.Second,
 			ResponseHeaderTimeout:  10 * time.Second,
 			ExpectContinueTimeout:  time.Second,
-			MaxIdleConnsPerHost:    8,
+			MaxIdleConnsPerHost:    MaxLanes,
 			IdleConnTimeout:        90 * time.Second,
 			MaxResponseHeaderBytes: 16 << 10,
-			ForceAttemptHTTP2:      true,
+			ForceAttemptHTTP2:      true, // needed for h2 with a DialContext of our own
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}

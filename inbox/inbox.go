@@ -25,6 +25,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -187,15 +189,14 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	out := federation.Answer{Results: make([]federation.Result, 0, len(env.Messages))}
 	var woken []string
 	var keysDown error
-	for _, m := range env.Messages {
-		res, user, err := in.accept(ctx, env, m)
-		if err != nil { // the key service is down: the sender must retry
-			keysDown = err
-			break
+	for _, o := range in.acceptAll(ctx, env) {
+		if o.err != nil { // the key service is down: the sender must retry
+			keysDown = o.err
+			continue // the others were judged all the same: wake whoever got one
 		}
-		out.Results = append(out.Results, res)
-		if user != "" {
-			woken = append(woken, user)
+		out.Results = append(out.Results, o.res)
+		if o.user != "" {
+			woken = append(woken, o.user)
 		}
 	}
 	if len(woken) > 0 {
@@ -349,4 +350,165 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 func (in *Inbox) unavailable(id string, err error) (federation.Result, string, error) {
 	in.Log.Error("inbox: store", "message", id, "err", err)
 	return federation.Result{ID: id, Status: federation.StatusRetry, Code: fednode.EUnavailable, Message: "try again later"}, "", nil
+}
+
+// judgement is what accept said of one message.
+type judgement struct {
+	res  federation.Result
+	user string // the recipient to wake, when the message was stored
+	err  error  // the key service is down
+}
+
+// acceptAll runs accept on every message of env and returns what it said
+// of each, in the envelope's order. Opening a message costs an RSA
+// unwrap, so up to GOMAXPROCS messages (at least two, so that a remote
+// key service's round trips overlap) are judged at once. The appends of
+// the messages accepted wait until every message has been judged, and are
+// then committed together, in the envelope's order (a pair's messages
+// reach the mailbox in the order they were sent): in one fsynced
+// transaction when the store can (bolt's AppendMessages), else
+// concurrently, one mailbox's in order. A refused or duplicate message is
+// answered as on its own and changes nothing else.
+func (in *Inbox) acceptAll(ctx context.Context, env federation.Envelope) []judgement {
+	out := make([]judgement, len(env.Messages))
+	if len(env.Messages) == 1 {
+		out[0].res, out[0].user, out[0].err = in.accept(ctx, env, env.Messages[0])
+		return out
+	}
+	c := &envelopeCommit{Store: in.Store, pending: len(env.Messages), committed: make(chan struct{}),
+		slots: make(chan struct{}, max(runtime.GOMAXPROCS(0), 2))}
+	view := &Inbox{cfg: in.cfg, Deps: in.Deps} // accept's inbox, storing through c
+	view.Store = c
+	var wg sync.WaitGroup
+	var panicMu sync.Mutex
+	var panicked any
+	for i, m := range env.Messages {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if p := recover(); p != nil {
+					panicMu.Lock()
+					panicked = p
+					panicMu.Unlock()
+				}
+			}()
+			t := &turn{index: i}
+			defer c.judged(ctx, t) // the message is judged, whatever happened
+			c.slots <- struct{}{}
+			out[i].res, out[i].user, out[i].err = view.accept(context.WithValue(ctx, turnKey{}, t), env, m)
+		}()
+	}
+	wg.Wait()
+	if panicked != nil {
+		panic(panicked) // where net/http recovers it, as it did before
+	}
+	return out
+}
+
+// envelopeCommit is the store accept sees while an envelope is judged:
+// reads go to the node's store; an append waits until every message of
+// the envelope has been judged, then all of them are committed together.
+type envelopeCommit struct {
+	Store
+	slots     chan struct{} // messages being judged at once
+	mu        sync.Mutex
+	pending   int // messages not judged yet
+	parked    []*parkedAppend
+	committed chan struct{} // closed once the parked appends are committed
+}
+
+// A turn is one message's: judged once, its slot freed once.
+type turn struct {
+	index  int // in the envelope
+	judged bool
+}
+
+type turnKey struct{}
+
+type parkedAppend struct {
+	index     int
+	m         fednode.Message
+	mailboxes []string
+	cursors   []uint64
+	err       error
+}
+
+// groupAppender is a store that commits several appends in one
+// transaction, each with its own outcome (bolt.Store: one fsync for an
+// envelope instead of one a message).
+type groupAppender interface {
+	AppendMessages(ctx context.Context, msgs []fednode.Message, mailboxes [][]string) ([][]uint64, []error)
+}
+
+// errNotCommitted answers an append whose commit did not run to the end.
+var errNotCommitted = errors.New("inbox: the envelope's appends were not committed")
+
+func (c *envelopeCommit) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error) {
+	t, _ := ctx.Value(turnKey{}).(*turn)
+	if t == nil {
+		return c.Store.AppendMessage(ctx, m, mailboxes...)
+	}
+	p := &parkedAppend{index: t.index, m: m, mailboxes: mailboxes, err: errNotCommitted}
+	c.mu.Lock()
+	c.parked = append(c.parked, p)
+	c.mu.Unlock()
+	c.judged(ctx, t)
+	<-c.committed
+	return p.cursors, p.err
+}
+
+// judged records that t's message has been judged (parked, or answered
+// without storing anything), freeing its slot; the last one commits.
+func (c *envelopeCommit) judged(ctx context.Context, t *turn) {
+	c.mu.Lock()
+	if t.judged {
+		c.mu.Unlock()
+		return
+	}
+	t.judged = true
+	<-c.slots
+	c.pending--
+	last := c.pending == 0
+	c.mu.Unlock()
+	if last {
+		c.commit(ctx)
+	}
+}
+
+// commit stores the parked appends, in the envelope's order. Every
+// message has been judged, so none is added meanwhile.
+func (c *envelopeCommit) commit(ctx context.Context) {
+	defer close(c.committed)
+	if len(c.parked) == 0 {
+		return
+	}
+	slices.SortFunc(c.parked, func(a, b *parkedAppend) int { return a.index - b.index })
+	if g, ok := c.Store.(groupAppender); ok {
+		msgs, boxes := make([]fednode.Message, len(c.parked)), make([][]string, len(c.parked))
+		for i, p := range c.parked {
+			msgs[i], boxes[i] = p.m, p.mailboxes
+		}
+		cursors, errs := g.AppendMessages(ctx, msgs, boxes)
+		for i, p := range c.parked {
+			p.cursors, p.err = cursors[i], errs[i]
+		}
+		return
+	}
+	byMailboxes := map[string][]*parkedAppend{}
+	for _, p := range c.parked {
+		k := strings.Join(p.mailboxes, "\n")
+		byMailboxes[k] = append(byMailboxes[k], p)
+	}
+	var wg sync.WaitGroup
+	for _, ps := range byMailboxes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, p := range ps {
+				p.cursors, p.err = c.Store.AppendMessage(ctx, p.m, p.mailboxes...)
+			}
+		}()
+	}
+	wg.Wait()
 }

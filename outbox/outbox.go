@@ -8,7 +8,11 @@
 // Each peer is served by its own workers: a dead or slow peer only holds its
 // own lanes. A peer has up to Lanes requests in flight; the jobs of one
 // sender–recipient pair always go to the same lane, which sends them in
-// order, a batch (one envelope) at a time.
+// order, a batch (one envelope) at a time. One reader per peer reads the
+// queue forward from a cursor and deals the jobs to the lanes (round.go),
+// so picking a batch costs the same however deep the queue is. A lane
+// sends whatever it holds, up to BatchSize, at once: batches are small
+// when the queue is shallow and grow while requests are in flight.
 //
 // The protocol's half of a request (signing, posting, reading the answer,
 // and which refusals are for good) is federation.Deliver's; the outbox
@@ -35,7 +39,7 @@ import (
 // Store is what the outbox needs from storage.
 type Store interface {
 	PendingPeers(ctx context.Context) ([]string, error)
-	PeerJobs(ctx context.Context, peer string, limit int) ([]fednode.Job, error)
+	PeerJobs(ctx context.Context, peer string, after uint64, limit int) ([]fednode.Job, error)
 	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
 	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
 	// Messages returns every stored message among ids, keyed by id; an
@@ -90,7 +94,8 @@ type Outbox struct {
 
 type peerState struct {
 	running  bool
-	dirty    bool // new work arrived while running
+	dirty    bool   // new work arrived while running, since the last read
+	round    *round // the round being served, while running
 	next     time.Time
 	failures int
 }
@@ -158,6 +163,9 @@ func (o *Outbox) schedule(ctx context.Context) {
 		}
 		if st.running {
 			st.dirty = true
+			if st.round != nil {
+				st.round.wake()
+			}
 			continue
 		}
 		if now.Before(st.next) {
@@ -175,8 +183,10 @@ func (o *Outbox) schedule(ctx context.Context) {
 	}
 }
 
-// servePeer runs the peer's lanes until its queue is empty or it backs off,
-// renewing the peer's lease meanwhile; losing the lease stops the lanes.
+// servePeer runs rounds of the peer's queue until it is empty or the peer
+// backs off, renewing the peer's lease meanwhile; losing the lease stops
+// the round. A round that ends while new jobs were announced is followed
+// by another, which reads the queue from its head again.
 func (o *Outbox) servePeer(parent context.Context, peer string, st *peerState) {
 	defer o.wg.Done()
 	ctx, cancel := context.WithCancel(parent)
@@ -201,15 +211,7 @@ func (o *Outbox) servePeer(parent context.Context, peer string, st *peerState) {
 		}()
 	}
 	for {
-		var wg sync.WaitGroup
-		for lane := 0; lane < o.cfg.Lanes; lane++ {
-			wg.Add(1)
-			go func(lane int) {
-				defer wg.Done()
-				o.serveLane(ctx, peer, lane, st)
-			}(lane)
-		}
-		wg.Wait()
+		o.runRound(ctx, peer, st)
 		o.mu.Lock()
 		again := st.dirty && !o.now().Before(st.next) && ctx.Err() == nil
 		st.dirty = false
@@ -222,47 +224,12 @@ func (o *Outbox) servePeer(parent context.Context, peer string, st *peerState) {
 	}
 }
 
+// laneOf maps a pair to its lane, always the same one. It scales FNV-1a's
+// well-mixed high bits onto the lanes: its low bits are not (the lowest is
+// the parity of the bytes' lowest bits), and taking them modulo a power of
+// two sent all of "u01|r01", "u02|r02"… to one lane.
 func laneOf(pair string, lanes int) int {
 	h := fnv.New32a()
 	h.Write([]byte(pair))
-	return int(h.Sum32() % uint32(lanes))
-}
-
-// scanLimit bounds how far into a peer's queue a lane looks for its jobs.
-const scanLimit = 1024
-
-func (o *Outbox) serveLane(ctx context.Context, peer string, lane int, st *peerState) {
-	for ctx.Err() == nil {
-		o.mu.Lock()
-		backingOff := o.now().Before(st.next)
-		o.mu.Unlock()
-		if backingOff {
-			return
-		}
-		jobs, err := o.store.PeerJobs(ctx, peer, scanLimit)
-		if err != nil {
-			o.log.Error("outbox: read jobs", "peer", peer, "err", err)
-			return
-		}
-		var batch []fednode.Job
-		for _, j := range jobs {
-			if laneOf(j.Pair, o.cfg.Lanes) == lane {
-				batch = append(batch, j)
-				if len(batch) == o.cfg.BatchSize {
-					break
-				}
-			}
-		}
-		if len(batch) == 0 {
-			return
-		}
-		batch, msgs, err := o.fit(ctx, batch)
-		if err != nil {
-			o.retry(ctx, peer, batch, &attemptError{reason: err.Error()}, st, o.now())
-			return
-		}
-		if !o.deliver(ctx, peer, batch, msgs, st) {
-			return
-		}
-	}
+	return int(uint64(h.Sum32()) * uint64(lanes) >> 32)
 }

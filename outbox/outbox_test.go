@@ -1,6 +1,7 @@
 package outbox
 
 import (
+	"fmt"
 	"testing"
 	"time"
 )
@@ -56,6 +57,22 @@ func TestLanesKeepPairsTogether(t *testing.T) {
 		for i := 0; i < 10; i++ {
 			if laneOf("alice@a|bob@b", lanes) != a || a < 0 || a >= lanes {
 				t.Fatal("a pair must always map to the same lane")
+			}
+		}
+	}
+}
+
+// TestLanesSpreadPairs: pairs that differ only in a repeated digit spread
+// over the lanes instead of piling onto one.
+func TestLanesSpreadPairs(t *testing.T) {
+	for _, lanes := range []int{2, 4, 8} {
+		count := make([]int, lanes)
+		for p := range 50 {
+			count[laneOf(fmt.Sprintf("u%02d@a.example|r%02d@b.example", p, p), lanes)]++
+		}
+		for lane, n := range count {
+			if n == 0 || n > 50*2/lanes {
+				t.Fatalf("50 pairs over %d lanes: %v (lane %d has %d)", lanes, count, lane, n)
 			}
 		}
 	}

@@ -40,10 +40,18 @@ func (s *Store) PendingPeers(ctx context.Context) (_ []string, err error) {
 	return out, nil
 }
 
-// PeerJobs returns up to limit of a peer's jobs, oldest first.
-func (s *Store) PeerJobs(ctx context.Context, peer string, limit int) (_ []fednode.Job, err error) {
+// PeerJobs returns up to limit of a peer's jobs with Seq greater than
+// after, oldest first. The queue is a sorted set of Seqs scored by
+// themselves, so the read starts at the cursor (an exclusive minimum)
+// instead of counting from the head. A job's Seq is taken and the job
+// queued in one script, so a later job always has a greater Seq.
+func (s *Store) PeerJobs(ctx context.Context, peer string, after uint64, limit int) (_ []fednode.Job, err error) {
 	defer wrap(&err, "peer jobs")
-	seqs, err := s.c.ZRange(ctx, s.key("obq", peer), 0, int64(limit)-1).Result()
+	if limit <= 0 {
+		return nil, nil
+	}
+	seqs, err := s.c.ZRangeArgs(ctx, goredis.ZRangeArgs{Key: s.key("obq", peer), ByScore: true,
+		Start: "(" + strconv.FormatUint(after, 10), Stop: "+inf", Count: int64(limit)}).Result()
 	if err != nil || len(seqs) == 0 {
 		return nil, err
 	}

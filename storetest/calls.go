@@ -68,7 +68,7 @@ func Calls() map[string]Call {
 		}},
 		"PendingPeers": {"pending peers", func(ctx context.Context, s fednode.Store) error { _, err := s.PendingPeers(ctx); return err }},
 		"PeerJobs": {"peer jobs", func(ctx context.Context, s fednode.Store) error {
-			_, err := s.PeerJobs(ctx, "b.example", 10)
+			_, err := s.PeerJobs(ctx, "b.example", 0, 10)
 			return err
 		}},
 		"NoteAttempt": {"note attempt", func(ctx context.Context, s fednode.Store) error {

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("MessagesInOneRead", func(t *testing.T) { testMessagesBatch(t, open(t)) })
 	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
+	t.Run("PeerJobsReadsForwardFromACursor", func(t *testing.T) { testPeerJobsCursor(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
 	t.Run("PeerDocuments", func(t *testing.T) { testPeerDocs(t, open(t)) })
@@ -141,7 +142,7 @@ func testOutbox(t *testing.T, s fednode.Store) {
 	if err != nil || !sameSet(peers, "b.example", "c.example") {
 		t.Fatalf("PendingPeers = %v, %v", peers, err)
 	}
-	jobs, err := s.PeerJobs(ctx, "b.example", 10)
+	jobs, err := s.PeerJobs(ctx, "b.example", 0, 10)
 	if err != nil || len(jobs) != 3 || jobs[0].MessageID != "o1" || jobs[2].MessageID != "o3" {
 		t.Fatalf("PeerJobs = %+v, %v; want o1..o3 in order", jobs, err)
 	}
@@ -157,7 +158,7 @@ func testOutbox(t *testing.T, s fednode.Store) {
 	if err := s.NoteAttempt(ctx, "b.example", []uint64{jobs[0].Seq, jobs[1].Seq}, "connection refused"); err != nil {
 		t.Fatal(err)
 	}
-	jobs, _ = s.PeerJobs(ctx, "b.example", 2)
+	jobs, _ = s.PeerJobs(ctx, "b.example", 0, 2)
 	if len(jobs) != 2 || jobs[0].Attempts != 1 || jobs[0].LastError != "connection refused" || jobs[1].Attempts != 1 {
 		t.Fatalf("after NoteAttempt: %+v", jobs)
 	}
@@ -174,17 +175,106 @@ func testOutbox(t *testing.T, s fednode.Store) {
 	if m, _ := s.Message(ctx, "o2"); m.Status != fednode.StatusFailed || m.Reason != "unknown_recipient" {
 		t.Fatalf("o2: %+v", m)
 	}
-	if rest, _ := s.PeerJobs(ctx, "b.example", 10); len(rest) != 1 || rest[0].MessageID != "o3" {
+	if rest, _ := s.PeerJobs(ctx, "b.example", 0, 10); len(rest) != 1 || rest[0].MessageID != "o3" {
 		t.Fatalf("remaining jobs: %+v", rest)
 	}
 	dead, err := s.DeadLetters(ctx, 10)
 	if err != nil || len(dead) != 1 || dead[0].MessageID != "o2" || dead[0].Peer != "b.example" || dead[0].Attempts != 2 || dead[0].Reason != "unknown_recipient" {
 		t.Fatalf("DeadLetters = %+v, %v", dead, err)
 	}
-	jobs, _ = s.PeerJobs(ctx, "b.example", 10)
+	jobs, _ = s.PeerJobs(ctx, "b.example", 0, 10)
 	s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: jobs[0].Seq, MessageID: "o3", Status: fednode.StatusDelivered}}, t0)
 	if peers, _ := s.PendingPeers(ctx); !sameSet(peers, "c.example") {
 		t.Fatalf("a drained peer must not be pending: %v", peers)
+	}
+}
+
+// testPeerJobsCursor: PeerJobs reads a peer's queue forward from a cursor:
+// the jobs after it, in order, at most limit; a finished job is skipped and
+// a cursor at one still works; a job enqueued later comes after every
+// cursor already handed out; other peers' queues never show.
+func testPeerJobsCursor(t *testing.T, s fednode.Store) {
+	ctx := context.Background()
+	enqueue := func(id, domain string) {
+		t.Helper()
+		m := remote(id, "alice", "bob")
+		m.To.Domain = domain
+		if _, err := s.AppendOutgoing(ctx, m, "alice"); err != nil {
+			t.Fatalf("AppendOutgoing %s: %v", id, err)
+		}
+	}
+	var want []string
+	for i := range 7 {
+		want = append(want, fmt.Sprintf("q%d", i))
+		enqueue(want[i], "b.example")
+		if i == 3 {
+			enqueue("x1", "c.example")
+		}
+	}
+	// Pages of 3 from cursor 0: every job once, in order, Seqs increasing.
+	var got []string
+	var seqs []uint64
+	var after uint64
+	for page := 0; ; page++ {
+		jobs, err := s.PeerJobs(ctx, "b.example", after, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(jobs) == 0 {
+			break
+		}
+		if len(jobs) > 3 || page > len(want) {
+			t.Fatalf("page %d after %d: %d jobs, limit 3 (read so far %v)", page, after, len(jobs), got)
+		}
+		for _, j := range jobs {
+			if j.Seq <= after {
+				t.Fatalf("PeerJobs(after %d) returned Seq %d", after, j.Seq)
+			}
+			after = j.Seq
+			got = append(got, j.MessageID)
+			seqs = append(seqs, j.Seq)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("reading forward by cursor gave %v, want %v", got, want)
+	}
+	page := func(after uint64, limit int) []string {
+		t.Helper()
+		jobs, err := s.PeerJobs(ctx, "b.example", after, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids := []string{}
+		for _, j := range jobs {
+			ids = append(ids, j.MessageID)
+		}
+		return ids
+	}
+	if ids := page(seqs[2], 2); !reflect.DeepEqual(ids, []string{"q3", "q4"}) {
+		t.Fatalf("PeerJobs(after q2's Seq, 2) = %v, want [q3 q4]", ids)
+	}
+	if err := s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: seqs[3], MessageID: "q3", Status: fednode.StatusDelivered}}, t0); err != nil {
+		t.Fatal(err)
+	}
+	if ids := page(seqs[2], 10); !reflect.DeepEqual(ids, []string{"q4", "q5", "q6"}) {
+		t.Fatalf("after q3 finished, PeerJobs(after q2's Seq) = %v, want [q4 q5 q6]", ids)
+	}
+	if ids := page(seqs[3], 1); !reflect.DeepEqual(ids, []string{"q4"}) {
+		t.Fatalf("a cursor at a finished job: PeerJobs = %v, want [q4]", ids)
+	}
+	if ids := page(seqs[6], 10); len(ids) != 0 {
+		t.Fatalf("PeerJobs after the last job = %v, want none", ids)
+	}
+	enqueue("q7", "b.example")
+	jobs, err := s.PeerJobs(ctx, "b.example", seqs[6], 10)
+	if err != nil || len(jobs) != 1 || jobs[0].MessageID != "q7" || jobs[0].Seq <= seqs[6] {
+		t.Fatalf("a job enqueued later, read after the old last Seq: %+v, %v", jobs, err)
+	}
+	if other, err := s.PeerJobs(ctx, "c.example", 0, 10); err != nil || len(other) != 1 || other[0].MessageID != "x1" {
+		t.Fatalf("another peer's queue: %+v, %v", other, err)
+	}
+	if none, err := s.PeerJobs(ctx, "d.example", 0, 10); err != nil || len(none) != 0 {
+		t.Fatalf("a peer with no queue: %+v, %v", none, err)
 	}
 }
 
@@ -425,7 +515,7 @@ func testMessagesBatch(t *testing.T, s fednode.Store) {
 	if _, err := s.AppendOutgoing(ctx, out, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	jobs, _ := s.PeerJobs(ctx, "b.example", 10)
+	jobs, _ := s.PeerJobs(ctx, "b.example", 0, 10)
 	if len(jobs) != 1 {
 		t.Fatalf("PeerJobs = %+v", jobs)
 	}
