@@ -135,7 +135,7 @@ var options = []option{
 		doc:   "concurrent deliveries per peer (each conversation stays in one lane, in order)",
 		set:   integer(func(c *Config) *int { return &c.OutboxLanes }),
 		check: between(func(c *Config) int { return c.OutboxLanes }, 1, 64)},
-	{name: "OUTBOX_BATCH_SIZE", def: "`16`",
+	{name: "OUTBOX_BATCH_SIZE", def: "`64`",
 		doc:   "messages per delivery request (1 to 64)",
 		set:   integer(func(c *Config) *int { return &c.OutboxBatchSize }),
 		check: between(func(c *Config) int { return c.OutboxBatchSize }, 1, federation.MaxEnvelopeMsgs)},

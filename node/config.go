@@ -127,7 +127,7 @@ func DefaultConfig() Config {
 		PeerKeyTTL:           time.Hour,
 		PeerKeyRefetch:       time.Minute,
 		OutboxLanes:          4,
-		OutboxBatchSize:      16,
+		OutboxBatchSize:      64,
 		OutboxRetryBase:      30 * time.Second,
 		OutboxRetryMax:       6 * time.Hour,
 		OutboxGiveUpAfter:    5 * 24 * time.Hour,
