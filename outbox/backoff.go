@@ -23,7 +23,7 @@ func (o *Outbox) retry(ctx context.Context, peer string, batch []fednode.Job, ae
 	if len(expired) > 0 {
 		o.finish(ctx, peer, expired, fednode.StatusFailed, fmt.Sprintf("gave up after %s: %s", o.cfg.GiveUpAfter, ae.reason))
 	}
-	if err := o.store.NoteAttempt(ctx, peer, keep, ae.reason); err != nil {
+	if err := o.store.NoteAttempt(ctx, peer, keep, ae.code, ae.reason); err != nil {
 		o.log.Error("outbox: note attempt", "peer", peer, "err", err)
 	}
 	o.mu.Lock()

@@ -50,6 +50,7 @@ func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) ([]fednode.Job, [
 // attemptError is the outcome of a request that delivered nothing, as the
 // outbox's retry policy sees it.
 type attemptError struct {
+	code       string // a fednode.Delivery* code
 	reason     string
 	retryAfter time.Duration
 	permanent  bool

@@ -40,7 +40,7 @@ import (
 type Store interface {
 	PendingPeers(ctx context.Context) ([]string, error)
 	PeerJobs(ctx context.Context, peer string, after uint64, limit int) ([]fednode.Job, error)
-	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
+	NoteAttempt(ctx context.Context, peer string, seqs []uint64, code, reason string) error
 	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
 	// Messages returns every stored message among ids, keyed by id; an
 	// absent id is simply missing from the map.
