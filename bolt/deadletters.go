@@ -111,4 +111,3 @@ func pickDead(tx *bbolt.Tx, f fednode.DeadLetterFilter) ([]fednode.DeadLetter, e
 	}
 	return out, nil
 }
-
