@@ -166,4 +166,3 @@ func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) 
 	}
 	return m, nil
 }
-

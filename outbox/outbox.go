@@ -96,7 +96,7 @@ type Outbox struct {
 	mu      sync.Mutex
 	states  map[string]*peerState
 	pending map[string]bool // the peers with jobs queued at the last schedule
-	wg     sync.WaitGroup
+	wg      sync.WaitGroup
 }
 
 type peerState struct {
