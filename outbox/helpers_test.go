@@ -171,7 +171,17 @@ func fill(tb testing.TB, db *bolt.Store, domain string, n, pairs int) {
 
 func startOutbox(tb testing.TB, cfg outbox.Config, st outbox.Store, peers outbox.Peers, kr keys.Keyring) *outbox.Outbox {
 	tb.Helper()
-	ob := outbox.New(cfg, st, peers, kr, federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), slog.New(slog.DiscardHandler), time.Now)
+	return startOutboxWith(tb, cfg, st, peers, kr, federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), nil)
+}
+
+// startOutboxWith is startOutbox with an HTTP client of the test's, and a
+// status hook set before it runs.
+func startOutboxWith(tb testing.TB, cfg outbox.Config, st outbox.Store, peers outbox.Peers, kr keys.Keyring, client *http.Client, onStatus func([]outbox.StatusChange)) *outbox.Outbox {
+	tb.Helper()
+	ob := outbox.New(cfg, st, peers, kr, client, slog.New(slog.DiscardHandler), time.Now)
+	if onStatus != nil {
+		ob.OnStatus(onStatus)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { ob.Run(ctx); close(done) }()
