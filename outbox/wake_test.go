@@ -117,7 +117,9 @@ func TestPermanentCausesFailAtOnce(t *testing.T) {
 // store; Wake (retry now, or the peer delivered to us) sends it at once
 // and clears the next attempt; a second Wake does nothing.
 func TestQueuedMessageShowsItsAttemptsAndWakeEndsTheBackoff(t *testing.T) {
-	unavailable := func(w http.ResponseWriter, _ []string) { http.Error(w, `{"code":"unavailable"}`, http.StatusServiceUnavailable) }
+	unavailable := func(w http.ResponseWriter, _ []string) {
+		http.Error(w, `{"code":"unavailable"}`, http.StatusServiceUnavailable)
+	}
 	db, sc, ob, domain := setupWith(t, func(c *outbox.Config, _ *store) { c.RetryBase, c.RetryMax = time.Hour, time.Hour }, unavailable, accepted)
 	ctx := context.Background()
 	id := enqueue(t, db, ob, domain)
@@ -214,4 +216,3 @@ func TestRedrivenMessagesGoInOrder(t *testing.T) {
 		t.Fatalf("arrived in order %v, want %v", peer.ids, ids)
 	}
 }
-
