@@ -78,3 +78,88 @@ func TestDeliveryToADownPeerShowsAndWakes(t *testing.T) {
 		t.Fatalf("bob's mailbox: %v", box)
 	}
 }
+
+// TestAdminDeadLetters: an admin redrives a dead letter (its sender's
+// socket sees it queued, then delivered), purges one, redrives a peer's,
+// and asks to retry a peer now; refusals are 400, 403 and 404 with their
+// codes; each action is audited with who did it.
+func TestAdminDeadLetters(t *testing.T) {
+	a, b := startNode(t, fastRetry), startNode(t, fastRetry)
+	alice := a.user("alice")
+	a.user("root")
+	a.promote("root")
+	root := a.login("root", "password-root")
+	b.user("boss")
+	b.promote("boss")
+	boss := b.login("boss", "password-boss")
+	b.user("bob")
+	bobAddr := "bob@" + b.srv.Domain()
+	b.do("PUT", "/api/admin/federation", boss, map[string]any{"mode": "allowlist", "allowlist": []string{"friend.example"}})
+	var ids []string
+	for _, c := range []string{"one", "two", "three"} {
+		id := a.send(alice, bobAddr, c)
+		if m := waitStatus(t, a, alice, id, "failed"); m["reason_code"] != "peer_refused" {
+			t.Fatalf("reason code %v", m["reason_code"])
+		}
+		ids = append(ids, id)
+	}
+	dead := a.do("GET", "/api/admin/outbox/dead", root, nil)
+	if items := dead.Body["dead_letters"].([]any); len(items) != 3 || items[0].(map[string]any)["code"] != "peer_refused" {
+		t.Fatalf("dead letters: %s", dead.Raw)
+	}
+	for _, tc := range []struct {
+		token  string
+		body   any
+		status int
+		code   string
+	}{
+		{alice, map[string]any{"all": true}, 403, "forbidden"},
+		{root, map[string]any{}, 400, "invalid_request"},
+		{root, map[string]any{"all": true, "peer": b.srv.Domain()}, 400, "invalid_request"},
+		{root, map[string]any{"peer": "Not A Domain"}, 400, "invalid_request"},
+		{root, map[string]any{"message_id": ids[0][:25] + "0"}, 404, "not_found"},
+	} {
+		if r := a.do("POST", "/api/admin/outbox/dead/redrive", tc.token, tc.body); r.Status != tc.status || r.code() != tc.code {
+			t.Fatalf("redrive %v: %d %s, want %d %s", tc.body, r.Status, r.Raw, tc.status, tc.code)
+		}
+	}
+	b.do("PUT", "/api/admin/federation", boss, map[string]any{"mode": "open"})
+	live := dialWS(t, a, alice, "")
+	if r := a.do("POST", "/api/admin/outbox/dead/redrive", root, map[string]any{"message_id": ids[0]}); r.Status != 200 || r.Body["redriven"] != float64(1) {
+		t.Fatalf("redrive one: %s", r.Raw)
+	}
+	statusEvent(t, live, ids[0], "queued")
+	statusEvent(t, live, ids[0], "delivered")
+	waitStatus(t, a, alice, ids[0], "delivered")
+	if r := a.do("POST", "/api/admin/outbox/dead/purge", root, map[string]any{"message_id": ids[1]}); r.Status != 200 || r.Body["purged"] != float64(1) {
+		t.Fatalf("purge one: %s", r.Raw)
+	}
+	if r := a.do("POST", "/api/admin/outbox/dead/redrive", root, map[string]any{"peer": b.srv.Domain()}); r.Status != 200 || r.Body["redriven"] != float64(1) {
+		t.Fatalf("redrive the peer's: %s", r.Raw)
+	}
+	waitStatus(t, a, alice, ids[2], "delivered")
+	if m := waitStatus(t, a, alice, ids[1], "failed"); m["reason_code"] != "peer_refused" {
+		t.Fatalf("a purged letter's message stays failed: %v", m)
+	}
+	if r := a.do("POST", "/api/admin/outbox/dead/purge", root, map[string]any{"all": true}); r.Status != 200 || r.Body["purged"] != float64(0) {
+		t.Fatalf("purge all: %s", r.Raw)
+	}
+	if r := a.do("POST", "/api/admin/outbox/peers/"+b.srv.Domain()+"/retry", root, nil); r.Status != 202 || r.Body["peer"] != b.srv.Domain() {
+		t.Fatalf("retry now: %s", r.Raw)
+	}
+	if r := a.do("POST", "/api/admin/outbox/peers/Bad%20Peer/retry", root, nil); r.Status != 400 {
+		t.Fatalf("retry now, bad peer: %s", r.Raw)
+	}
+	audit := a.audit.String()
+	for _, want := range []string{
+		`"msg":"dead_letters.redriven","by":"root","count":1,"message_id":"` + ids[0] + `"`,
+		`"msg":"dead_letters.purged","by":"root","count":1,"message_id":"` + ids[1] + `"`,
+		`"msg":"dead_letters.redriven","by":"root","count":1,"peer":"` + b.srv.Domain() + `"`,
+		`"msg":"dead_letters.purged","by":"root","count":0,"all":true`,
+		`"msg":"peer.retry_now","by":"root","peer":"` + b.srv.Domain() + `"`,
+	} {
+		if !strings.Contains(audit, want) {
+			t.Errorf("the audit log lacks %s", want)
+		}
+	}
+}
