@@ -58,13 +58,7 @@ type scripted struct {
 }
 
 func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var env federation.Envelope
-	json.Unmarshal(body, &env)
-	var ids []string
-	for _, m := range env.Messages {
-		ids = append(ids, m.ID)
-	}
+	ids := envelopeIDs(r)
 	s.mu.Lock()
 	s.times = append(s.times, time.Now())
 	answer := s.answers[min(len(s.times)-1, len(s.answers)-1)]

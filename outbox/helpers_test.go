@@ -93,13 +93,8 @@ func realKeyring(tb testing.TB) keys.Keyring {
 	return kr
 }
 
-// counter is an inbox that accepts everything, counting requests and
-// messages.
-type counter struct {
-	requests, messages atomic.Int64
-}
-
-func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// envelopeIDs reads a delivery's envelope and returns its messages' ids.
+func envelopeIDs(r *http.Request) []string {
 	body, _ := io.ReadAll(r.Body)
 	var env federation.Envelope
 	json.Unmarshal(body, &env)
@@ -107,6 +102,17 @@ func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, m := range env.Messages {
 		ids = append(ids, m.ID)
 	}
+	return ids
+}
+
+// counter is an inbox that accepts everything, counting requests and
+// messages.
+type counter struct {
+	requests, messages atomic.Int64
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ids := envelopeIDs(r)
 	accepted(w, ids)
 	c.messages.Add(int64(len(ids)))
 	c.requests.Add(1)

@@ -167,13 +167,7 @@ type arrivals struct {
 }
 
 func (a *arrivals) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var env federation.Envelope
-	json.Unmarshal(body, &env)
-	var ids []string
-	for _, m := range env.Messages {
-		ids = append(ids, m.ID)
-	}
+	ids := envelopeIDs(r)
 	a.mu.Lock()
 	a.ids = append(a.ids, ids...)
 	a.mu.Unlock()
