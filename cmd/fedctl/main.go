@@ -7,7 +7,8 @@
 //	fedctl tail [-after CURSOR]     (follows the live socket, reconnecting)
 //	fedctl logout
 //	fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
-//	fedctl admin dead-letters
+//	fedctl admin dead-letters [redrive|purge -id ID | -peer DOMAIN | -all]
+//	fedctl admin retry-peer DOMAIN
 //	fedctl admin rotate-keys sig|enc [OVERLAP]
 //	fedctl admin revoke-sessions
 //	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
@@ -50,7 +51,8 @@ const usage = `usage: fedctl register|login USERNAME   (password on standard inp
        fedctl tail [-after CURSOR]
        fedctl logout
        fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
-       fedctl admin dead-letters
+       fedctl admin dead-letters [redrive|purge -id ID | -peer DOMAIN | -all]
+       fedctl admin retry-peer DOMAIN
        fedctl admin rotate-keys sig|enc [OVERLAP]
        fedctl admin revoke-sessions
        fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
@@ -193,16 +195,15 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 		}
 		return out.Encode(p)
 	case "dead-letters":
-		dl, err := c.DeadLetters(ctx)
-		if err != nil {
+		return deadLetters(ctx, c, args[1:], out, stderr)
+	case "retry-peer":
+		if len(args) != 2 {
+			return errors.New(usage)
+		}
+		if err := c.RetryPeer(ctx, args[1]); err != nil {
 			return err
 		}
-		for _, d := range dl {
-			if err := out.Encode(d); err != nil {
-				return err
-			}
-		}
-		return nil
+		return out.Encode(map[string]string{"peer": args[1]})
 	case "rotate-keys":
 		if len(args) < 2 || len(args) > 3 {
 			return errors.New(usage)
