@@ -54,21 +54,9 @@ func TestHelpAndVersionExitZero(t *testing.T) {
 	}
 }
 
-// closedPort is a loopback port nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestUnreachableNodeHintsAtFEDNODE_URL(t *testing.T) {
 	dir := t.TempDir()
-	refused := "http://" + closedPort(t)
+	refused := "http://" + freeAddr(t)
 	for name, tc := range map[string]struct {
 		url, want string
 	}{
