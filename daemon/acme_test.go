@@ -24,6 +24,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/fednode/fednode/daemon"
+	"github.com/fednode/fednode/internal/testnet"
 )
 
 // pebble is Let's Encrypt's ACME test server, run in process on loopback.
@@ -77,25 +78,13 @@ func startPebble(t *testing.T, zone string, tlsPort int) *pebble {
 	return p
 }
 
-// freePort is a loopback port free a moment ago: Pebble must know the
-// node's port before the node starts.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestACMECertificateFromPebble: with TLS_ACME the node gets a certificate
 // for its domain from the ACME CA (TLS-ALPN-01 answered on its own
 // listener), serves HTTPS with it, keeps it in DATA_DIR/acme, and after a
 // restart serves it from there without asking the CA again.
 func TestACMECertificateFromPebble(t *testing.T) {
 	const domain = "a.fednode.test"
-	port := freePort(t)
+	port := testnet.FreePort(t)
 	p := startPebble(t, "fednode.test", port)
 	n := startNode(t, func(c *daemon.Config) {
 		c.ListenAddr = "127.0.0.1:" + strconv.Itoa(port)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fednode/fednode/internal/testnet"
 )
 
 func env(kv ...string) func(string) string {
@@ -56,7 +58,7 @@ func TestHelpAndVersionExitZero(t *testing.T) {
 
 func TestUnreachableNodeHintsAtFEDNODE_URL(t *testing.T) {
 	dir := t.TempDir()
-	refused := "http://" + freeAddr(t)
+	refused := "http://" + testnet.FreeAddr(t)
 	for name, tc := range map[string]struct {
 		url, want string
 	}{

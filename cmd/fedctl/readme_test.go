@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fednode/fednode/daemon"
+	"github.com/fednode/fednode/internal/testnet"
 	"github.com/fednode/fednode/node"
 )
 
@@ -90,7 +90,7 @@ func parseStep(t *testing.T, line string) step {
 // gives. The README cannot drift from what works.
 func TestREADMETwoNodes(t *testing.T) {
 	dir := t.TempDir()
-	ports := map[string]string{"127.0.0.1:8080": freeAddr(t), "127.0.0.1:8081": freeAddr(t)}
+	ports := map[string]string{"127.0.0.1:8080": testnet.FreeAddr(t), "127.0.0.1:8081": testnet.FreeAddr(t)}
 	local := func(s string) string { // random ports, relative paths in dir
 		for from, to := range ports {
 			s = strings.ReplaceAll(s, from, to)
@@ -159,17 +159,6 @@ func TestREADMETwoNodes(t *testing.T) {
 	if nodes != 2 || sends != 1 || inboxes != 1 {
 		t.Fatalf("the README section must start two nodes, send once and read the inbox: %d nodes, %d sends, %d inboxes", nodes, sends, inboxes)
 	}
-}
-
-// freeAddr is a loopback address free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // TestREADMEDocumentsFedctlEnvironment: the README's fedctl section names
