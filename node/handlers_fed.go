@@ -17,7 +17,7 @@ func (s *Server) handleNodeDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	doc := federation.BuildNodeDocument(s.cfg.NodeDomain, s.cfg.FederationScheme(), pubs)
+	doc := federation.BuildNodeDocument(s.cfg.NodeDomain, s.cfg.InboxScheme(), pubs)
 	w.Header().Set("Content-Type", federation.DocumentMediaType)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	json.NewEncoder(w).Encode(doc)
