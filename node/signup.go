@@ -89,7 +89,9 @@ func (g *signup) create(ctx context.Context, store authStore, u fednode.User, in
 // easy to read out, type and put in a URL.
 var inviteEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
-func newInviteCode() string {
+// NewInviteCode returns a fresh random invite code (also for the offline
+// `fednode admin invite`).
+func NewInviteCode() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return strings.ToLower(inviteEncoding.EncodeToString(b[:]))
@@ -159,7 +161,7 @@ func (s *Server) handleCreateInvites(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	out := make([]inviteJSON, 0, count)
 	for range count {
-		inv := fednode.Invite{Code: newInviteCode(), CreatedBy: p.Session.Username, CreatedAt: now, ExpiresAt: now.Add(ttl).Truncate(time.Second)}
+		inv := fednode.Invite{Code: NewInviteCode(), CreatedBy: p.Session.Username, CreatedAt: now, ExpiresAt: now.Add(ttl).Truncate(time.Second)}
 		if err := s.store.CreateInvite(r.Context(), inv); err != nil {
 			writeError(w, r, s.log, fmt.Errorf("create invite: %w", err))
 			return
