@@ -1,6 +1,9 @@
 package fednode
 
-import "time"
+import (
+	"sort"
+	"time"
+)
 
 // Invite is a single-use code an admin issues so that one person may
 // register while REGISTRATION_MODE=invite. It is used when an account is
@@ -30,6 +33,17 @@ func (i Invite) Usable(now time.Time) error {
 		return ErrInviteExpired
 	}
 	return nil
+}
+
+// SortInvites orders invites as Store.Invites returns them: by CreatedAt,
+// then Code.
+func SortInvites(l []Invite) {
+	sort.Slice(l, func(i, j int) bool {
+		if !l[i].CreatedAt.Equal(l[j].CreatedAt) {
+			return l[i].CreatedAt.Before(l[j].CreatedAt)
+		}
+		return l[i].Code < l[j].Code
+	})
 }
 
 // Refusals of an invite, from CreateUserWithInvite; test them with

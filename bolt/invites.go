@@ -3,7 +3,6 @@ package bolt
 import (
 	"context"
 	"errors"
-	"sort"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -38,17 +37,8 @@ func (d *Store) Invites(ctx context.Context) ([]fednode.Invite, error) {
 			return nil
 		})
 	})
-	sortInvites(out)
+	fednode.SortInvites(out)
 	return out, err
-}
-
-func sortInvites(l []fednode.Invite) {
-	sort.Slice(l, func(i, j int) bool {
-		if !l[i].CreatedAt.Equal(l[j].CreatedAt) {
-			return l[i].CreatedAt.Before(l[j].CreatedAt)
-		}
-		return l[i].Code < l[j].Code
-	})
 }
 
 // DeleteInvite revokes an invite.

@@ -11,13 +11,7 @@ import (
 // Challenge is a proof-of-work challenge as GET /api/auth/challenge gives
 // it (docs/API.md): find n in [0, MaxNumber] with
 // hex(SHA-256(Salt + decimal n)) == Challenge.
-type Challenge struct {
-	Algorithm string `json:"algorithm"`
-	Challenge string `json:"challenge"`
-	MaxNumber int64  `json:"maxnumber"`
-	Salt      string `json:"salt"`
-	Signature string `json:"signature"`
-}
+type Challenge = pow.Challenge
 
 // Challenge asks the node for a proof-of-work challenge.
 func (c *Client) Challenge(ctx context.Context) (Challenge, error) {
@@ -29,7 +23,7 @@ func (c *Client) Challenge(ctx context.Context) (Challenge, error) {
 // Solve solves a challenge and returns the solution as the node takes it
 // in a request's "challenge" member.
 func Solve(ctx context.Context, ch Challenge) (string, error) {
-	s, err := pow.Solve(ctx, pow.Challenge(ch))
+	s, err := pow.Solve(ctx, ch)
 	if err != nil {
 		return "", err
 	}

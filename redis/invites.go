@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -49,12 +48,7 @@ func (s *Store) invites(ctx context.Context) ([]fednode.Invite, error) {
 		}
 		out = append(out, inv)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
-			return out[i].CreatedAt.Before(out[j].CreatedAt)
-		}
-		return out[i].Code < out[j].Code
-	})
+	fednode.SortInvites(out)
 	return out, nil
 }
 
