@@ -13,6 +13,7 @@ import (
 	"github.com/fednode/fednode/client"
 	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/redistest"
+	"github.com/fednode/fednode/internal/vaulttest"
 )
 
 func creds(user string) map[string]string {
@@ -351,5 +352,31 @@ func TestChallengeSpentOnceAcrossReplicas(t *testing.T) {
 	}
 	if r := r1.do("POST", "/api/auth/login", "", login("alice", "password-alice", s)); r.code() != "challenge_invalid" {
 		t.Fatalf("the same solution again on replica 1: %s", r.Raw)
+	}
+}
+
+// TestChallengeSurvivesJWTSecretRotation: the challenge key follows the
+// JWT secret in Vault; a challenge issued before a rotation is still good
+// after it, and new ones name the new version.
+func TestChallengeSurvivesJWTSecretRotation(t *testing.T) {
+	v := vaulttest.Start(t)
+	n := startNode(t, func(c *daemon.Config) { // local keys: only the JWT secret in Vault
+		c.VaultAddr, c.VaultKeyPrefix, c.JWTSecret, c.JWTSecretVaultPath = v.Addr, "powjwt", "", "powjwt/jwt"
+		c.VaultToken = nodeToken(t, v, *c, "4h")
+		c.JWTRotationOverlap, c.ChallengeAfterLoginFailures, c.ChallengeMaxNumber = time.Hour, 0, 5000
+	})
+	n.register("root", "password-root")
+	n.promote("root")
+	root := n.login("root", "password-root") // the client solves the challenge
+	before := solve(t, n)
+	if r := n.do("POST", "/api/admin/jwt/rotate", root, nil); r.Status != 200 {
+		t.Fatalf("rotate: %s", r.Raw)
+	}
+	if r := n.do("POST", "/api/auth/login", "", login("root", "password-root", before)); r.Status != 200 {
+		t.Fatalf("a challenge issued before the rotation, used after it: %d %s", r.Status, r.Raw)
+	}
+	ch, err := n.api("").Challenge(context.Background())
+	if err != nil || !strings.Contains(ch.Salt, "kid=v2&") {
+		t.Fatalf("a challenge after the rotation: %+v %v", ch, err)
 	}
 }
