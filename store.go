@@ -137,4 +137,22 @@ type Store interface {
 	AcquireLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
 	// ReleaseLease gives the lease up if owner holds it.
 	ReleaseLease(ctx context.Context, name, owner string) error
+
+	// CreateInvite stores a new invite, refusing a code already stored
+	// with ErrDuplicate.
+	CreateInvite(ctx context.Context, inv Invite) error
+	// Invites returns every stored invite, used or not, by CreatedAt then Code.
+	Invites(ctx context.Context) ([]Invite, error)
+	// DeleteInvite revokes an invite, or returns ErrNotFound.
+	DeleteInvite(ctx context.Context, code string) error
+	// CreateUserWithInvite stores u and marks the invite used by u in one
+	// atomic step, so that of any number of concurrent calls with one code
+	// (on any replica) at most one succeeds, and neither the account nor
+	// the use is ever written without the other. It refuses with ErrTaken,
+	// ErrInviteUnknown, ErrInviteUsed or ErrInviteExpired (at now), and
+	// then writes nothing.
+	CreateUserWithInvite(ctx context.Context, u User, code string, now time.Time) error
+	// PruneInvites deletes the invites that expired before since, used or
+	// not, and counts them.
+	PruneInvites(ctx context.Context, since time.Time) (int, error)
 }

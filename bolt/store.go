@@ -161,7 +161,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			}
 		}
 		return db.Update(func(tx *bbolt.Tx) error {
-			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bOutboxIndex, bDead, bBans, bPeers, bMeta} {
+			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bOutboxIndex, bDead, bBans, bPeers, bMeta, bInvites} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -305,6 +305,8 @@ func decode(k, buf []byte, v any) error {
 		own = r.Key
 	case *fednode.DeadLetter:
 		own = r.MessageID
+	case *fednode.Invite:
+		own = r.Code
 	default:
 		return nil
 	}

@@ -130,18 +130,20 @@ func decodeError(status int, raw []byte) error {
 	return &APIError{Status: status, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field}
 }
 
-// Register creates an account.
+// Register creates an account, solving a proof-of-work challenge if the
+// node asks for one.
 func (c *Client) Register(ctx context.Context, username, password string) error {
-	return c.do(ctx, "POST", "/api/auth/register", map[string]string{"username": username, "password": password}, nil)
+	return c.RegisterWithInvite(ctx, username, password, "")
 }
 
-// Login opens a session and keeps its token in c.Token.
+// Login opens a session and keeps its token in c.Token, solving a
+// proof-of-work challenge if the node asks for one.
 func (c *Client) Login(ctx context.Context, username, password string) (expiresAt string, err error) {
 	var out struct {
 		Token     string `json:"token"`
 		ExpiresAt string `json:"expires_at"`
 	}
-	if err := c.do(ctx, "POST", "/api/auth/login", map[string]string{"username": username, "password": password}, &out); err != nil {
+	if err := c.postSolving(ctx, "/api/auth/login", map[string]string{"username": username, "password": password}, &out); err != nil {
 		return "", err
 	}
 	c.Token = out.Token

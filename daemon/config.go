@@ -132,7 +132,7 @@ func Load(getenv func(string) string) (Config, error) {
 // ourPrefixes are the beginnings of the variables fednode reads; a variable
 // that starts with one of them but is not in the table is most likely a
 // typo (RATE_LIMIT_AUHT=5/1m) that would otherwise be ignored in silence.
-var ourPrefixes = []string{"RATE_LIMIT_", "BAN_", "JWT_", "TLS_", "REDIS_", "VAULT_", "FEDERATION_", "OUTBOX_", "PEER_KEY_", "LOGIN_", "KEYS_", "KEY_ROTATION_"}
+var ourPrefixes = []string{"RATE_LIMIT_", "BAN_", "JWT_", "TLS_", "REDIS_", "VAULT_", "FEDERATION_", "OUTBOX_", "PEER_KEY_", "LOGIN_", "KEYS_", "KEY_ROTATION_", "REGISTRATION_", "CHALLENGE_"}
 
 // UnknownVariables returns the variables of environ ("NAME=value", as
 // os.Environ gives them) that carry one of fednode's prefixes but are not

@@ -111,6 +111,38 @@ var options = []option{
 		doc:   "concurrent sessions per user; the oldest is revoked beyond it",
 		set:   integer(func(c *Config) *int { return &c.MaxSessionsPerUser }),
 		check: atLeast(func(c *Config) int { return c.MaxSessionsPerUser }, 1)},
+	{name: "REGISTRATION_MODE", def: "`open`",
+		doc:   "`open`: anyone may register; `invite`: registration needs a single-use invite code an admin issued (`fedctl admin invites create`); `closed`: nobody may (`registration_closed`)",
+		set:   str(func(c *Config) *string { return &c.RegistrationMode }),
+		check: oneOf(func(c *Config) string { return c.RegistrationMode }, node.RegistrationOpen, node.RegistrationInvite, node.RegistrationClosed)},
+	{name: "CHALLENGE_AFTER_LOGIN_FAILURES", def: "`3`",
+		doc:   "failed logins for a username, or from a client IP, within `LOGIN_FAILURE_WINDOW` after which a login needs a solved proof-of-work challenge; `0`: always",
+		set:   integer(func(c *Config) *int { return &c.ChallengeAfterLoginFailures }),
+		check: atLeast(func(c *Config) int { return c.ChallengeAfterLoginFailures }, 0)},
+	{name: "CHALLENGE_AFTER_REGISTRATIONS", def: "`3`",
+		doc:   "registration attempts from a client IP within an hour after which a registration needs a solved challenge; `0`: always",
+		set:   integer(func(c *Config) *int { return &c.ChallengeAfterRegistrations }),
+		check: atLeast(func(c *Config) int { return c.ChallengeAfterRegistrations }, 0)},
+	{name: "CHALLENGE_MAX_NUMBER", def: "`250000`",
+		doc: "the challenge's difficulty: a client tries half this many SHA-256 hashes on average (about 0.5–1 s in a browser, under 0.1 s for `fedctl`)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			c.ChallengeMaxNumber = n
+			return nil
+		},
+		check: func(c *Config) error {
+			if n := c.ChallengeMaxNumber; n < 1000 || n > 100_000_000 {
+				return errors.New("must be 1000 to 100000000")
+			}
+			return nil
+		}},
+	{name: "CHALLENGE_TTL", def: "`5m`",
+		doc:   "how long a challenge may be solved and used (each once)",
+		set:   duration(func(c *Config) *time.Duration { return &c.ChallengeTTL }),
+		check: func(c *Config) error { return within(c.ChallengeTTL, 10*time.Second, time.Hour, "between 10s and 1h") }},
 	{name: "LOG_LEVEL", def: "`info`",
 		doc: "`debug`, `info`, `warn` or `error` (JSON logs on standard error)",
 		set: logLevel(func(c *Config) *slog.Level { return &c.LogLevel })},

@@ -69,6 +69,13 @@ type Config struct {
 	BanDuration          time.Duration // BAN_DURATION: the first ban's length; doubles per repeat
 	BanMaxDuration       time.Duration // BAN_MAX_DURATION
 
+	// Registration modes and the proof-of-work challenge (signup.go, challenge.go).
+	RegistrationMode            string        // REGISTRATION_MODE: open | invite | closed
+	ChallengeAfterLoginFailures int           // CHALLENGE_AFTER_LOGIN_FAILURES: per username or client within LOGIN_FAILURE_WINDOW; 0: always
+	ChallengeAfterRegistrations int           // CHALLENGE_AFTER_REGISTRATIONS: attempts per client within ChallengeRegistrationWindow; 0: always
+	ChallengeMaxNumber          int64         // CHALLENGE_MAX_NUMBER: the difficulty
+	ChallengeTTL                time.Duration // CHALLENGE_TTL: how long a challenge may be solved and used
+
 	// Not from the environment: tuning that tests shorten.
 	Password      PasswordParams
 	WSPingPeriod  time.Duration
@@ -151,6 +158,12 @@ func DefaultConfig() Config {
 		BanWindow:            10 * time.Minute,
 		BanDuration:          15 * time.Minute,
 		BanMaxDuration:       24 * time.Hour,
+
+		RegistrationMode:            RegistrationOpen,
+		ChallengeAfterLoginFailures: 3,
+		ChallengeAfterRegistrations: 3,
+		ChallengeMaxNumber:          250_000,
+		ChallengeTTL:                5 * time.Minute,
 	}
 }
 

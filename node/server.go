@@ -52,9 +52,11 @@ type Server struct {
 	audit    *slog.Logger
 	store    fednode.Store
 	accounts *accounts
-	messages *messaging
-	hub      *hub
-	now      func() time.Time
+	// challenges issues and checks proofs of work (challenge.go).
+	challenges *challenges
+	messages   *messaging
+	hub        *hub
+	now        func() time.Time
 
 	keyring   Keyring
 	secrets   TokenSecrets
@@ -165,6 +167,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.challenges = &challenges{cfg: cfg, secrets: secrets, store: store, limiter: d.Limiter, now: now, audit: audit}
+	s.accounts.challenges = s.challenges
+	s.accounts.signup = &signup{mode: cfg.RegistrationMode, invites: store, audit: audit}
 	s.messages = &messaging{store: store, domain: cfg.NodeDomain, now: s.now, notify: s.notify, allowed: s.policy.Allowed, enqueued: s.outbox.Notify}
 	return s, nil
 }
@@ -269,6 +274,9 @@ func (s *Server) janitor() {
 			}
 			if _, err := s.store.PruneBans(ctx, now.Add(-banRepeatWindow)); err != nil {
 				s.log.Error("prune bans", "err", err)
+			}
+			if _, err := s.store.PruneInvites(ctx, now.Add(-inviteKeep)); err != nil {
+				s.log.Error("prune invites", "err", err)
 			}
 			if r, ok := s.keyring.(interface{ Retire(context.Context) error }); ok {
 				if err := r.Retire(ctx); err != nil {

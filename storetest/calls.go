@@ -111,5 +111,14 @@ func Calls() map[string]Call {
 			return err
 		}},
 		"ReleaseLease": {"release lease", func(ctx context.Context, s fednode.Store) error { return s.ReleaseLease(ctx, "l", "r1") }},
+		"CreateInvite": {"create invite", func(ctx context.Context, s fednode.Store) error {
+			return s.CreateInvite(ctx, fednode.Invite{Code: "c2", ExpiresAt: t0})
+		}},
+		"Invites":      {"invites", func(ctx context.Context, s fednode.Store) error { _, err := s.Invites(ctx); return err }},
+		"DeleteInvite": {"delete invite", func(ctx context.Context, s fednode.Store) error { return s.DeleteInvite(ctx, "c1") }},
+		"CreateUserWithInvite": {"create user with invite", func(ctx context.Context, s fednode.Store) error {
+			return s.CreateUserWithInvite(ctx, fednode.User{Username: "carol"}, "c1", t0)
+		}},
+		"PruneInvites": {"prune invites", func(ctx context.Context, s fednode.Store) error { _, err := s.PruneInvites(ctx, t0); return err }},
 	}
 }

@@ -40,6 +40,8 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
 	t.Run("PeerDocuments", func(t *testing.T) { testPeerDocs(t, open(t)) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
+	t.Run("Invites", func(t *testing.T) { testInvites(t, open(t)) })
+	t.Run("InviteUsedOnceUnderRace", func(t *testing.T) { testInviteRace(t, open(t)) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
 }
 

@@ -1,6 +1,6 @@
 // Command fedctl is a command-line client for a fednode node.
 //
-//	fedctl register USERNAME        (password read from standard input)
+//	fedctl register [--invite CODE] USERNAME (password read from standard input)
 //	fedctl login USERNAME           (password from standard input; saves the token)
 //	fedctl send TO CONTENT [TAG...]
 //	fedctl inbox [-after CURSOR] [-limit N]
@@ -13,6 +13,10 @@
 //	fedctl admin revoke-sessions
 //	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
 //	fedctl admin rotate-jwt-secret
+//	fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE
+//
+// Where the node asks for a proof of work (after repeated failed logins or
+// registrations), register and login solve it themselves.
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
@@ -47,7 +51,8 @@ func main() {
 	}
 }
 
-const usage = `usage: fedctl register|login USERNAME   (password from the terminal, not echoed, or a line of standard input)
+const usage = `usage: fedctl register [--invite CODE] USERNAME   (password from the terminal, not echoed, or a line of standard input)
+       fedctl login USERNAME   (password as for register)
        fedctl send TO CONTENT [TAG...]
        fedctl inbox [-after CURSOR] [-limit N]
        fedctl tail [-after CURSOR]
@@ -58,7 +63,8 @@ const usage = `usage: fedctl register|login USERNAME   (password from the termin
        fedctl admin rotate-keys sig|enc [OVERLAP]
        fedctl admin revoke-sessions
        fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
-       fedctl admin rotate-jwt-secret`
+       fedctl admin rotate-jwt-secret
+       fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE`
 
 // command runs one command; run (cli.go) wraps it.
 func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -84,20 +90,27 @@ func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "register", "login":
+	case "register":
+		name, invite, err := registerArgs(rest)
+		if err != nil {
+			return err
+		}
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		if err := c.RegisterWithInvite(ctx, name, pw, invite); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "registered %s\n", name)
+		return nil
+	case "login":
 		if len(rest) != 1 {
 			return errors.New(usage)
 		}
 		pw, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
-		}
-		if cmd == "register" {
-			if err := c.Register(ctx, rest[0], pw); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "registered %s\n", rest[0])
-			return nil
 		}
 		exp, err := c.Login(ctx, rest[0], pw)
 		if err != nil {
@@ -255,6 +268,8 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 			return err
 		}
 		return out.Encode(map[string]int{"version": n})
+	case "invites":
+		return adminInvites(ctx, c, args[1:], out, stderr)
 	case "revoke-sessions":
 		n, err := c.RevokeAllSessions(ctx)
 		if err != nil {
