@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,6 +114,10 @@ func TestFedctl(t *testing.T) {
 		t.Fatalf("tail before restart: %v", got)
 	}
 	srv.Close()
+	// fedctl is one process per command; here its runs share the default
+	// transport, whose kept-alive connection to the old server may not yet
+	// have seen the close.
+	http.DefaultTransport.(*http.Transport).CloseIdleConnections()
 	srv = openNode(t, cfg)
 	if _, err := fedctl("alice", "", "send", "bob", "second"); err != nil {
 		t.Fatal(err)
