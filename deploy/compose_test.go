@@ -26,6 +26,7 @@ type compose struct {
 	XHardened map[string]any `json:"x-hardened"`
 	XNode     map[string]any `json:"x-node"`
 	XRedis    map[string]any `json:"x-redis"`
+	XNodeEnv  map[string]any `json:"x-node-env"`
 	Services  map[string]service
 	Networks  map[string]struct {
 		Internal bool `json:"internal"`
