@@ -86,6 +86,18 @@ var EnvVars = func() []string {
 	return names
 }()
 
+// SecretEnvVars are the variables that hold secrets (or may), each of which
+// may be given as NAME_FILE instead, the path of a file holding it.
+var SecretEnvVars = func() []string {
+	var names []string
+	for _, o := range options {
+		if o.secret {
+			names = append(names, o.name)
+		}
+	}
+	return names
+}()
+
 // FromEnv reads the configuration from getenv (os.Getenv in cmd/) on top of
 // DefaultConfig, through the table of options. A secret may also be given
 // as NAME_FILE, the path of a file holding it (trailing newlines are
@@ -204,7 +216,11 @@ func (c Config) Validate() error {
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			bad("REDIS_URL: %q is not a redis:// or rediss:// URL", c.RedisURL)
+			shown := "the value" // it may hold a password: shown only redacted
+			if err == nil {
+				shown = fmt.Sprintf("%q", u.Redacted())
+			}
+			bad("REDIS_URL: %s is not a redis:// or rediss:// URL", shown)
 		} else if c.Production() {
 			if c.RedisPassword == "" && u.User == nil {
 				bad("REDIS_PASSWORD: Redis must require a password in production (requirepass)")

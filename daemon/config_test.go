@@ -146,10 +146,9 @@ func TestFromEnvReadsExactlyEnvVars(t *testing.T) {
 		}
 		delete(asked, v)
 	}
-	delete(asked, "JWT_SECRET_FILE")
-	delete(asked, "REDIS_PASSWORD_FILE")
-	delete(asked, "VAULT_TOKEN_FILE")
-	delete(asked, "VAULT_SECRET_ID_FILE")
+	for _, v := range SecretEnvVars { // the README lists NAME_FILE beside each secret
+		delete(asked, v+"_FILE")
+	}
 	for v := range asked {
 		t.Errorf("FromEnv reads %s, which EnvVars (and so the README) does not list", v)
 	}
@@ -243,8 +242,8 @@ func TestRedisConfigRules(t *testing.T) {
 // fednode does not read is named (for a warning at start); others are not.
 func TestUnknownVariablesAreNamed(t *testing.T) {
 	got := UnknownVariables([]string{"RATE_LIMIT_AUHT=5/1m", "RATE_LIMIT_AUTH=5/1m", "JWT_SECRET_FILE=/run/s", "HOME=/root",
-		"VAULT_TOKEN_FILE=/run/t", "BAN_AFTR=1", "TLS_ENABLED=true", "LISTEN_ADDR=:1", "REDIS_URL_FILE=/x"})
-	want := []string{"BAN_AFTR", "RATE_LIMIT_AUHT", "REDIS_URL_FILE"}
+		"VAULT_TOKEN_FILE=/run/t", "BAN_AFTR=1", "TLS_ENABLED=true", "LISTEN_ADDR=:1", "REDIS_NAMESPACE_FILE=/x"})
+	want := []string{"BAN_AFTR", "RATE_LIMIT_AUHT", "REDIS_NAMESPACE_FILE"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("got %v, want %v", got, want)
 	}

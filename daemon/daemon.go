@@ -86,6 +86,11 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 			}
 		}
 	}()
+	if cfg.UsesDataDir() { // before anything is written there
+		if err := checkDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.RedisURL == "" { // before the keys and the secret: see prepareStore
 		if err := prepareStore(ctx, cfg); err != nil {
 			return nil, err

@@ -1,8 +1,13 @@
 // Package deploy is where fednode's deployment is checked: the container
-// image (Dockerfile) and the compose stack (docker-compose.federation.yml)
-// stand at the repository's root, where docker build and docker compose
-// expect them, and this package's tests validate them without a Docker
-// engine: every node's environment is a configuration the daemon accepts,
-// the containers are hardened, and the image is built with the toolchain
-// go.mod pins. It has no code of its own.
+// image (Dockerfile, .dockerignore) and the compose stack
+// (docker-compose.federation.yml) stand at the repository's root, where
+// docker build and docker compose expect them; the stack's Vault setup
+// (vault/init.sh and each node's policy, vault/NODE.hcl) is here. This
+// package's tests validate them without a Docker engine: every node's
+// environment is a configuration the daemon accepts, every service is
+// hardened and limited, Redis and Vault are unpublished, secrets come from
+// files, the policies are the ones the nodes need, and the stack's nodes
+// start for real on a real Redis and Vault set up by the same script. The
+// image itself is tested by `make container-test` (scripts/container-test)
+// where a Docker engine runs. It has no code of its own.
 package deploy

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fednode/fednode/daemon"
+	"github.com/fednode/fednode/internal/buildinfo"
 )
 
 const usage = `usage:
@@ -33,6 +34,11 @@ const usage = `usage:
                                     (never replaces a store that has data)
   fednode admin repair-meta         accept the intact one of the store's two meta pages when the other is damaged
   fednode healthcheck               exit 0 if the node on LISTEN_ADDR answers /healthz (for containers)
+  fednode --version                 print the version and build information
+  fednode --help                    print this help
+
+Configuration is read from the environment (secrets also from NAME_FILE): see
+"Configuration" in the README, and docs/OPERATIONS.md for running a node.
 `
 
 func main() {
@@ -43,6 +49,16 @@ func main() {
 }
 
 func run(args []string) error {
+	if len(args) == 1 {
+		switch args[0] {
+		case "--version", "-version", "version":
+			fmt.Print(buildinfo.Read().Format("fednode"))
+			return nil
+		case "--help", "-help", "-h", "help":
+			fmt.Print(usage)
+			return nil
+		}
+	}
 	load := daemon.FromEnv
 	if len(args) == 0 {
 		load = daemon.Load // the node itself: every problem of parsing and of the rules in one round

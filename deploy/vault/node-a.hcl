@@ -1,0 +1,81 @@
+# fednode: the node's policy, made by `fednode admin vault-policy` from its
+# configuration; write it again when VAULT_*_MOUNT, VAULT_KEY_PREFIX,
+# KEYS_BACKEND or a *_VAULT_PATH changes.
+
+# Its own token: lookup-self (start, readiness) and renew-self.
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+
+# The signing key: read its public halves; create it when absent, only
+# as non-exportable rsa-4096; rotate it; retire old versions; sign.
+path "transit/keys/node-a-sig" {
+  capabilities = ["read", "update"]
+  allowed_parameters = {
+    "type"       = ["rsa-4096"]
+    "exportable" = [false]
+  }
+}
+path "transit/keys/node-a-sig/rotate" {
+  capabilities = ["update"]
+  denied_parameters = {
+    "*" = []
+  }
+}
+path "transit/keys/node-a-sig/config" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "min_decryption_version" = []
+  }
+}
+path "transit/sign/node-a-sig/sha2-256" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "input"               = []
+    "signature_algorithm" = ["pkcs1v15"]
+  }
+}
+
+# The encryption key: the same, and decrypt instead of sign.
+path "transit/keys/node-a-enc" {
+  capabilities = ["read", "update"]
+  allowed_parameters = {
+    "type"       = ["rsa-4096"]
+    "exportable" = [false]
+  }
+}
+path "transit/keys/node-a-enc/rotate" {
+  capabilities = ["update"]
+  denied_parameters = {
+    "*" = []
+  }
+}
+path "transit/keys/node-a-enc/config" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "min_decryption_version" = []
+  }
+}
+path "transit/decrypt/node-a-enc" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "ciphertext" = []
+  }
+}
+
+# When each retired key version stops being published.
+path "secret/data/node-a/key-retirements" {
+  capabilities = ["create", "read", "update"]
+}
+
+# The JWT secret: created on first start, a new version per rotation;
+# the metadata lists the versions still honoured.
+path "secret/data/node-a/jwt" {
+  capabilities = ["create", "read", "update"]
+}
+path "secret/metadata/node-a/jwt" {
+  capabilities = ["read"]
+}
