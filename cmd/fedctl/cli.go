@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"runtime"
-	"runtime/debug"
 	"syscall"
+
+	"github.com/fednode/fednode/internal/buildinfo"
 )
 
 // environment is the part of the usage text about the variables fedctl
@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			_, err := fmt.Fprintf(stdout, "%s\n\n%s\n", usage, environment)
 			return err
 		case "version", "-version", "--version":
-			_, err := fmt.Fprint(stdout, version())
+			_, err := fmt.Fprint(stdout, buildinfo.Read().Format("fedctl"))
 			return err
 		}
 	}
@@ -69,23 +69,4 @@ func withHint(err error, getenv func(string) string) error {
 		where = defaultURL + " (FEDNODE_URL is not set; that is its default)"
 	}
 	return fmt.Errorf("%w\nhint: %s %s: start the node, or set FEDNODE_URL to its address, e.g. FEDNODE_URL=http://127.0.0.1:8081", err, what, where)
-}
-
-// version is fedctl's version and build information, from the module
-// and VCS data the Go toolchain records in the binary.
-func version() string {
-	s := "fedctl"
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return s + " (no build information)\n"
-	}
-	s += " " + bi.Main.Version + "\n"
-	s += fmt.Sprintf("go: %s %s/%s\n", bi.GoVersion, runtime.GOOS, runtime.GOARCH)
-	for _, kv := range bi.Settings {
-		switch kv.Key {
-		case "vcs.revision", "vcs.time", "vcs.modified":
-			s += kv.Key + ": " + kv.Value + "\n"
-		}
-	}
-	return s
 }
