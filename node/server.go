@@ -76,6 +76,7 @@ type Server struct {
 	draining  atomic.Bool // Close has begun
 	started   bool
 	stop      chan struct{}
+	closeOnce sync.Once
 	bg        sync.WaitGroup // janitor, outbox and live sockets
 }
 
@@ -192,12 +193,15 @@ func (s *Server) Draining() { s.draining.Store(true) }
 func (s *Server) Domain() string { return s.cfg.NodeDomain }
 
 // Close stops the background work and closes the live sockets, and waits
-// for both. The store and the other dependencies belong to the caller.
+// for both; a second Close only waits. The store and the other
+// dependencies belong to the caller.
 func (s *Server) Close() error {
-	s.draining.Store(true)
-	s.hub.closeAll() // first, so that sockets say "going away" (1001)
-	close(s.stop)
-	s.cancelBg() // then whatever is stuck in a store call gives up
+	s.closeOnce.Do(func() {
+		s.draining.Store(true)
+		s.hub.closeAll() // first, so that sockets say "going away" (1001)
+		close(s.stop)
+		s.cancelBg() // then whatever is stuck in a store call gives up
+	})
 	s.bg.Wait()
 	return nil
 }

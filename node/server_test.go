@@ -51,6 +51,12 @@ func (f *fakeStore) CreateUser(ctx context.Context, u fednode.User) error {
 // broker and keys.
 func mustOpenServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error) http.Handler {
 	tb.Helper()
+	return openServer(tb, store, ready).Handler()
+}
+
+// openServer builds the real service on store; cleanup closes it.
+func openServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error) *node.Server {
+	tb.Helper()
 	cfg := node.DefaultConfig()
 	cfg.NodeDomain, cfg.PublicURL = "a.test", "http://a.test"
 	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
@@ -69,7 +75,7 @@ func mustOpenServer(tb testing.TB, store fednode.Store, ready map[string]func(co
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
-	return s.Handler()
+	return s
 }
 
 func serve(h http.Handler, method, path, body string) (*httptest.ResponseRecorder, map[string]any) {
@@ -177,5 +183,17 @@ func TestStoreTroubleIsAnswered(t *testing.T) {
 				t.Fatalf("503 without Retry-After: %v", body)
 			}
 		})
+	}
+}
+
+// TestCloseTwice: a second Close (a test's cleanup after a failed start,
+// say) waits and returns instead of panicking on a closed channel.
+func TestCloseTwice(t *testing.T) {
+	srv := openServer(t, &fakeStore{}, nil)
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
 	}
 }
