@@ -257,6 +257,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker()}, nil
 	}
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}
+	opt.Log = log
 	store, err := redis.Open(ctx, opt)
 	if err != nil {
 		return backend{}, err
