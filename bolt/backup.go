@@ -37,16 +37,7 @@ func BackupFile(ctx context.Context, dir string, timeout time.Duration, start fu
 	if err != nil {
 		return err
 	}
-	err = faultSafe(func() error {
-		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: timeout, OpenFile: handOver(f)})
-		if err != nil {
-			f.Close()
-			return err
-		}
-		defer db.Close()
-		return db.View(func(tx *bbolt.Tx) error { return writeCopy(ctx, tx, start) })
-	})
-	if err != nil {
+	if err := viewLocked(f, path, timeout, func(tx *bbolt.Tx) error { return writeCopy(ctx, tx, start) }); err != nil {
 		return fmt.Errorf("bolt: backup %s: %w", path, err)
 	}
 	return nil

@@ -13,20 +13,12 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/internal/syncbuf"
+	"github.com/fednode/fednode/storetest"
 )
 
 func openSchema(t *testing.T, dir string, steps []migration, log *slog.Logger) (*Store, error) {
 	t.Helper()
 	return Open(context.Background(), Options{Dir: dir, Timeout: time.Second, Create: true, Log: log, migrations: steps})
-}
-
-func storedVersion(t *testing.T, d *Store) string {
-	t.Helper()
-	b, err := d.Meta(context.Background(), fednode.SchemaKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // TestMigrationsReachTheSchemaVersion: the list of steps and the version
@@ -67,8 +59,8 @@ func TestSchemaUpgradesStepByStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if strings.Join(ran, ",") != "2,3" || storedVersion(t, d) != "3" {
-		t.Fatalf("ran %v, version %s", ran, storedVersion(t, d))
+	if strings.Join(ran, ",") != "2,3" || storetest.StoredSchemaVersion(t, d) != "3" {
+		t.Fatalf("ran %v, version %s", ran, storetest.StoredSchemaVersion(t, d))
 	}
 	if v, err := d.Meta(context.Background(), "k2"); err != nil || string(v) != "old" {
 		t.Fatalf("the step's change: %q %v", v, err)
@@ -88,8 +80,8 @@ func TestSchemaUpgradesStepByStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if storedVersion(t, f) != "3" || strings.Contains(fresh.String(), "upgraded") {
-		t.Fatalf("a fresh store: version %s, log %s", storedVersion(t, f), fresh.String())
+	if storetest.StoredSchemaVersion(t, f) != "3" || strings.Contains(fresh.String(), "upgraded") {
+		t.Fatalf("a fresh store: version %s, log %s", storetest.StoredSchemaVersion(t, f), fresh.String())
 	}
 }
 
@@ -121,8 +113,8 @@ func TestFailedStepChangesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Meta(context.Background(), "half"); !errors.Is(err, fednode.ErrNotFound) || storedVersion(t, d) != "1" {
-		t.Fatalf("after the failed step: %v, version %s", err, storedVersion(t, d))
+	if _, err := d.Meta(context.Background(), "half"); !errors.Is(err, fednode.ErrNotFound) || storetest.StoredSchemaVersion(t, d) != "1" {
+		t.Fatalf("after the failed step: %v, version %s", err, storetest.StoredSchemaVersion(t, d))
 	}
 	d.Close()
 	fail = false
@@ -130,8 +122,8 @@ func TestFailedStepChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if storedVersion(t, d) != "2" {
-		t.Fatalf("version %s after the step ran", storedVersion(t, d))
+	if storetest.StoredSchemaVersion(t, d) != "2" {
+		t.Fatalf("version %s after the step ran", storetest.StoredSchemaVersion(t, d))
 	}
 }
 

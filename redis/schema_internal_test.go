@@ -14,6 +14,7 @@ import (
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/internal/syncbuf"
+	"github.com/fednode/fednode/storetest"
 )
 
 func openSchema(t *testing.T, url, ns string, steps []migration, log *slog.Logger) (*Store, error) {
@@ -23,15 +24,6 @@ func openSchema(t *testing.T, url, ns string, steps []migration, log *slog.Logge
 		t.Cleanup(func() { s.Close() })
 	}
 	return s, err
-}
-
-func storedVersion(t *testing.T, s *Store) string {
-	t.Helper()
-	b, err := s.Meta(context.Background(), fednode.SchemaKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 func TestMigrationsReachTheSchemaVersion(t *testing.T) {
@@ -53,8 +45,8 @@ func TestSchemaOnRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if storedVersion(t, s) != fmt.Sprint(fednode.SchemaVersion) || strings.Contains(logs.String(), "upgraded") {
-		t.Fatalf("a fresh namespace: version %s, log %s", storedVersion(t, s), logs.String())
+	if storetest.StoredSchemaVersion(t, s) != fmt.Sprint(fednode.SchemaVersion) || strings.Contains(logs.String(), "upgraded") {
+		t.Fatalf("a fresh namespace: version %s, log %s", storetest.StoredSchemaVersion(t, s), logs.String())
 	}
 
 	s.CreateUser(ctx, fednode.User{Username: "alice"})
@@ -62,8 +54,8 @@ func TestSchemaOnRedis(t *testing.T) {
 	if _, err := openSchema(t, srv.URL(), "fresh", nil, log); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), "store schema upgraded from 0 to 1") || storedVersion(t, s) != fmt.Sprint(fednode.SchemaVersion) {
-		t.Fatalf("an unversioned namespace with data: version %s, log %s", storedVersion(t, s), logs.String())
+	if !strings.Contains(logs.String(), "store schema upgraded from 0 to 1") || storetest.StoredSchemaVersion(t, s) != fmt.Sprint(fednode.SchemaVersion) {
+		t.Fatalf("an unversioned namespace with data: version %s, log %s", storetest.StoredSchemaVersion(t, s), logs.String())
 	}
 
 	s.SetMeta(ctx, fednode.SchemaKey, fednode.FormatSchemaVersion(fednode.SchemaVersion+1))
@@ -105,8 +97,8 @@ func TestSchemaUpgradeRunsOnceAcrossReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, _ := openSchema(t, srv.URL(), "replicas", steps, nil)
-	if runs.Load() != 1 || storedVersion(t, s) != "2" || strings.Count(logs.String(), "store schema upgraded from 1 to 2") != 1 {
-		t.Fatalf("runs %d, version %s, log:\n%s", runs.Load(), storedVersion(t, s), logs.String())
+	if runs.Load() != 1 || storetest.StoredSchemaVersion(t, s) != "2" || strings.Count(logs.String(), "store schema upgraded from 1 to 2") != 1 {
+		t.Fatalf("runs %d, version %s, log:\n%s", runs.Load(), storetest.StoredSchemaVersion(t, s), logs.String())
 	}
 	if !strings.Contains(logs.String(), "another replica is upgrading") {
 		t.Fatalf("no replica waited:\n%s", logs.String())
@@ -132,7 +124,7 @@ func TestFailedStepOnRedisKeepsTheVersion(t *testing.T) {
 	}
 	fail = false
 	s, err := openSchema(t, srv.URL(), "failing", steps, nil)
-	if err != nil || storedVersion(t, s) != "2" {
+	if err != nil || storetest.StoredSchemaVersion(t, s) != "2" {
 		t.Fatalf("the step again: %v", err)
 	}
 }

@@ -19,3 +19,13 @@ func testSchemaVersion(t *testing.T, s fednode.Store) {
 		t.Fatalf("a fresh store's schema version is %q (%v), want %d", b, err, fednode.SchemaVersion)
 	}
 }
+
+// StoredSchemaVersion is the schema version s holds, as stored.
+func StoredSchemaVersion(tb testing.TB, s fednode.Store) string {
+	tb.Helper()
+	b, err := s.Meta(context.Background(), fednode.SchemaKey)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
