@@ -52,6 +52,15 @@ const (
 	EEnvelope       = "invalid_envelope"          // envelope does not decode or breaks a rule
 	EPeerBlocked    = "peer_blocked"              // this node does not federate with the sender
 	EBanned         = "banned"                    // this client is banned for a while
+
+	// Registration modes and the proof-of-work challenge (docs/API.md).
+	ERegistrationClosed = "registration_closed" // REGISTRATION_MODE=closed
+	EInviteRequired     = "invite_required"     // REGISTRATION_MODE=invite and no invite given
+	EInviteInvalid      = "invite_invalid"      // no such invite code (never issued, or revoked)
+	EInviteUsed         = "invite_used"         // the invite code was already used
+	EInviteExpired      = "invite_expired"      // the invite code is past its expiry
+	EChallengeRequired  = "challenge_required"  // this login or registration needs a solved challenge
+	EChallengeInvalid   = "challenge_invalid"   // the solution is malformed, wrong, forged, expired or used
 )
 
 // Error is the one error type that reaches users. Code is stable, Message is

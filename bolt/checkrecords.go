@@ -40,7 +40,7 @@ func (kvStringer) KeyToString(k []byte) string { return strconv.Quote(keyString(
 func (kvStringer) ValueToString(v []byte) string { return strconv.Quote(keyString(v)) }
 
 // recordBuckets are the top-level buckets, in the order a report lists them.
-var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "dead_letters", "bans", "peer_documents", "meta"}
+var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta", "invites"}
 
 // recordScope is how many records a check decodes.
 type recordScope int
@@ -141,6 +141,12 @@ func checkTx(ctx context.Context, tx *bbolt.Tx, rep *Report, scope recordScope) 
 		}
 		return nil
 	})
+	records(ctx, tx, rep, bOutboxIndex, func(k, v []byte) error {
+		if len(v) != 8 || !hasMessage(k) {
+			return fmt.Errorf("indexes the job of message %q, which is not stored", keyString(k))
+		}
+		return nil
+	})
 	records(ctx, tx, rep, bDead, func(k, v []byte) error {
 		var d fednode.DeadLetter
 		if err := undecodable(v, &d); err != nil {
@@ -163,6 +169,16 @@ func checkTx(ctx context.Context, tx *bbolt.Tx, rep *Report, scope recordScope) 
 	})
 	records(ctx, tx, rep, bPeers, func(_, v []byte) error { var p peerDoc; return undecodable(v, &p) })
 	records(ctx, tx, rep, bMeta, func(_, _ []byte) error { return nil })
+	records(ctx, tx, rep, bInvites, func(k, v []byte) error {
+		var inv fednode.Invite
+		if err := undecodable(v, &inv); err != nil {
+			return err
+		}
+		if inv.Code != string(k) {
+			return fmt.Errorf("holds the invite %q", inv.Code)
+		}
+		return nil
+	})
 }
 
 // undecodable is json.Unmarshal worded for a report.

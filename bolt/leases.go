@@ -28,8 +28,9 @@ func (d *Store) ReleaseLease(ctx context.Context, name, owner string) error {
 }
 
 type leases struct {
-	mu sync.Mutex
-	m  map[string]lease
+	mu      sync.Mutex
+	m       map[string]lease
+	sweepAt int // the size at which expired leases are next swept out
 }
 
 type lease struct {
@@ -46,6 +47,14 @@ func (l *leases) acquire(name, owner string, ttl time.Duration) bool {
 	now := time.Now()
 	if cur, ok := l.m[name]; ok && cur.owner != owner && now.Before(cur.until) {
 		return false
+	}
+	if len(l.m) >= l.sweepAt { // one-off leases (spent challenges) would pile up
+		for k, cur := range l.m {
+			if !now.Before(cur.until) {
+				delete(l.m, k)
+			}
+		}
+		l.sweepAt = max(1024, 2*len(l.m))
 	}
 	l.m[name] = lease{owner: owner, until: now.Add(ttl)}
 	return true

@@ -39,6 +39,7 @@ var (
 	bFailures     = []byte("login_failures") // canonical username -> []unix nanos
 	bOutbox       = []byte("outbox")         // peer domain -> {seq(8) -> Job}
 	bDead         = []byte("dead_letters")   // message id -> DeadLetter
+	bOutboxIndex  = []byte("outbox_index")   // message id -> seq(8) of its queued job (in the queue of its To.Domain)
 	bBans         = []byte("bans")           // client key -> Ban
 	bPeers        = []byte("peer_documents") // peer domain -> peerDoc
 	bMeta         = []byte("meta")
@@ -182,7 +183,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return &fednode.SchemaTooNewError{Store: path, Found: version, Supported: len(steps)}
 		}
 		err = db.Update(func(tx *bbolt.Tx) error {
-			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bBans, bPeers, bMeta} {
+			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bOutboxIndex, bDead, bBans, bPeers, bMeta, bInvites} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -333,6 +334,8 @@ func decode(k, buf []byte, v any) error {
 		own = r.Key
 	case *fednode.DeadLetter:
 		own = r.MessageID
+	case *fednode.Invite:
+		own = r.Code
 	default:
 		return nil
 	}

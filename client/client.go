@@ -52,6 +52,21 @@ type Message struct {
 	Status    string   `json:"status"`
 	Reason    string   `json:"reason,omitempty"`
 	Cursor    string   `json:"cursor,omitempty"`
+	// ReasonCode is the stable code of Reason.
+	ReasonCode string `json:"reason_code,omitempty"`
+	// Event is "status" on a socket frame that says a remote message's
+	// status changed (ID, Status, Reason, ReasonCode); empty on a message.
+	Event string `json:"event,omitempty"`
+	// Delivery is the state of a queued remote message, for its sender.
+	Delivery *Delivery `json:"delivery,omitempty"`
+}
+
+// Delivery is the state of a queued remote message.
+type Delivery struct {
+	Attempts      int    `json:"attempts"`
+	LastError     string `json:"last_error,omitempty"`
+	LastErrorCode string `json:"last_error_code,omitempty"`
+	NextAttemptAt string `json:"next_attempt_at,omitempty"`
 }
 
 // Page is one page of GET /api/messages.
@@ -115,18 +130,20 @@ func decodeError(status int, raw []byte) error {
 	return &APIError{Status: status, Code: e.Error.Code, Message: e.Error.Message, Field: e.Error.Field}
 }
 
-// Register creates an account.
+// Register creates an account, solving a proof-of-work challenge if the
+// node asks for one.
 func (c *Client) Register(ctx context.Context, username, password string) error {
-	return c.do(ctx, "POST", "/api/auth/register", map[string]string{"username": username, "password": password}, nil)
+	return c.RegisterWithInvite(ctx, username, password, "")
 }
 
-// Login opens a session and keeps its token in c.Token.
+// Login opens a session and keeps its token in c.Token, solving a
+// proof-of-work challenge if the node asks for one.
 func (c *Client) Login(ctx context.Context, username, password string) (expiresAt string, err error) {
 	var out struct {
 		Token     string `json:"token"`
 		ExpiresAt string `json:"expires_at"`
 	}
-	if err := c.do(ctx, "POST", "/api/auth/login", map[string]string{"username": username, "password": password}, &out); err != nil {
+	if err := c.postSolving(ctx, "/api/auth/login", map[string]string{"username": username, "password": password}, &out); err != nil {
 		return "", err
 	}
 	c.Token = out.Token
@@ -271,6 +288,7 @@ type DeadLetter struct {
 	MessageID string `json:"message_id"`
 	Peer      string `json:"peer"`
 	Reason    string `json:"reason"`
+	Code      string `json:"code"`
 	Attempts  int    `json:"attempts"`
 	FailedAt  string `json:"failed_at"`
 }

@@ -84,6 +84,8 @@ func startNode(t testing.TB, opts ...any) *testNode {
 		cfg.RateLimits[class] = ratelimit.Rule{Limit: 1 << 20, Window: time.Minute}
 	}
 	cfg.BanAfterViolations, cfg.BanAfterAuthFailures, cfg.BanAfterSigFailures = 1<<20, 1<<20, 1<<20
+	// No proof of work either, unless a test of it sets its own thresholds.
+	cfg.ChallengeAfterLoginFailures, cfg.ChallengeAfterRegistrations = 1<<20, 1<<20
 	for _, o := range opts {
 		switch o := o.(type) {
 		case func(*daemon.Config):

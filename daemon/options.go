@@ -33,7 +33,7 @@ type option struct {
 // options is every variable fednode reads, in the README's order.
 var options = []option{
 	{name: "ENV", def: "`development`",
-		doc:   "`development` or `production`. Production refuses to start without `JWT_SECRET` (≥ 32 characters), with `ALLOWED_ORIGINS=*`, without TLS (or `TLS_TERMINATED_BY_PROXY=true`), without `NODE_DOMAIN`, or without an `https://` `PUBLIC_URL`.",
+		doc:   "`development` or `production`. Production refuses to start without `JWT_SECRET` (≥ 32 characters), with `ALLOWED_ORIGINS=*`, without TLS (`TLS_ENABLED`, `TLS_ACME`, or `TLS_TERMINATED_BY_PROXY=true`), without `NODE_DOMAIN`, or without an `https://` `PUBLIC_URL`.",
 		set:   str(func(c *Config) *string { return &c.Env }),
 		check: oneOf(func(c *Config) string { return c.Env }, node.EnvDevelopment, node.EnvProduction)},
 	{name: "LISTEN_ADDR", def: "`127.0.0.1:8080`",
@@ -79,6 +79,23 @@ var options = []option{
 	{name: "TLS_KEY_PATH", def: "none",
 		doc: "PEM private key of that certificate",
 		set: str(func(c *Config) *string { return &c.TLSKeyPath })},
+	{name: "TLS_ACME", def: "`false`",
+		doc: "serve HTTPS with certificates obtained and renewed from an ACME CA (Let's Encrypt), kept in `DATA_DIR/acme`; the CA must reach the listener on port 443 (TLS-ALPN-01). Instead of `TLS_ENABLED`",
+		set: boolean(func(c *Config) *bool { return &c.TLSACME })},
+	{name: "TLS_ACME_DOMAINS", def: "`NODE_DOMAIN`'s host",
+		doc:   "comma-separated DNS names to get certificates for; a handshake for any other name is refused",
+		set:   list(func(c *Config) *[]string { return &c.TLSACMEDomains }, strings.ToLower),
+		check: func(c *Config) error { return acmeDomains(c.TLSACMEDomains) }},
+	{name: "TLS_ACME_EMAIL", def: "none",
+		doc: "contact address given to the ACME CA for expiry and account notices",
+		set: str(func(c *Config) *string { return &c.TLSACMEEmail })},
+	{name: "TLS_ACME_DIRECTORY_URL", def: "Let's Encrypt production (`https://acme-v02.api.letsencrypt.org/directory`)",
+		doc:   "the ACME CA's directory URL (Let's Encrypt staging: `https://acme-staging-v02.api.letsencrypt.org/directory`)",
+		set:   str(func(c *Config) *string { return &c.TLSACMEDirectoryURL }),
+		check: func(c *Config) error { return httpsURL(c.TLSACMEDirectoryURL) }},
+	{name: "TLS_ACME_CA_FILE", def: "the system's CAs",
+		doc: "PEM file of the CAs that may sign the ACME server's own HTTPS certificate, for a private ACME CA",
+		set: str(func(c *Config) *string { return &c.TLSACMECAFile })},
 	{name: "TLS_TERMINATED_BY_PROXY", def: "`false`",
 		doc: "the operator's statement that a trusted proxy terminates TLS in front of the node; enables HSTS",
 		set: boolean(func(c *Config) *bool { return &c.TLSTerminatedByProxy })},
@@ -94,6 +111,38 @@ var options = []option{
 		doc:   "concurrent sessions per user; the oldest is revoked beyond it",
 		set:   integer(func(c *Config) *int { return &c.MaxSessionsPerUser }),
 		check: atLeast(func(c *Config) int { return c.MaxSessionsPerUser }, 1)},
+	{name: "REGISTRATION_MODE", def: "`open`",
+		doc:   "`open`: anyone may register; `invite`: registration needs a single-use invite code an admin issued (`fedctl admin invites create`); `closed`: nobody may (`registration_closed`)",
+		set:   str(func(c *Config) *string { return &c.RegistrationMode }),
+		check: oneOf(func(c *Config) string { return c.RegistrationMode }, node.RegistrationOpen, node.RegistrationInvite, node.RegistrationClosed)},
+	{name: "CHALLENGE_AFTER_LOGIN_FAILURES", def: "`3`",
+		doc:   "failed logins for a username, or from a client IP, within `LOGIN_FAILURE_WINDOW` after which a login needs a solved proof-of-work challenge; `0`: always",
+		set:   integer(func(c *Config) *int { return &c.ChallengeAfterLoginFailures }),
+		check: atLeast(func(c *Config) int { return c.ChallengeAfterLoginFailures }, 0)},
+	{name: "CHALLENGE_AFTER_REGISTRATIONS", def: "`3`",
+		doc:   "registration attempts from a client IP within an hour after which a registration needs a solved challenge; `0`: always",
+		set:   integer(func(c *Config) *int { return &c.ChallengeAfterRegistrations }),
+		check: atLeast(func(c *Config) int { return c.ChallengeAfterRegistrations }, 0)},
+	{name: "CHALLENGE_MAX_NUMBER", def: "`250000`",
+		doc: "the challenge's difficulty: a client tries half this many SHA-256 hashes on average (about 0.5–1 s in a browser, under 0.1 s for `fedctl`)",
+		set: func(c *Config, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("%q is not a whole number", v)
+			}
+			c.ChallengeMaxNumber = n
+			return nil
+		},
+		check: func(c *Config) error {
+			if n := c.ChallengeMaxNumber; n < 1000 || n > 100_000_000 {
+				return errors.New("must be 1000 to 100000000")
+			}
+			return nil
+		}},
+	{name: "CHALLENGE_TTL", def: "`5m`",
+		doc:   "how long a challenge may be solved and used (each once)",
+		set:   duration(func(c *Config) *time.Duration { return &c.ChallengeTTL }),
+		check: func(c *Config) error { return within(c.ChallengeTTL, 10*time.Second, time.Hour, "between 10s and 1h") }},
 	{name: "LOG_LEVEL", def: "`info`",
 		doc: "`debug`, `info`, `warn` or `error` (JSON logs on standard error)",
 		set: logLevel(func(c *Config) *slog.Level { return &c.LogLevel })},

@@ -49,6 +49,9 @@ type accounts struct {
 	audit     *slog.Logger
 	onRevoked func(sessionIDs []string) // closes live sockets of revoked sessions
 	cache     *authCache                // verified tokens, forgotten on revocation
+
+	signup     *signup     // registration mode and invites
+	challenges *challenges // proof of work after repeated failures
 }
 
 func newAccounts(store authStore, tokens *tokenIssuer, cfg Config, audit *slog.Logger, onRevoked func([]string)) (*accounts, error) {
@@ -74,20 +77,30 @@ func validatePassword(field, p string) error {
 	return nil
 }
 
-// register creates an account.
-func (a *accounts) register(ctx context.Context, username, password, ip string) error {
+// register creates an account, if the registration mode, the invite and
+// (after repeated attempts from the client) a proof of work allow it.
+func (a *accounts) register(ctx context.Context, req registration, ip string) error {
+	if err := a.signup.admit(req); err != nil {
+		return err
+	}
+	username, password := req.Username, req.Password
 	if !fednode.ValidUsername(username) {
 		return fednode.FieldError(fednode.EInvalidUsername, "username", "the username must be 1 to 64 letters, digits, '_' or '-'")
 	}
 	if err := validatePassword("password", password); err != nil {
 		return err
 	}
+	if a.challenges.registrationNeedsProof(ctx, ip) {
+		if err := a.challenges.require(ctx, req.Challenge, "register", fednode.CanonicalUsername(username), ip); err != nil {
+			return err
+		}
+	}
 	hash, err := hashPassword(password, a.params)
 	if err != nil {
 		return err
 	}
 	u := fednode.User{Username: username, PasswordHash: hash, Role: fednode.RoleUser, CreatedAt: a.now().UTC()}
-	if err := a.store.CreateUser(ctx, u); err != nil {
+	if err := a.signup.create(ctx, a.store, u, req.Invite, ip, a.now()); err != nil {
 		if errors.Is(err, fednode.ErrTaken) {
 			return fednode.FieldError(fednode.ETaken, "username", "that username is taken")
 		}
@@ -116,11 +129,17 @@ func lockedError(d time.Duration) error {
 		Message: fmt.Sprintf("too many failed attempts for this account; try again in %d seconds", secs)}
 }
 
+// loginProof is the proof of work a login carries ("" for none). verify
+// is given one for a login, where a challenge may be required, and nil for
+// a password change within a session, where it is not.
+type loginProof struct{ solution string }
+
 // verify checks username and password with the same cost whether or not the
 // account exists, counting failures toward the lockout of that name. A
 // locked name is refused before any hashing, existing or not, so lockout
-// reveals nothing either.
-func (a *accounts) verify(ctx context.Context, username, password, ip string) (fednode.User, error) {
+// reveals nothing either. So is a login that needs a proof of work and
+// brings none that holds.
+func (a *accounts) verify(ctx context.Context, username, password, ip string, proof *loginProof) (fednode.User, error) {
 	now := a.now()
 	key := fednode.CanonicalUsername(username)
 	since := now.Add(-a.window)
@@ -135,6 +154,17 @@ func (a *accounts) verify(ctx context.Context, username, password, ip string) (f
 	if d := a.lockedFor(failures, now); d > 0 {
 		a.audit.WarnContext(ctx, "login.locked", "user", key, "ip", ip, "retry_after_s", int(d.Seconds()))
 		return fednode.User{}, lockedError(d)
+	}
+	if proof != nil {
+		need, err := a.challenges.loginNeedsProof(ctx, len(failures), ip, since)
+		if err != nil {
+			return fednode.User{}, fmt.Errorf("login: %w", err)
+		}
+		if need {
+			if err := a.challenges.require(ctx, proof.solution, "login", key, ip); err != nil {
+				return fednode.User{}, err
+			}
+		}
 	}
 	u, err := a.store.User(ctx, key)
 	hash := u.PasswordHash
@@ -151,6 +181,11 @@ func (a *accounts) verify(ctx context.Context, username, password, ip string) (f
 		if _, err := a.store.AddLoginFailure(ctx, key, now, since); err != nil {
 			return fednode.User{}, fmt.Errorf("record login failure: %w", err)
 		}
+		if proof != nil {
+			if err := a.challenges.loginFailed(ctx, ip, now, since); err != nil {
+				return fednode.User{}, err
+			}
+		}
 		a.audit.WarnContext(ctx, "login.failure", "user", key, "ip", ip)
 		return fednode.User{}, bad
 	}
@@ -164,8 +199,8 @@ func (a *accounts) verify(ctx context.Context, username, password, ip string) (f
 
 // login verifies the credentials and opens a session, evicting the user's
 // oldest sessions beyond the per-user limit.
-func (a *accounts) login(ctx context.Context, username, password, ip string) (string, time.Time, error) {
-	u, err := a.verify(ctx, username, password, ip)
+func (a *accounts) login(ctx context.Context, username, password, ip string, proof loginProof) (string, time.Time, error) {
+	u, err := a.verify(ctx, username, password, ip, &proof)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -241,7 +276,7 @@ func (a *accounts) changePassword(ctx context.Context, s fednode.Session, curren
 	if err := validatePassword("new_password", next); err != nil {
 		return err
 	}
-	if _, err := a.verify(ctx, s.Username, current, ip); err != nil {
+	if _, err := a.verify(ctx, s.Username, current, ip, nil); err != nil {
 		if fednode.ErrorCode(err) == fednode.ECredentials {
 			return fednode.FieldError(fednode.ECredentials, "current_password", "the current password is wrong")
 		}

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -67,6 +68,13 @@ type Config struct {
 	BanWindow            time.Duration // BAN_WINDOW: the window those counts are in
 	BanDuration          time.Duration // BAN_DURATION: the first ban's length; doubles per repeat
 	BanMaxDuration       time.Duration // BAN_MAX_DURATION
+
+	// Registration modes and the proof-of-work challenge (signup.go, challenge.go).
+	RegistrationMode            string        // REGISTRATION_MODE: open | invite | closed
+	ChallengeAfterLoginFailures int           // CHALLENGE_AFTER_LOGIN_FAILURES: per username or client within LOGIN_FAILURE_WINDOW; 0: always
+	ChallengeAfterRegistrations int           // CHALLENGE_AFTER_REGISTRATIONS: attempts per client within ChallengeRegistrationWindow; 0: always
+	ChallengeMaxNumber          int64         // CHALLENGE_MAX_NUMBER: the difficulty
+	ChallengeTTL                time.Duration // CHALLENGE_TTL: how long a challenge may be solved and used
 
 	// Not from the environment: tuning that tests shorten.
 	Password      PasswordParams
@@ -150,6 +158,12 @@ func DefaultConfig() Config {
 		BanWindow:            10 * time.Minute,
 		BanDuration:          15 * time.Minute,
 		BanMaxDuration:       24 * time.Hour,
+
+		RegistrationMode:            RegistrationOpen,
+		ChallengeAfterLoginFailures: 3,
+		ChallengeAfterRegistrations: 3,
+		ChallengeMaxNumber:          250_000,
+		ChallengeTTL:                5 * time.Minute,
 	}
 }
 
@@ -174,4 +188,16 @@ func (c Config) FederationScheme() string {
 		return "http"
 	}
 	return "https"
+}
+
+// InboxScheme is the scheme of the inbox this node advertises in its node
+// document: PUBLIC_URL's, which says how peers reach it (the daemon sets it
+// from what the process serves, or https behind a TLS-terminating proxy).
+// So a node serving plain HTTP never advertises an https:// inbox. Without
+// a PUBLIC_URL (node tests) it is the federation scheme.
+func (c Config) InboxScheme() string {
+	if u, err := url.Parse(c.PublicURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		return u.Scheme
+	}
+	return c.FederationScheme()
 }

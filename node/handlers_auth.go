@@ -8,17 +8,21 @@ import (
 )
 
 type credentials struct {
-	Username string `json:"username" strictjson:"required"`
-	Password string `json:"password" strictjson:"required"`
+	Username  string `json:"username" strictjson:"required"`
+	Password  string `json:"password" strictjson:"required"`
+	Challenge string `json:"challenge"` // a proof-of-work solution, when one is asked for
 }
 
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
-	var req credentials
+	var req registration
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, r, s.log, err)
 		return
 	}
-	if err := s.accounts.register(r.Context(), req.Username, req.Password, clientIP(r)); err != nil {
+	if err := s.accounts.register(r.Context(), req, clientIP(r)); err != nil {
+		if fednode.ErrorCode(err) == fednode.EChallengeInvalid {
+			s.abuse.violation(r.Context(), violationAuth, clientFromContext(r.Context()))
+		}
 		writeError(w, r, s.log, err)
 		return
 	}
@@ -34,9 +38,9 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	tok, exp, err := s.accounts.login(r.Context(), req.Username, req.Password, clientIP(r))
+	tok, exp, err := s.accounts.login(r.Context(), req.Username, req.Password, clientIP(r), loginProof{req.Challenge})
 	if err != nil {
-		if code := fednode.ErrorCode(err); code == fednode.ECredentials || code == fednode.ELocked {
+		if code := fednode.ErrorCode(err); code == fednode.ECredentials || code == fednode.ELocked || code == fednode.EChallengeInvalid {
 			s.metrics.authEvents.WithLabelValues(code).Inc()
 			s.abuse.violation(r.Context(), violationAuth, clientFromContext(r.Context()))
 		}

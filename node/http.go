@@ -56,6 +56,14 @@ var statusOf = map[string]int{
 	fednode.EEnvelope:        http.StatusBadRequest,
 	fednode.EPeerBlocked:     http.StatusForbidden,
 	fednode.EBanned:          http.StatusForbidden,
+
+	fednode.ERegistrationClosed: http.StatusForbidden,
+	fednode.EInviteRequired:     http.StatusForbidden,
+	fednode.EInviteInvalid:      http.StatusForbidden,
+	fednode.EInviteUsed:         http.StatusForbidden,
+	fednode.EInviteExpired:      http.StatusForbidden,
+	fednode.EChallengeRequired:  http.StatusForbidden,
+	fednode.EChallengeInvalid:   http.StatusForbidden,
 }
 
 // unavailable reports whether err means a dependency could not answer in

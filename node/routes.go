@@ -34,6 +34,7 @@ func (s *Server) Handler() http.Handler {
 
 	r.Handle("/api/auth/register", s.public(ClassAuth, s.handleRegister)).Methods(http.MethodPost)
 	r.Handle("/api/auth/login", s.public(ClassAuth, s.handleLogin)).Methods(http.MethodPost)
+	r.Handle("/api/auth/challenge", s.public(ClassAPIAnon, s.handleChallenge)).Methods(http.MethodGet)
 	r.Handle("/api/auth/logout", s.authed(s.handleLogout)).Methods(http.MethodPost)
 	r.Handle("/api/auth/password", s.authed(s.handlePassword)).Methods(http.MethodPost)
 	r.Handle("/api/me", s.authed(s.handleMe)).Methods(http.MethodGet)
@@ -50,11 +51,17 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/federation", s.admin(s.handleGetPolicy)).Methods(http.MethodGet)
 	r.Handle("/api/admin/federation", s.admin(s.handleSetPolicy)).Methods(http.MethodPut, http.MethodDelete)
 	r.Handle("/api/admin/outbox/dead", s.admin(s.handleDeadLetters)).Methods(http.MethodGet)
+	r.Handle("/api/admin/outbox/dead/redrive", s.admin(s.handleRedrive())).Methods(http.MethodPost)
+	r.Handle("/api/admin/outbox/dead/purge", s.admin(s.handlePurge())).Methods(http.MethodPost)
+	r.Handle("/api/admin/outbox/peers/{peer}/retry", s.admin(s.handleRetryPeer)).Methods(http.MethodPost)
 	r.Handle("/api/admin/keys/rotate", s.admin(s.handleRotateKeys)).Methods(http.MethodPost)
 	r.Handle("/api/admin/jwt/rotate", s.admin(s.handleRotateJWT)).Methods(http.MethodPost)
 	r.Handle("/api/admin/bans", s.admin(s.handleBans)).Methods(http.MethodGet)
 	r.Handle("/api/admin/bans", s.admin(s.handleBan)).Methods(http.MethodPost)
 	r.Handle("/api/admin/bans", s.admin(s.handleUnban)).Methods(http.MethodDelete)
+	r.Handle("/api/admin/invites", s.admin(s.handleInvites)).Methods(http.MethodGet)
+	r.Handle("/api/admin/invites", s.admin(s.handleCreateInvites)).Methods(http.MethodPost)
+	r.Handle("/api/admin/invites/{code}", s.admin(s.handleRevokeInvite)).Methods(http.MethodDelete)
 
 	api := s.refuseBanned(s.cors(r))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy

@@ -52,9 +52,11 @@ type Server struct {
 	audit    *slog.Logger
 	store    fednode.Store
 	accounts *accounts
-	messages *messaging
-	hub      *hub
-	now      func() time.Time
+	// challenges issues and checks proofs of work (challenge.go).
+	challenges *challenges
+	messages   *messaging
+	hub        *hub
+	now        func() time.Time
 
 	keyring   Keyring
 	secrets   TokenSecrets
@@ -67,6 +69,7 @@ type Server struct {
 	ips       *clientip.Resolver
 	metrics   *metrics
 	broker    Broker
+	waker     peerWaker
 	bgCtx     context.Context
 	cancelBg  context.CancelFunc
 	wsPoll    bool        // replicas: sockets also check their mailbox every few seconds
@@ -140,6 +143,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 		s.metrics.deliveries.WithLabelValues("failed").Add(float64(failed))
 		s.metrics.deliveries.WithLabelValues("retried").Add(float64(retried))
 	})
+	s.outbox.OnStatus(s.publishStatus)
 	s.inbox = inbox.New(inbox.Config{Domain: cfg.NodeDomain, DateWindow: cfg.FederationDateWindow}, inbox.Deps{
 		Store: store, Peers: s.directory, Keyring: keyring, Allowed: s.policy.Allowed,
 		LimitIP: func(ctx context.Context, ip string) error {
@@ -150,7 +154,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 			_, err := s.abuse.decide(ctx, ClassInboxPeer, peer)
 			return err
 		},
-		Notify: s.notify, Now: now, Log: log,
+		Notify: s.notify, Now: now, Log: log, OnVerified: s.peerDelivered,
 		OnRefusal: func(ctx context.Context, code, ip string) {
 			s.metrics.inboxRefused.WithLabelValues(code).Inc()
 			if signatureFailure[code] {
@@ -163,6 +167,9 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.challenges = &challenges{cfg: cfg, secrets: secrets, store: store, limiter: d.Limiter, now: now, audit: audit}
+	s.accounts.challenges = s.challenges
+	s.accounts.signup = &signup{mode: cfg.RegistrationMode, invites: store, audit: audit}
 	s.messages = &messaging{store: store, domain: cfg.NodeDomain, now: s.now, notify: s.notify, allowed: s.policy.Allowed, enqueued: s.outbox.Notify}
 	return s, nil
 }
@@ -230,6 +237,10 @@ func (s *Server) onEvent(topic string, payload []string) {
 	case TopicRevoke:
 		s.accounts.cache.forget(payload)
 		s.hub.closeSessions(payload)
+	case TopicStatus:
+		s.onStatusEvent(payload)
+	case TopicWake:
+		s.onWakeEvent(payload)
 	case TopicBans:
 		if err := s.abuse.reload(s.bgCtx); err != nil {
 			s.log.Warn("bans: reload", "err", err)
@@ -263,6 +274,9 @@ func (s *Server) janitor() {
 			}
 			if _, err := s.store.PruneBans(ctx, now.Add(-banRepeatWindow)); err != nil {
 				s.log.Error("prune bans", "err", err)
+			}
+			if _, err := s.store.PruneInvites(ctx, now.Add(-inviteKeep)); err != nil {
+				s.log.Error("prune invites", "err", err)
 			}
 			if r, ok := s.keyring.(interface{ Retire(context.Context) error }); ok {
 				if err := r.Retire(ctx); err != nil {

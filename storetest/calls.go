@@ -72,7 +72,19 @@ func Calls() map[string]Call {
 			return err
 		}},
 		"NoteAttempt": {"note attempt", func(ctx context.Context, s fednode.Store) error {
-			return s.NoteAttempt(ctx, "b.example", []uint64{1}, "refused")
+			return s.NoteAttempt(ctx, "b.example", []uint64{1}, fednode.DeliveryRefused, "refused")
+		}},
+		"OutgoingJob": {"outgoing job", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.OutgoingJob(ctx, "b.example", "m1")
+			return err
+		}},
+		"RedriveDeadLetters": {"redrive dead letters", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.RedriveDeadLetters(ctx, fednode.DeadLetterFilter{}, t0)
+			return err
+		}},
+		"PurgeDeadLetters": {"purge dead letters", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.PurgeDeadLetters(ctx, fednode.DeadLetterFilter{Peer: "b.example"})
+			return err
 		}},
 		"FinishJobs": {"finish jobs", func(ctx context.Context, s fednode.Store) error {
 			return s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: 1, MessageID: "m1", Status: fednode.StatusDelivered}}, t0)
@@ -99,5 +111,14 @@ func Calls() map[string]Call {
 			return err
 		}},
 		"ReleaseLease": {"release lease", func(ctx context.Context, s fednode.Store) error { return s.ReleaseLease(ctx, "l", "r1") }},
+		"CreateInvite": {"create invite", func(ctx context.Context, s fednode.Store) error {
+			return s.CreateInvite(ctx, fednode.Invite{Code: "c2", ExpiresAt: t0})
+		}},
+		"Invites":      {"invites", func(ctx context.Context, s fednode.Store) error { _, err := s.Invites(ctx); return err }},
+		"DeleteInvite": {"delete invite", func(ctx context.Context, s fednode.Store) error { return s.DeleteInvite(ctx, "c1") }},
+		"CreateUserWithInvite": {"create user with invite", func(ctx context.Context, s fednode.Store) error {
+			return s.CreateUserWithInvite(ctx, fednode.User{Username: "carol"}, "c1", t0)
+		}},
+		"PruneInvites": {"prune invites", func(ctx context.Context, s fednode.Store) error { _, err := s.PruneInvites(ctx, t0); return err }},
 	}
 }

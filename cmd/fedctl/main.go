@@ -1,25 +1,32 @@
 // Command fedctl is a command-line client for a fednode node.
 //
-//	fedctl register USERNAME        (password read from standard input)
+//	fedctl register [--invite CODE] USERNAME (password read from standard input)
 //	fedctl login USERNAME           (password from standard input; saves the token)
 //	fedctl send TO CONTENT [TAG...]
 //	fedctl inbox [-after CURSOR] [-limit N]
 //	fedctl tail [-after CURSOR]     (follows the live socket, reconnecting)
 //	fedctl logout
 //	fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
-//	fedctl admin dead-letters
+//	fedctl admin dead-letters [redrive|purge -id ID | -peer DOMAIN | -all]
+//	fedctl admin retry-peer DOMAIN
 //	fedctl admin rotate-keys sig|enc [OVERLAP]
 //	fedctl admin revoke-sessions
 //	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
 //	fedctl admin rotate-jwt-secret
+//	fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE
+//
+// Where the node asks for a proof of work (after repeated failed logins or
+// registrations), register and login solve it themselves.
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
-// $HOME/.config/fednode/token), which login writes with mode 0600.
+// $HOME/.config/fednode/token), which login writes with mode 0600. A
+// password is read from the terminal without echo, or as one line of
+// standard input when that is not a terminal (scripts). The usage text
+// (fedctl help) says the same; run adds help, version and hints.
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,26 +51,27 @@ func main() {
 	}
 }
 
-const usage = `usage: fedctl register|login USERNAME   (password on standard input)
+const usage = `usage: fedctl register [--invite CODE] USERNAME   (password from the terminal, not echoed, or a line of standard input)
+       fedctl login USERNAME   (password as for register)
        fedctl send TO CONTENT [TAG...]
        fedctl inbox [-after CURSOR] [-limit N]
        fedctl tail [-after CURSOR]
        fedctl logout
        fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
-       fedctl admin dead-letters
+       fedctl admin dead-letters [redrive|purge -id ID | -peer DOMAIN | -all]
+       fedctl admin retry-peer DOMAIN
        fedctl admin rotate-keys sig|enc [OVERLAP]
        fedctl admin revoke-sessions
        fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
-       fedctl admin rotate-jwt-secret`
+       fedctl admin rotate-jwt-secret
+       fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE`
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+// command runs one command; run (cli.go) wraps it.
+func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
-	base := getenv("FEDNODE_URL")
-	if base == "" {
-		base = "http://127.0.0.1:8080"
-	}
+	base := nodeURL(getenv)
 	tokenFile := getenv("FEDCTL_TOKEN_FILE")
 	if tokenFile == "" {
 		home, err := os.UserHomeDir()
@@ -82,20 +90,27 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 	cmd, rest := args[0], args[1:]
 	switch cmd {
-	case "register", "login":
+	case "register":
+		name, invite, err := registerArgs(rest)
+		if err != nil {
+			return err
+		}
+		pw, err := readPassword(stdin, stderr)
+		if err != nil {
+			return err
+		}
+		if err := c.RegisterWithInvite(ctx, name, pw, invite); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "registered %s\n", name)
+		return nil
+	case "login":
 		if len(rest) != 1 {
 			return errors.New(usage)
 		}
 		pw, err := readPassword(stdin, stderr)
 		if err != nil {
 			return err
-		}
-		if cmd == "register" {
-			if err := c.Register(ctx, rest[0], pw); err != nil {
-				return err
-			}
-			fmt.Fprintf(stdout, "registered %s\n", rest[0])
-			return nil
 		}
 		exp, err := c.Login(ctx, rest[0], pw)
 		if err != nil {
@@ -193,16 +208,15 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 		}
 		return out.Encode(p)
 	case "dead-letters":
-		dl, err := c.DeadLetters(ctx)
-		if err != nil {
+		return deadLetters(ctx, c, args[1:], out, stderr)
+	case "retry-peer":
+		if len(args) != 2 {
+			return errors.New(usage)
+		}
+		if err := c.RetryPeer(ctx, args[1]); err != nil {
 			return err
 		}
-		for _, d := range dl {
-			if err := out.Encode(d); err != nil {
-				return err
-			}
-		}
-		return nil
+		return out.Encode(map[string]string{"peer": args[1]})
 	case "rotate-keys":
 		if len(args) < 2 || len(args) > 3 {
 			return errors.New(usage)
@@ -254,6 +268,8 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 			return err
 		}
 		return out.Encode(map[string]int{"version": n})
+	case "invites":
+		return adminInvites(ctx, c, args[1:], out, stderr)
 	case "revoke-sessions":
 		n, err := c.RevokeAllSessions(ctx)
 		if err != nil {
@@ -262,15 +278,4 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 		return out.Encode(map[string]int{"revoked": n})
 	}
 	return errors.New(usage)
-}
-
-// readPassword reads one line from stdin. Keep passwords out of argv and
-// shell history: pipe them in, or type them at the prompt.
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	fmt.Fprint(stderr, "password: ")
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return "", errors.New("no password on standard input")
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }

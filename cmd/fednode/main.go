@@ -23,6 +23,8 @@ const usage = `usage:
   fednode                           run the node (configuration from the environment; see README)
   fednode admin promote USERNAME    give USERNAME the admin role (node must be stopped)
   fednode admin revoke-sessions     revoke every session of every user (node must be stopped)
+  fednode admin invite [DURATION]   print a new invite code valid for DURATION (default 168h), for the first
+                                    account of a node in REGISTRATION_MODE=invite (on bbolt, node stopped)
   fednode admin migrate-keys-to-vault  import DATA_DIR/keys into Vault Transit (then set KEYS_BACKEND=vault)
   fednode admin vault-policy [migrate]  print the Vault policy this configuration needs (or the migration's)
   fednode admin check-store [FILE]  check the embedded store (DATA_DIR/feddaemon.db, or FILE: a backup) page by page
@@ -69,7 +71,7 @@ func run(args []string) error {
 		audit := slog.New(slog.NewJSONHandler(auditOut, nil)).With("stream", "audit")
 		return daemon.Run(ctx, cfg, daemon.Options{Log: log, Audit: audit})
 	case len(args) == 1 && args[0] == "healthcheck":
-		return healthcheck(cfg.ListenAddr, cfg.TLSEnabled)
+		return healthcheck(cfg.ListenAddr, cfg.TLSEnabled || cfg.TLSACME)
 	case len(args) == 3 && args[0] == "admin" && args[1] == "promote":
 		return daemon.Promote(ctx, cfg, args[2])
 	case len(args) == 2 && args[0] == "admin" && args[1] == "migrate-keys-to-vault":
@@ -138,6 +140,23 @@ func run(args []string) error {
 			return err
 		}
 		fmt.Printf("OK: restored into %s; start the node\n", cfg.DataDir)
+		return nil
+	case (len(args) == 2 || len(args) == 3) && args[0] == "admin" && args[1] == "invite":
+		ttl := 7 * 24 * time.Hour
+		if len(args) == 3 {
+			if ttl, err = time.ParseDuration(args[2]); err != nil {
+				return fmt.Errorf("invite: %q is not a duration such as 72h", args[2])
+			}
+		}
+		inv, err := daemon.CreateInvite(ctx, cfg, ttl)
+		if err != nil {
+			return err
+		}
+		fmt.Println(inv.Code)
+		if auditOut, closeAudit, err := openAudit(cfg.AuditLog); err == nil && cfg.AuditLog != "stdout" { // stdout holds the code alone
+			defer closeAudit()
+			slog.New(slog.NewJSONHandler(auditOut, nil)).With("stream", "audit").Info("invite.created", "invite", inv.Code, "by", inv.CreatedBy, "expires_at", inv.ExpiresAt)
+		}
 		return nil
 	case len(args) == 2 && args[0] == "admin" && args[1] == "revoke-sessions":
 		n, err := daemon.RevokeAllOffline(ctx, cfg)
