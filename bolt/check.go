@@ -197,20 +197,11 @@ func check(ctx context.Context, path string, timeout time.Duration, scope record
 		rep.Took = time.Since(start)
 		return rep, nil
 	}
-	err = faultSafe(func() error {
-		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: timeout, OpenFile: handOver(f)})
-		if err != nil {
-			f.Close()
-			return err
-		}
-		defer db.Close()
-		return db.View(func(tx *bbolt.Tx) error {
-			checkTx(ctx, tx, rep, scope)
-			return nil
-		})
+	err = viewLocked(f, path, timeout, func(tx *bbolt.Tx) error {
+		checkTx(ctx, tx, rep, scope)
+		return nil
 	})
 	if err != nil {
-		f.Close()
 		rep.add("reading the store: %v", err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -218,6 +209,23 @@ func check(ctx context.Context, path string, timeout time.Duration, scope record
 	}
 	rep.Took = time.Since(start)
 	return rep, nil
+}
+
+// viewLocked runs fn in a read transaction of the store file f, opened and
+// locked by openLocked, safe from faults, and closes f.
+func viewLocked(f *os.File, path string, timeout time.Duration, fn func(*bbolt.Tx) error) error {
+	err := faultSafe(func() error {
+		db, err := bbolt.Open(path, 0o600, &bbolt.Options{ReadOnly: true, Timeout: timeout, OpenFile: handOver(f)})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(fn)
+	})
+	if err != nil {
+		f.Close() // if bbolt did not get as far as closing it
+	}
+	return err
 }
 
 // handOver gives bbolt the file already opened and locked, so no other

@@ -104,11 +104,16 @@ type Options struct {
 	// negative value turns the full check off.
 	FullCheckMaxBytes int64
 	// Log receives the store's failures (once, at Error level) and
-	// recoveries. Nil discards them.
+	// recoveries, and each step of a schema upgrade (schema.go). Nil
+	// discards them.
 	Log *slog.Logger
+
+	migrations []migration // tests only: the schema steps instead of migrations
 }
 
-// Open opens the store file under o.Dir. Before bbolt reads it, the file
+// Open opens the store file under o.Dir, refuses it with a
+// *fednode.SchemaTooNewError if a newer fednode wrote it, and upgrades it
+// if an older one did (schema.go). Before bbolt reads it, the file
 // is checked (check.go): a damaged file is refused with a *DamageError that
 // names it and says what is wrong, never a crash. The file is locked from
 // the check on, so what was checked is what is served. The check is not cut
@@ -144,7 +149,16 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return nil, rep.Err()
 		}
 	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	var db *bbolt.DB
+	var version int // the store's schema version
+	steps := migrations
+	if o.migrations != nil {
+		steps = o.migrations
+	}
 	err = faultSafe(func() error {
 		var err error
 		if db, err = bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.Timeout, OpenFile: handOver(f)}); err != nil {
@@ -160,14 +174,30 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 				return rep.Err()
 			}
 		}
-		return db.Update(func(tx *bbolt.Tx) error {
+		// The version first: a store of a newer fednode is refused before
+		// anything is written to it.
+		if err := db.View(func(tx *bbolt.Tx) (err error) { version, err = schemaVersion(tx); return err }); err != nil {
+			return err
+		}
+		if version > len(steps) {
+			return &fednode.SchemaTooNewError{Store: path, Found: version, Supported: len(steps)}
+		}
+		err = db.Update(func(tx *bbolt.Tx) error {
 			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bOutboxIndex, bDead, bBans, bPeers, bMeta, bInvites} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
 			}
+			if created { // a new store is of the current version from the start
+				version = len(steps)
+				return setSchemaVersion(tx, version)
+			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return upgrade(db, path, version, steps, log)
 	})
 	if err != nil {
 		if db != nil {
@@ -181,11 +211,10 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if errors.As(err, new(crashError)) { // what the quick check of a large file cannot see
 			return nil, &DamageError{Path: path, Size: st.Size(), Problems: []string{err.Error()}}
 		}
+		if errors.As(err, new(*fednode.SchemaTooNewError)) {
+			return nil, err // it names the file
+		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
-	}
-	log := o.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
 	}
 	d := &Store{db: db, path: path, appends: make(chan []*appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
 	d.bgCtx, d.stopBg = context.WithCancel(context.Background())

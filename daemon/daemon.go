@@ -45,6 +45,7 @@ type Daemon struct {
 	serveErr chan error
 	be       backend
 	vault    *keys.VaultClient // nil unless the node uses Vault
+	admin    *adminSocket      // nil on Redis, or when it could not listen
 }
 
 // Run starts a node and serves until ctx is done, then shuts down cleanly.
@@ -178,6 +179,12 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 		return nil, err
 	}
 	d := &Daemon{Server: srv, cfg: cfg, log: log, ln: ln, url: scheme + "://" + ln.Addr().String(), serveErr: make(chan error, 1), be: be, vault: vc}
+	if src, ok := be.store.(backupSource); ok && !be.redis { // online backups (adminsock.go)
+		if d.admin, err = serveAdmin(cfg.DataDir, src, log, opt.Audit); err != nil {
+			log.Warn("admin socket: off, so `fednode admin backup` cannot reach this node while it runs", "err", err)
+			err = nil
+		}
+	}
 	d.http = &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -213,6 +220,9 @@ func (d *Daemon) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := d.http.Shutdown(ctx)
+	if d.admin != nil {
+		d.admin.close()
+	}
 	if cerr := d.Server.Close(); err == nil {
 		err = cerr
 	}
@@ -263,6 +273,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker()}, nil
 	}
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}
+	opt.Log = log
 	store, err := redis.Open(ctx, opt)
 	if err != nil {
 		return backend{}, err

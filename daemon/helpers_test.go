@@ -48,6 +48,7 @@ type testNode struct {
 	srv   *daemon.Daemon
 	url   string
 	audit *syncbuf.Buffer
+	logs  *syncbuf.Buffer // when an option gives one: a copy of the node's JSON log
 	clock *clock
 }
 
@@ -62,7 +63,7 @@ type nodeOption func(*daemon.Config, *keysFrom)
 // startNode runs a node through daemon.Open on a random loopback port with a
 // temporary DATA_DIR and cheap password hashing (the production parameters
 // are pinned by their own test). Each option is a func(*daemon.Config), a
-// keysFrom or a nodeOption.
+// keysFrom, a nodeOption or a *syncbuf.Buffer to copy the node's log to.
 func startNode(t testing.TB, opts ...any) *testNode {
 	t.Helper()
 	cfg := daemon.DefaultConfig()
@@ -75,6 +76,7 @@ func startNode(t testing.TB, opts ...any) *testNode {
 	cfg.WSWriteWait = time.Second
 	c := &clock{}
 	gen := keysFrom(nextTestKey)
+	var logs *syncbuf.Buffer
 	cfg.FederationAllowPrivate, cfg.FederationPlainHTTP = true, true
 	// Tests make many requests from 127.0.0.1: generous limits unless a test
 	// of limits and bans sets its own.
@@ -92,11 +94,13 @@ func startNode(t testing.TB, opts ...any) *testNode {
 			gen = o
 		case nodeOption:
 			o(&cfg, &gen)
+		case *syncbuf.Buffer:
+			logs = o
 		default:
 			t.Fatalf("startNode: option of type %T", o)
 		}
 	}
-	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncbuf.Buffer{}, clock: c}
+	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncbuf.Buffer{}, logs: logs, clock: c}
 	n.open()
 	t.Cleanup(func() {
 		if n.srv != nil {
@@ -114,6 +118,9 @@ func (n *testNode) open() {
 	var logOut io.Writer = io.Discard
 	if os.Getenv("FEDNODE_TEST_LOG") != "" { // see what a failing node did
 		logOut = os.Stderr
+	}
+	if n.logs != nil {
+		logOut = io.MultiWriter(logOut, n.logs)
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	audit := slog.New(slog.NewJSONHandler(n.audit, nil))

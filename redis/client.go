@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"time"
 
@@ -18,6 +19,11 @@ type Options struct {
 	Cluster   bool
 	Namespace string // default "fednode"
 	CAFile    string // PEM CAs to trust for rediss:// (default: the system's)
+	// Log receives each step of a schema upgrade at Open (schema.go). Nil
+	// discards them.
+	Log *slog.Logger
+
+	migrations []migration // tests only: the schema steps instead of migrations
 }
 
 // NewClient builds a client (single server or cluster) from options, with

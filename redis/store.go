@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"regexp"
 	"strings"
@@ -59,7 +60,9 @@ var _ fednode.Store = (*Store)(nil)
 
 var safePart = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,128}$`)
 
-// Open connects and checks that Redis answers.
+// Open connects, checks that Redis answers, refuses a store a newer
+// fednode wrote (*fednode.SchemaTooNewError) and upgrades one an older
+// fednode wrote (schema.go).
 func Open(ctx context.Context, o Options) (*Store, error) {
 	c, err := NewClient(o)
 	if err != nil {
@@ -75,6 +78,17 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	s := &Store{c: c, prefix: "{" + ns + "}:"}
 	if err := s.Ping(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	log, steps := o.Log, o.migrations
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if steps == nil {
+		steps = migrations
+	}
+	if err := s.upgrade(ctx, steps, log); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("RedriveDeadLetters", func(t *testing.T) { testRedrive(t, open(t)) })
 	t.Run("PurgeDeadLetters", func(t *testing.T) { testPurge(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
+	t.Run("FreshStoreHasTheCurrentSchemaVersion", func(t *testing.T) { testSchemaVersion(t, open(t)) })
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
 	t.Run("PeerDocuments", func(t *testing.T) { testPeerDocs(t, open(t)) })
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })

@@ -32,6 +32,9 @@ const usage = `usage:
                                     and record by record; exit 1 if it is damaged (node must be stopped)
   fednode admin init-store          create an empty embedded store where DATA_DIR shows an earlier life
                                     (never replaces a store that has data)
+  fednode admin backup FILE          write a backup archive of the node (store, keys, dev secret) to FILE, mode 0600,
+                                    while it runs or not, and check it; on Redis it says how to back Redis up
+  fednode admin restore FILE        restore a backup archive into an empty DATA_DIR (node must be stopped)
   fednode admin repair-meta         accept the intact one of the store's two meta pages when the other is damaged
   fednode healthcheck               exit 0 if the node on LISTEN_ADDR answers /healthz (for containers)
   fednode --version                 print the version and build information
@@ -133,6 +136,26 @@ func run(args []string) error {
 			return fmt.Errorf("%s: the repair did not take", rep.Path)
 		}
 		fmt.Printf("both meta pages of %s are valid; the store is at transaction %d\n", rep.Path, rep.Txid)
+		return nil
+	case len(args) == 3 && args[0] == "admin" && args[1] == "backup":
+		res, err := daemon.Backup(ctx, cfg, args[2])
+		if res != nil && res.Store != nil {
+			fmt.Print(res)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Println("OK: backup written and checked")
+		return nil
+	case len(args) == 3 && args[0] == "admin" && args[1] == "restore":
+		rep, err := daemon.Restore(ctx, cfg, args[2])
+		if rep != nil {
+			fmt.Print(rep)
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Printf("OK: restored into %s; start the node\n", cfg.DataDir)
 		return nil
 	case (len(args) == 2 || len(args) == 3) && args[0] == "admin" && args[1] == "invite":
 		ttl := 7 * 24 * time.Hour

@@ -1,0 +1,72 @@
+package bolt
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/fednode/fednode"
+)
+
+// migration is one step of the embedded store's schema (see
+// fednode.SchemaVersion): it runs in the one transaction that also records
+// the new version, so a step that fails, or a crash during it, changes
+// nothing, and the next start runs it again.
+type migration struct {
+	name  string
+	apply func(tx *bbolt.Tx) error
+}
+
+// migrations[v] upgrades a store of schema version v to v+1. Append a step
+// to change the format; never edit or remove one that has shipped.
+var migrations = []migration{
+	// 0 → 1: the format of every fednode before versions were kept is
+	// version 0; this step changes no record, it only writes the version.
+	{name: "record the schema version", apply: func(*bbolt.Tx) error { return nil }},
+}
+
+// schemaVersion reads the store's version: 0 when none is recorded.
+func schemaVersion(tx *bbolt.Tx) (int, error) {
+	b := tx.Bucket(bMeta)
+	if b == nil {
+		return 0, nil
+	}
+	v := b.Get([]byte(fednode.SchemaKey))
+	if v == nil {
+		return 0, nil
+	}
+	n, err := fednode.ParseSchemaVersion(v)
+	if err != nil {
+		return 0, corrupt("%v", err)
+	}
+	return n, nil
+}
+
+func setSchemaVersion(tx *bbolt.Tx, v int) error {
+	b, err := tx.CreateBucketIfNotExists(bMeta)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(fednode.SchemaKey), fednode.FormatSchemaVersion(v))
+}
+
+// upgrade runs steps[from:] in turn, each in a transaction of its own with
+// the version it reaches, and logs each.
+func upgrade(db *bbolt.DB, path string, from int, steps []migration, log *slog.Logger) error {
+	for v := from; v < len(steps); v++ {
+		start := time.Now()
+		err := db.Update(func(tx *bbolt.Tx) error {
+			if err := steps[v].apply(tx); err != nil {
+				return err
+			}
+			return setSchemaVersion(tx, v+1)
+		})
+		if err != nil {
+			return fmt.Errorf("store schema upgrade from %d to %d (%s): %w; the store is still at version %d", v, v+1, steps[v].name, err, v)
+		}
+		log.Info(fednode.SchemaUpgraded(v), "store", path, "from", v, "to", v+1, "step", steps[v].name, "took", time.Since(start))
+	}
+	return nil
+}
