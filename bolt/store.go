@@ -160,7 +160,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			}
 		}
 		return db.Update(func(tx *bbolt.Tx) error {
-			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bBans, bPeers, bMeta} {
+			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bBans, bPeers, bMeta, bDeleted} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
