@@ -81,3 +81,22 @@ func (c *authCache) forget(sessionIDs []string) {
 		}
 	}
 }
+
+// forgetUsers drops every cached token of the given users (canonical
+// names), so that a changed role or suspension is read from the store.
+func (c *authCache) forgetUsers(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	gone := make(map[string]bool, len(names))
+	for _, n := range names {
+		gone[n] = true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.entries {
+		if gone[e.sess.Username] {
+			delete(c.entries, k)
+		}
+	}
+}

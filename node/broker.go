@@ -7,6 +7,7 @@ const (
 	TopicNotify = "notify" // payload: usernames whose mailbox grew
 	TopicRevoke = "revoke" // payload: revoked session ids
 	TopicBans   = "bans"   // no payload: reload the ban list
+	TopicUsers  = "users"  // payload: canonical usernames whose role or suspension changed
 )
 
 // Broker carries events to every replica of the node, this one included.

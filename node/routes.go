@@ -55,6 +55,13 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/bans", s.admin(s.handleBans)).Methods(http.MethodGet)
 	r.Handle("/api/admin/bans", s.admin(s.handleBan)).Methods(http.MethodPost)
 	r.Handle("/api/admin/bans", s.admin(s.handleUnban)).Methods(http.MethodDelete)
+	r.Handle("/api/admin/users", s.admin(s.handleUsers)).Methods(http.MethodGet)
+	r.Handle("/api/admin/users/{username}", s.admin(s.handleUser)).Methods(http.MethodGet)
+	r.Handle("/api/admin/users/{username}", s.admin(s.handleDeleteUser)).Methods(http.MethodDelete)
+	r.Handle("/api/admin/users/{username}/suspend", s.admin(s.handleSuspend)).Methods(http.MethodPost)
+	r.Handle("/api/admin/users/{username}/unsuspend", s.admin(s.handleUnsuspend)).Methods(http.MethodPost)
+	r.Handle("/api/admin/users/{username}/unlock", s.admin(s.handleUnlock)).Methods(http.MethodPost)
+	r.Handle("/api/admin/users/{username}/role", s.admin(s.handleRole)).Methods(http.MethodPut)
 
 	api := s.refuseBanned(s.cors(r))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy

@@ -230,6 +230,8 @@ func (s *Server) onEvent(topic string, payload []string) {
 	case TopicRevoke:
 		s.accounts.cache.forget(payload)
 		s.hub.closeSessions(payload)
+	case TopicUsers:
+		s.accounts.cache.forgetUsers(payload)
 	case TopicBans:
 		if err := s.abuse.reload(s.bgCtx); err != nil {
 			s.log.Warn("bans: reload", "err", err)
