@@ -12,6 +12,12 @@
 //	fedctl admin revoke-sessions
 //	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
 //	fedctl admin rotate-jwt-secret
+//	fedctl admin users [-prefix P] [-q SUBSTRING] [-role admin|user] [-after NAME] [-limit N]
+//	fedctl admin user NAME
+//	fedctl admin suspend NAME [REASON] | unsuspend NAME
+//	fedctl admin unlock NAME
+//	fedctl admin grant-admin NAME | revoke-admin NAME
+//	fedctl admin delete-user NAME -yes
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
@@ -54,7 +60,7 @@ const usage = `usage: fedctl register|login USERNAME   (password on standard inp
        fedctl admin rotate-keys sig|enc [OVERLAP]
        fedctl admin revoke-sessions
        fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
-       fedctl admin rotate-jwt-secret`
+       fedctl admin rotate-jwt-secret` + usersUsage
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
@@ -164,6 +170,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func admin(ctx context.Context, c *client.Client, args []string, out *json.Encoder, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
+	}
+	if userCommands[args[0]] {
+		return adminUsers(ctx, c, args, out, stderr)
 	}
 	switch args[0] {
 	case "federation":
