@@ -122,7 +122,7 @@ func TestFedctlManagesAUser(t *testing.T) {
 	refused("recipient_suspended")(fedctl("root", "", "send", "dave", "are you there?"))
 	must(`"suspended":false`)(fedctl("root", "", "admin", "unsuspend", "dave"))
 	must("logged in")(fedctl("dave", "password-dave\n", "login", "dave"))
-	must(`"status":"delivered"`)(fedctl("root", "", "send", "dave", "welcome back")) // root keeps it
+	must(`"status":"delivered"`)(fedctl("root", "", "send", "dave", "welcome back"))   // root keeps it
 	must(`"status":"delivered"`)(fedctl("dave", "", "send", "dave", "a note to self")) // dave's alone
 
 	// Deletion.
