@@ -71,9 +71,7 @@ func TestAdminListsAndShowsUsers(t *testing.T) {
 
 func TestAdminSuspendsAUser(t *testing.T) {
 	n := startNode(t)
-	n.register("root", "password-root")
-	n.promote("root")
-	root := n.login("root", "password-root")
+	root := n.admin("root")
 	alice, bob := n.user("alice"), n.user("bob")
 	bob2 := n.login("bob", "password-bob")
 	live := dialWS(t, n, bob, "")
@@ -149,9 +147,7 @@ func TestAdminSuspendsAUser(t *testing.T) {
 
 func TestAdminLiftsALockout(t *testing.T) {
 	n := startNode(t)
-	n.register("root", "password-root")
-	n.promote("root")
-	root := n.login("root", "password-root")
+	root := n.admin("root")
 	n.register("carol", "password-carol")
 	login := func(pw string) response {
 		return n.do("POST", "/api/auth/login", "", map[string]string{"username": "carol", "password": pw})
@@ -181,9 +177,7 @@ func TestAdminLiftsALockout(t *testing.T) {
 
 func TestAdminGrantsAndRemovesTheAdminRole(t *testing.T) {
 	n := startNode(t)
-	n.register("root", "password-root")
-	n.promote("root")
-	root := n.login("root", "password-root")
+	root := n.admin("root")
 	alice := n.user("alice")
 	if r := n.do("GET", "/api/admin/users", alice, nil); r.Status != 403 { // alice's token is now cached as a user's
 		t.Fatal(r.Raw)
@@ -235,9 +229,7 @@ func TestAdminGrantsAndRemovesTheAdminRole(t *testing.T) {
 
 func TestAdminDeletesAUser(t *testing.T) {
 	n := startNode(t)
-	n.register("root", "password-root")
-	n.promote("root")
-	root := n.login("root", "password-root")
+	root := n.admin("root")
 	alice, bob := n.user("alice"), n.user("bob")
 	shared := n.send(alice, "bob", "alice to bob")
 	n.send(bob, "alice", "bob to alice")
@@ -284,9 +276,7 @@ func TestAdminDeletesAUser(t *testing.T) {
 // without retrying it for days.
 func TestSuspendedRecipientRefusedOverFederation(t *testing.T) {
 	a, b := startNode(t), startNode(t) // default retry times: a retried message would not fail in time
-	b.register("root", "password-root")
-	b.promote("root")
-	root := b.login("root", "password-root")
+	root := b.admin("root")
 	b.user("bob")
 	if r := b.do("POST", "/api/admin/users/bob/suspend", root, map[string]string{"reason": "abuse"}); r.Status != 200 {
 		t.Fatal(r.Raw)
@@ -299,9 +289,7 @@ func TestSuspendedRecipientRefusedOverFederation(t *testing.T) {
 		t.Fatalf("inbox answer: %d %s", r.Status, r.Raw)
 	}
 	// A node's outbox.
-	a.register("admin", "password-admin")
-	a.promote("admin")
-	admin := a.login("admin", "password-admin")
+	admin := a.admin("admin")
 	alice := a.user("alice")
 	id := a.send(alice, "bob@"+b.srv.Domain(), "are you there?")
 	m := waitStatus(t, a, alice, id, "failed")
@@ -328,9 +316,7 @@ func TestSuspendedRecipientRefusedOverFederation(t *testing.T) {
 func TestReplicasSuspensionAndRoleAtOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	r1, r2 := startNode(t, onRedis(srv.URL(), false)), startNode(t, onRedis(srv.URL(), false))
-	r1.register("root", "password-root")
-	r1.promote("root")
-	root := r1.login("root", "password-root")
+	root := r1.admin("root")
 	bob, alice := r1.user("bob"), r1.user("alice")
 	for _, tok := range []string{bob, alice} {
 		if r := r2.do("GET", "/api/me", tok, nil); r.Status != 200 { // cached on replica 2
@@ -357,4 +343,13 @@ func TestReplicasSuspensionAndRoleAtOnce(t *testing.T) {
 	if r := r2.do("GET", "/api/admin/users", alice, nil); r.Status != 200 || !strings.Contains(r.Raw, `"suspended":true`) {
 		t.Fatalf("replica 2 after the grant on replica 1: %d %s", r.Status, r.Raw)
 	}
+}
+
+// admin registers a user, makes them an admin the way an operator does
+// (offline), and returns their token.
+func (n *testNode) admin(name string) string {
+	n.t.Helper()
+	n.register(name, "password-"+name)
+	n.promote(name)
+	return n.login(name, "password-"+name)
 }
