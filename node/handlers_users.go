@@ -76,22 +76,33 @@ type adminAct struct {
 }
 
 func (s *Server) adminAct(w http.ResponseWriter, r *http.Request) (adminAct, bool) {
-	p, _ := principalFromContext(r.Context())
-	a := adminAct{by: p.Session.Username, ip: clientIP(r), name: fednode.CanonicalUsername(mux.Vars(r)["username"])}
-	var err error
-	if !fednode.ValidUsername(a.name) {
-		err = fednode.ErrNotFound
-	} else {
+	a, err := s.adminTarget(r)
+	if err == nil {
 		a.user, err = s.store.User(r.Context(), a.name)
 	}
 	if errors.Is(err, fednode.ErrNotFound) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "there is no user %s", mux.Vars(r)["username"]))
-		return a, false
-	} else if err != nil {
+		err = noSuchUser(a.name)
+	}
+	if err != nil {
 		writeError(w, r, s.log, err)
 		return a, false
 	}
 	return a, true
+}
+
+// adminTarget reads the acting admin and the target's name, without
+// looking the target up.
+func (s *Server) adminTarget(r *http.Request) (adminAct, error) {
+	p, _ := principalFromContext(r.Context())
+	a := adminAct{by: p.Session.Username, ip: clientIP(r), name: fednode.CanonicalUsername(mux.Vars(r)["username"])}
+	if !fednode.ValidUsername(a.name) {
+		return a, noSuchUser(a.name)
+	}
+	return a, nil
+}
+
+func noSuchUser(name string) error {
+	return fednode.Errorf(fednode.ENotFound, "there is no user %s", name)
 }
 
 // writeUser answers the user as it is now.
@@ -233,18 +244,20 @@ func (s *Server) handleUnsuspend(w http.ResponseWriter, r *http.Request) {
 // handleDeleteUser deletes a user, their sessions and mailbox, and the
 // messages only they hold; the name stays reserved for good:
 // DELETE /api/admin/users/{username}.
+// The store is asked even for a name with no account: on Redis, that
+// finishes a deletion that was interrupted (and still answers 404).
 func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	a, ok := s.adminAct(w, r)
-	if !ok {
+	a, err := s.adminTarget(r)
+	if err == nil && a.name == a.by {
+		err = fednode.Errorf(fednode.EConflict, "an admin cannot delete themselves")
+	}
+	if err != nil {
+		writeError(w, r, s.log, err)
 		return
 	}
-	if a.name == a.by {
-		writeError(w, r, s.log, fednode.Errorf(fednode.EConflict, "an admin cannot delete themselves"))
-		return
-	}
-	del, err := s.store.DeleteUser(r.Context(), fednode.DeletedUser{Username: a.user.Username, DeletedAt: s.now().UTC(), By: a.by}, s.cfg.NodeDomain)
+	del, err := s.store.DeleteUser(r.Context(), fednode.DeletedUser{Username: a.name, DeletedAt: s.now().UTC(), By: a.by}, s.cfg.NodeDomain)
 	if errors.Is(err, fednode.ErrNotFound) {
-		err = fednode.Errorf(fednode.ENotFound, "there is no user %s", a.name) // deleted meanwhile
+		err = noSuchUser(a.name)
 	}
 	s.revoked(del.Sessions) // what was revoked, even when the messages failed
 	if err != nil {
@@ -252,7 +265,7 @@ func (s *Server) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.audit.WarnContext(r.Context(), "user.deleted", "user", a.name, "by", a.by, "ip", a.ip, "sessions_revoked", len(del.Sessions), "messages_deleted", del.Messages)
-	writeJSON(w, http.StatusOK, map[string]any{"username": a.user.Username, "sessions_revoked": len(del.Sessions), "messages_deleted": del.Messages})
+	writeJSON(w, http.StatusOK, map[string]any{"username": a.name, "sessions_revoked": len(del.Sessions), "messages_deleted": del.Messages})
 }
 
 // handleUnlock lifts a login lockout: POST /api/admin/users/{username}/unlock.
@@ -348,7 +361,7 @@ func (s *Server) updateUser(ctx context.Context, name string, fn func(*fednode.U
 		return nil
 	})
 	if errors.Is(err, fednode.ErrNotFound) {
-		return out, fednode.Errorf(fednode.ENotFound, "there is no user %s", name) // deleted meanwhile
+		return out, noSuchUser(name) // deleted meanwhile
 	} else if err != nil {
 		return out, fmt.Errorf("update user %s: %w", name, err)
 	}
