@@ -36,6 +36,10 @@ const (
 	ERateLimited     = "rate_limited"        // too many requests
 	EMethod          = "method_not_allowed"  // wrong HTTP method on a known path
 
+	// Users managed by the operator (docs/API.md, docs/OPERATIONS.md).
+	ESuspended          = "account_suspended"   // login to an account an admin suspended
+	ERecipientSuspended = "recipient_suspended" // message to a suspended user, local or federated
+
 	// Federation inbox refusals (docs/PROTOCOL.md).
 	ESigMissing     = "signature_missing"         // no Signature header
 	ESigMalformed   = "signature_malformed"       // Signature header does not parse

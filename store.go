@@ -25,13 +25,24 @@ type Store interface {
 	Close() error
 
 	// CreateUser stores a new user, refusing with ErrTaken a name taken in
-	// any letter case.
+	// any letter case, or once taken by a deleted user.
 	CreateUser(ctx context.Context, u User) error
 	// User returns the user with that name in any letter case, or ErrNotFound.
 	User(ctx context.Context, username string) (User, error)
 	// UpdateUser applies fn to the stored user atomically; an error from fn
 	// is returned and nothing is written.
 	UpdateUser(ctx context.Context, username string, fn func(*User) error) error
+	// Users returns a page of users: up to q.Limit that match q, whose
+	// canonical names come after q.After, in order of canonical name.
+	Users(ctx context.Context, q UserQuery) ([]User, error)
+	// DeleteUser deletes the account tomb.Username names, with its
+	// sessions, its login failures, its mailbox and every message of it
+	// that no other local user holds (see HeldOnlyBy; domain is the local
+	// node's), and keeps tomb so that CreateUser refuses the name with
+	// ErrTaken for good. A user that does not exist is ErrNotFound. The
+	// account and its sessions go atomically; on Redis the messages follow,
+	// and deleting a name again finishes a deletion that was interrupted.
+	DeleteUser(ctx context.Context, tomb DeletedUser, domain string) (UserDeletion, error)
 
 	// CreateSession stores s; when its user then has more than max sessions
 	// (max > 0), the oldest are deleted and their ids returned.

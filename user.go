@@ -15,7 +15,17 @@ type User struct {
 	PasswordHash string // PHC-formatted argon2id hash
 	Role         string
 	CreatedAt    time.Time
+
+	// Suspension, set by an admin: a suspended user cannot log in, holds
+	// no session, and is sent nothing (see docs/OPERATIONS.md). Zero
+	// SuspendedAt means not suspended.
+	SuspendedAt   time.Time `json:",omitzero"`
+	SuspendedBy   string    `json:",omitempty"`
+	SuspendReason string    `json:",omitempty"`
 }
+
+// Suspended reports whether an admin has suspended the user.
+func (u User) Suspended() bool { return !u.SuspendedAt.IsZero() }
 
 // Session is one issued token. A token is honoured only while its session
 // exists, so revoking is deleting.

@@ -40,7 +40,7 @@ func (kvStringer) KeyToString(k []byte) string { return strconv.Quote(keyString(
 func (kvStringer) ValueToString(v []byte) string { return strconv.Quote(keyString(v)) }
 
 // recordBuckets are the top-level buckets, in the order a report lists them.
-var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta", "invites"}
+var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta", "invites", "deleted_users"}
 
 // recordScope is how many records a check decodes.
 type recordScope int
@@ -176,6 +176,16 @@ func checkTx(ctx context.Context, tx *bbolt.Tx, rep *Report, scope recordScope) 
 		}
 		if inv.Code != string(k) {
 			return fmt.Errorf("holds the invite %q", inv.Code)
+		}
+		return nil
+	})
+	records(ctx, tx, rep, bDeleted, func(k, v []byte) error {
+		var u fednode.DeletedUser
+		if err := undecodable(v, &u); err != nil {
+			return err
+		}
+		if fednode.CanonicalUsername(u.Username) != string(k) {
+			return fmt.Errorf("holds deleted user %q", u.Username)
 		}
 		return nil
 	})

@@ -13,7 +13,7 @@ func (d *Store) CreateUser(ctx context.Context, u fednode.User) error {
 	key := []byte(fednode.CanonicalUsername(u.Username))
 	err := d.update("create user", func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bUsers)
-		if b.Get(key) != nil {
+		if b.Get(key) != nil || deletedName(tx, key) {
 			return fednode.ErrTaken
 		}
 		return put(b, key, u)

@@ -17,7 +17,8 @@ const (
 )
 
 // Per-message refusal codes that only the inbox answers. The content rules
-// use fednode's codes (invalid_content, invalid_tags, unknown_recipient).
+// use fednode's codes (invalid_content, invalid_tags, unknown_recipient),
+// and so does a recipient an admin suspended (recipient_suspended).
 const (
 	CodeSenderMismatch    = "sender_mismatch"
 	CodeRecipientMismatch = "recipient_mismatch"

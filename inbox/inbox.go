@@ -317,10 +317,12 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	} else if !errors.Is(err, fednode.ErrNotFound) {
 		return in.unavailable(m.ID, err)
 	}
-	if _, err := in.Store.User(ctx, to.User); errors.Is(err, fednode.ErrNotFound) {
+	if u, err := in.Store.User(ctx, to.User); errors.Is(err, fednode.ErrNotFound) {
 		return refused(fednode.ERecipient, "there is no user %s", m.To)
 	} else if err != nil {
 		return in.unavailable(m.ID, err)
+	} else if u.Suspended() {
+		return refused(fednode.ERecipientSuspended, "%s is suspended and receives nothing", m.To)
 	}
 	pt, err := in.Unwraps.OpenMessage(ctx, in.Keyring, env, m)
 	switch {

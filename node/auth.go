@@ -194,6 +194,10 @@ func (a *accounts) verify(ctx context.Context, username, password, ip string, pr
 			return fednode.User{}, fmt.Errorf("clear login failures: %w", err)
 		}
 	}
+	if u.Suspended() { // said only to who knows the password
+		a.audit.WarnContext(ctx, "login.suspended", "user", key, "ip", ip)
+		return fednode.User{}, suspendedError(u)
+	}
 	return u, nil
 }
 
@@ -256,6 +260,10 @@ func (a *accounts) authenticate(ctx context.Context, token string) (fednode.Sess
 		}
 		return fednode.Session{}, fednode.User{}, fmt.Errorf("session user: %w", err)
 	}
+	if u.Suspended() { // a session a login opened while the suspension revoked the others
+		unauth.Err = fmt.Errorf("%w: user %s is suspended", errToken, sub)
+		return fednode.Session{}, fednode.User{}, unauth
+	}
 	a.cache.put(token, s, u, a.now())
 	return s, u, nil
 }
@@ -307,4 +315,13 @@ func (a *accounts) revokeAll(ctx context.Context, by, ip string) (int, error) {
 	a.onRevoked(ids)
 	a.audit.WarnContext(ctx, "sessions.revoked_all", "by", by, "ip", ip, "sessions", len(ids))
 	return len(ids), nil
+}
+
+// suspendedError refuses a login to a suspended account.
+func suspendedError(u fednode.User) error {
+	msg := "this account is suspended"
+	if u.SuspendReason != "" {
+		msg += ": " + u.SuspendReason
+	}
+	return fednode.Errorf(fednode.ESuspended, "%s", msg)
 }

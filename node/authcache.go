@@ -66,17 +66,28 @@ func (c *authCache) put(token string, s fednode.Session, u fednode.User, now tim
 
 // forget drops every cached token of the given sessions.
 func (c *authCache) forget(sessionIDs []string) {
-	if len(sessionIDs) == 0 {
+	c.drop(sessionIDs, func(e authEntry) string { return e.sess.ID })
+}
+
+// forgetUsers drops every cached token of the given users (canonical
+// names), so that a changed role or suspension is read from the store.
+func (c *authCache) forgetUsers(names []string) {
+	c.drop(names, func(e authEntry) string { return e.sess.Username })
+}
+
+// drop deletes the entries whose key is one of keys.
+func (c *authCache) drop(keys []string, key func(authEntry) string) {
+	if len(keys) == 0 {
 		return
 	}
-	gone := make(map[string]bool, len(sessionIDs))
-	for _, id := range sessionIDs {
-		gone[id] = true
+	gone := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		gone[k] = true
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, e := range c.entries {
-		if gone[e.sess.ID] {
+		if gone[key(e)] {
 			delete(c.entries, k)
 		}
 	}

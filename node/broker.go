@@ -9,6 +9,7 @@ const (
 	TopicBans   = "bans"   // no payload: reload the ban list
 	TopicStatus = "status" // payload: statusEvent JSON objects, for their senders' sockets
 	TopicWake   = "wake"   // payload: peer domains whose outbox backoff ends now
+	TopicUsers  = "users"  // payload: canonical usernames whose role or suspension changed
 )
 
 // Broker carries events to every replica of the node, this one included.

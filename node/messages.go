@@ -65,11 +65,13 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 	if addr.Domain != m.domain {
 		return m.sendRemote(ctx, msg)
 	}
-	if _, err := m.store.User(ctx, addr.User); err != nil {
+	if u, err := m.store.User(ctx, addr.User); err != nil {
 		if errors.Is(err, fednode.ErrNotFound) {
 			return fednode.Message{}, fednode.FieldError(fednode.ERecipient, "to", "there is no user %s", addr)
 		}
 		return fednode.Message{}, fmt.Errorf("send: recipient: %w", err)
+	} else if u.Suspended() {
+		return fednode.Message{}, fednode.FieldError(fednode.ERecipientSuspended, "to", "%s is suspended and receives nothing", addr)
 	}
 	if _, err := m.store.AppendMessage(ctx, msg, from, addr.User); err != nil {
 		return fednode.Message{}, fmt.Errorf("send: %w", err)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -62,6 +63,13 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/invites", s.admin(s.handleInvites)).Methods(http.MethodGet)
 	r.Handle("/api/admin/invites", s.admin(s.handleCreateInvites)).Methods(http.MethodPost)
 	r.Handle("/api/admin/invites/{code}", s.admin(s.handleRevokeInvite)).Methods(http.MethodDelete)
+	r.Handle("/api/admin/users", s.admin(s.handleUsers)).Methods(http.MethodGet)
+	r.Handle("/api/admin/users/{username}", s.admin(s.handleUser)).Methods(http.MethodGet)
+	r.Handle("/api/admin/users/{username}", s.admin(s.handleDeleteUser)).Methods(http.MethodDelete)
+	r.Handle("/api/admin/users/{username}/suspend", s.admin(s.handleSuspend)).Methods(http.MethodPost)
+	r.Handle("/api/admin/users/{username}/unsuspend", s.admin(s.handleUnsuspend)).Methods(http.MethodPost)
+	r.Handle("/api/admin/users/{username}/unlock", s.admin(s.handleUnlock)).Methods(http.MethodPost)
+	r.Handle("/api/admin/users/{username}/role", s.admin(s.handleRole)).Methods(http.MethodPut)
 
 	api := s.refuseBanned(s.cors(r))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
@@ -150,14 +158,25 @@ func (s *Server) public(class string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// admin requires a live session of a user with the admin role.
+// admin requires a live session of a user with the admin role. The role
+// is read from the store, not the token cache, so that a role removed or
+// granted on any replica counts here at once.
 func (s *Server) admin(h http.HandlerFunc) http.Handler {
 	return s.authed(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := principalFromContext(r.Context())
-		if p.User.Role != fednode.RoleAdmin {
+		u, err := s.store.User(r.Context(), p.Session.Username)
+		if errors.Is(err, fednode.ErrNotFound) {
+			err = fednode.Errorf(fednode.EUnauthorized, "the token is missing, invalid, expired or revoked")
+		}
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+		if u.Role != fednode.RoleAdmin || u.Suspended() {
 			writeError(w, r, s.log, fednode.Errorf(fednode.EForbidden, "this needs the admin role"))
 			return
 		}
-		h(w, r)
+		p.User = u
+		h(w, r.WithContext(newContextWithPrincipal(r.Context(), p)))
 	})
 }

@@ -245,6 +245,8 @@ func (s *Server) onEvent(topic string, payload []string) {
 		s.onStatusEvent(payload)
 	case TopicWake:
 		s.onWakeEvent(payload)
+	case TopicUsers:
+		s.accounts.cache.forgetUsers(payload)
 	case TopicBans:
 		if err := s.abuse.reload(s.bgCtx); err != nil {
 			s.log.Warn("bans: reload", "err", err)

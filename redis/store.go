@@ -54,6 +54,8 @@ type Store struct {
 	c      goredis.UniversalClient
 	prefix string
 	closed atomic.Bool
+
+	usersIndexed atomic.Bool // uidx is known to be built (see useradmin.go)
 }
 
 var _ fednode.Store = (*Store)(nil)

@@ -11,11 +11,12 @@ import (
 func (s *Store) CreateUser(ctx context.Context, u fednode.User) (err error) {
 	defer wrap(&err, "create user")
 	b, _ := json.Marshal(u)
-	ok, err := s.c.SetNX(ctx, s.key("u", fednode.CanonicalUsername(u.Username)), b, 0).Result()
+	name := fednode.CanonicalUsername(u.Username)
+	ok, err := createUser.Run(ctx, s.c, []string{s.key("u", name), s.key("ud", name), s.key("uidx")}, b, name).Int()
 	if err != nil {
 		return err
 	}
-	if !ok {
+	if ok == 0 {
 		return fednode.ErrTaken
 	}
 	return nil

@@ -29,6 +29,14 @@ func Calls() map[string]Call {
 		"UpdateUser": {"update user", func(ctx context.Context, s fednode.Store) error {
 			return s.UpdateUser(ctx, "alice", func(*fednode.User) error { return nil })
 		}},
+		"Users": {"users", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.Users(ctx, fednode.UserQuery{Limit: 10})
+			return err
+		}},
+		"DeleteUser": {"delete user", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.DeleteUser(ctx, fednode.DeletedUser{Username: "alice"}, "a.example")
+			return err
+		}},
 		"CreateSession": {"create session", func(ctx context.Context, s fednode.Store) error {
 			_, err := s.CreateSession(ctx, fednode.Session{ID: "s1", Username: "alice"}, 3)
 			return err

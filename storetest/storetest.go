@@ -26,6 +26,8 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 		}
 	})
 	t.Run("Users", func(t *testing.T) { testUsers(t, open(t)) })
+	t.Run("UserPages", func(t *testing.T) { testUserPages(t, open(t)) })
+	t.Run("DeleteUser", func(t *testing.T) { testDeleteUser(t, open(t)) })
 	t.Run("Sessions", func(t *testing.T) { testSessions(t, open(t)) })
 	t.Run("LoginFailures", func(t *testing.T) { testFailures(t, open(t)) })
 	t.Run("Messages", func(t *testing.T) { testMessages(t, open(t)) })

@@ -17,6 +17,12 @@
 //
 // Where the node asks for a proof of work (after repeated failed logins or
 // registrations), register and login solve it themselves.
+//	fedctl admin users [-prefix P] [-q SUBSTRING] [-role admin|user] [-after NAME] [-limit N]
+//	fedctl admin user NAME
+//	fedctl admin suspend NAME [REASON] | unsuspend NAME
+//	fedctl admin unlock NAME
+//	fedctl admin grant-admin NAME | revoke-admin NAME
+//	fedctl admin delete-user NAME -yes
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
@@ -64,7 +70,7 @@ const usage = `usage: fedctl register [--invite CODE] USERNAME   (password from 
        fedctl admin revoke-sessions
        fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
        fedctl admin rotate-jwt-secret
-       fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE`
+       fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE` + usersUsage
 
 // command runs one command; run (cli.go) wraps it.
 func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -179,6 +185,9 @@ func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 func admin(ctx context.Context, c *client.Client, args []string, out *json.Encoder, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New(usage)
+	}
+	if userCommands[args[0]] {
+		return adminUsers(ctx, c, args, out, stderr)
 	}
 	switch args[0] {
 	case "federation":
