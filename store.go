@@ -95,6 +95,11 @@ type Store interface {
 	FinishJobs(ctx context.Context, peer string, results []JobResult, now time.Time) error
 	// DeadLetters returns up to limit of the messages the node gave up delivering.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// QueueStats returns, for each peer with jobs waiting, how many wait
+	// and when the first of them was enqueued, and how many dead letters
+	// are kept. It is read on metrics scrapes, so its cost grows with the
+	// number of peers, never with the number of jobs.
+	QueueStats(ctx context.Context) (QueueStats, error)
 
 	// SetBan stores (or replaces) the ban of b.Key.
 	SetBan(ctx context.Context, b Ban) error

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("PeerJobsReadsForwardFromACursor", func(t *testing.T) { testPeerJobsCursor(t, open(t)) })
+	t.Run("QueueStats", func(t *testing.T) { testQueueStats(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
 	t.Run("PeerDocuments", func(t *testing.T) { testPeerDocs(t, open(t)) })
