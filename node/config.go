@@ -68,6 +68,10 @@ type Config struct {
 	BanDuration          time.Duration // BAN_DURATION: the first ban's length; doubles per repeat
 	BanMaxDuration       time.Duration // BAN_MAX_DURATION
 
+	MetricsToken    string // METRICS_TOKEN: /metrics answers only requests bearing it
+	MetricsSeparate bool   // METRICS_ADDR is set: /metrics is served by MetricsHandler, not Handler
+	MetricsTopPeers int    // peers the outbox metrics name; 0 means DefaultMetricsTopPeers
+
 	// Not from the environment: tuning that tests shorten.
 	Password      PasswordParams
 	WSPingPeriod  time.Duration

@@ -21,6 +21,7 @@ import (
 // process look dead; it and /readyz and /metrics are limited in process.
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
+	r.Use(labelRoute)
 	r.NotFoundHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "no such endpoint"))
 	})
@@ -30,7 +31,9 @@ func (s *Server) Handler() http.Handler {
 	liveness := s.public(ClassProbe, s.handleHealthz)
 	r.Handle("/healthz", liveness).Methods(http.MethodGet)
 	r.Handle("/readyz", s.public(ClassProbe, s.handleReadyz)).Methods(http.MethodGet)
-	r.Handle("/metrics", s.public(ClassMetrics, s.metrics.handler().ServeHTTP)).Methods(http.MethodGet)
+	if !s.cfg.MetricsSeparate {
+		r.Handle("/metrics", s.serveMetrics()).Methods(http.MethodGet)
+	}
 
 	r.Handle("/api/auth/register", s.public(ClassAuth, s.handleRegister)).Methods(http.MethodPost)
 	r.Handle("/api/auth/login", s.public(ClassAuth, s.handleLogin)).Methods(http.MethodPost)
@@ -58,7 +61,8 @@ func (s *Server) Handler() http.Handler {
 
 	api := s.refuseBanned(s.cors(r))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
-	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, s.identify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	o := &observer{log: s.log, metrics: s.metrics.http, ips: s.ips, router: r}
+	return o.wrap(recoverer(s.log, securityHeaders(hsts, s.identify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
 			liveness.ServeHTTP(w, r)
 			return
