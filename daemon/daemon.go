@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/keys"
@@ -42,6 +44,7 @@ type Daemon struct {
 	ln       net.Listener
 	http     *http.Server
 	url      string
+	metrics  *metricsListener // nil without METRICS_ADDR
 	serveErr chan error
 	be       backend
 	vault    *keys.VaultClient // nil unless the node uses Vault
@@ -171,11 +174,19 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 	if vc != nil {
 		deps.Ready = map[string]func(context.Context) error{"vault": vc.Health}
 	}
+	cfg.MetricsSeparate = cfg.MetricsAddr != ""
 	srv, err := node.New(ctx, cfg.Config, deps)
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Server: srv, cfg: cfg, log: log, ln: ln, url: scheme + "://" + ln.Addr().String(), serveErr: make(chan error, 1), be: be, vault: vc}
+	var ml *metricsListener
+	if cfg.MetricsSeparate {
+		if ml, err = listenMetrics(ctx, cfg.MetricsAddr, srv.MetricsHandler(), log); err != nil {
+			srv.Close()
+			return nil, err
+		}
+	}
+	d := &Daemon{Server: srv, cfg: cfg, log: log, ln: ln, url: scheme + "://" + ln.Addr().String(), serveErr: make(chan error, 1), be: be, vault: vc, metrics: ml}
 	d.http = &http.Server{
 		Handler:           srv.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -191,6 +202,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 			d.serveErr <- err
 		}
 	}()
+	if ml != nil {
+		ml.serve(d.serveErr)
+	}
 	srv.Start()
 	log.Info("listening", "addr", ln.Addr().String(), "url", d.url, "node_domain", cfg.NodeDomain, "env", cfg.Env)
 	return d, nil
@@ -202,13 +216,25 @@ func (d *Daemon) URL() string { return d.url }
 // Close says the node is going (readiness fails from now on), stops
 // accepting requests and waits for in-flight ones, stops the node's work
 // and closes its live sockets, then closes what Open opened.
+//
+// Each step is logged: the start of the drain, the end of the drain (with
+// how long in-flight requests took, and whether they ran out of time),
+// and the end of the shutdown, with its whole duration.
 func (d *Daemon) Close() error {
+	start := time.Now()
 	d.Server.Draining()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	d.log.Info("shutdown: draining", "in_flight_timeout", shutdownTimeout.String(), "live_sockets", d.Server.LiveSockets())
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := d.http.Shutdown(ctx)
+	d.log.Info("shutdown: drained", "duration_ms", time.Since(start).Milliseconds(), "timed_out", errors.Is(err, context.DeadlineExceeded))
 	if cerr := d.Server.Close(); err == nil {
 		err = cerr
+	}
+	if d.metrics != nil { // last: the drain can be watched to its end
+		if cerr := d.metrics.close(); err == nil {
+			err = cerr
+		}
 	}
 	if cerr := d.be.close(); err == nil {
 		err = cerr
@@ -216,8 +242,16 @@ func (d *Daemon) Close() error {
 	if d.vault != nil {
 		d.vault.Close()
 	}
+	if err != nil {
+		d.log.Warn("shutdown: complete, with an error", "duration_ms", time.Since(start).Milliseconds(), "err", err)
+	} else {
+		d.log.Info("shutdown: complete", "duration_ms", time.Since(start).Milliseconds())
+	}
 	return err
 }
+
+// shutdownTimeout is how long Close waits for in-flight requests.
+const shutdownTimeout = 10 * time.Second
 
 // VaultCalls is how many requests this node has made to Vault (0 without
 // Vault), for benchmarks and tests.
@@ -256,6 +290,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 		}
 		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker()}, nil
 	}
+	goredis.SetLogger(redisLogger{log})
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}
 	store, err := redis.Open(ctx, opt)
 	if err != nil {

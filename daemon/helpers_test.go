@@ -49,12 +49,16 @@ type testNode struct {
 	url   string
 	audit *syncbuf.Buffer
 	clock *clock
+	log   io.Writer // the node's JSON log; nil discards it (see logTo)
 }
 
 const testSecret = "test-secret-that-is-long-enough-0123456789"
 
 // keysFrom is a startNode option: the node's keys come from it.
 type keysFrom func() (*rsa.PrivateKey, error)
+
+// logTo is a startNode option: the node's JSON log goes to w.
+type logTo struct{ w io.Writer }
 
 // nodeOption is a startNode option that sets both.
 type nodeOption func(*daemon.Config, *keysFrom)
@@ -75,6 +79,7 @@ func startNode(t testing.TB, opts ...any) *testNode {
 	cfg.WSWriteWait = time.Second
 	c := &clock{}
 	gen := keysFrom(nextTestKey)
+	var logW io.Writer
 	cfg.FederationAllowPrivate, cfg.FederationPlainHTTP = true, true
 	// Tests make many requests from 127.0.0.1: generous limits unless a test
 	// of limits and bans sets its own.
@@ -90,11 +95,13 @@ func startNode(t testing.TB, opts ...any) *testNode {
 			gen = o
 		case nodeOption:
 			o(&cfg, &gen)
+		case logTo:
+			logW = o.w
 		default:
 			t.Fatalf("startNode: option of type %T", o)
 		}
 	}
-	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncbuf.Buffer{}, clock: c}
+	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncbuf.Buffer{}, clock: c, log: logW}
 	n.open()
 	t.Cleanup(func() {
 		if n.srv != nil {
@@ -112,6 +119,9 @@ func (n *testNode) open() {
 	var logOut io.Writer = io.Discard
 	if os.Getenv("FEDNODE_TEST_LOG") != "" { // see what a failing node did
 		logOut = os.Stderr
+	}
+	if n.log != nil {
+		logOut = n.log
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	audit := slog.New(slog.NewJSONHandler(n.audit, nil))
