@@ -87,7 +87,7 @@ func newStateCollector(s *Server, top int, limiter *ratelimit.Failover) *stateCo
 		ready: prometheus.NewDesc("fednode_ready", "1 when /readyz would answer 200, else 0 (draining, or a dependency down).", nil, nil),
 		bans:  prometheus.NewDesc("fednode_bans_active", "Bans in force.", nil, nil),
 		fallback: prometheus.NewDesc("fednode_ratelimit_fallback_active",
-			"1 while the shared (Redis) limiter is held to be down and limits are decided in process or refused, else 0.", nil, nil),
+			"1 while the shared (Redis) limiter is held to be down and limits are decided in process or refused, else 0 (always 0 without Redis).", nil, nil),
 	}
 }
 
@@ -127,13 +127,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	gauge(c.ready, ready)
 	gauge(c.bans, float64(c.s.abuse.activeBans()))
-	if c.limiter != nil {
-		v := 0.0
-		if !c.limiter.Up() {
-			v = 1
-		}
-		gauge(c.fallback, v)
+	fallback := 0.0
+	if c.limiter != nil && !c.limiter.Up() {
+		fallback = 1
 	}
+	gauge(c.fallback, fallback)
 }
 
 // refresh reads the queues and checks the dependencies when the last read
@@ -223,9 +221,18 @@ func (a *abuse) activeBans() int {
 
 // registerState adds what is read on each scrape: the state collector and
 // the build information.
+// It also makes the series of every known label value of the ban and
+// delivery counters at 0, so that they exist (and rate() works) before
+// the first event.
 func (m *metrics) registerState(s *Server, top int, limiter ratelimit.Limiter) {
 	f, _ := limiter.(*ratelimit.Failover)
 	m.reg.MustRegister(newStateCollector(s, top, f), buildInfo())
+	for _, reason := range []string{violationRate, violationAuth, violationSig, "manual"} {
+		m.bans.WithLabelValues(reason)
+	}
+	for _, result := range []string{"delivered", "failed", "retried"} {
+		m.deliveries.WithLabelValues(result)
+	}
 }
 
 // serveMetrics answers a scrape: with METRICS_TOKEN set, only to a request
