@@ -78,7 +78,7 @@ func scrapeNode(t *testing.T) []byte {
 	for _, req := range []struct{ method, path, body string }{
 		{"GET", "/no/such/path", ""},
 		{"POST", "/api/auth/login", `{"username":"nobody","password":"wrong-password"}`}, // an auth event
-		{"POST", "/federation/inbox", `{}`}, // an inbox refusal
+		{"POST", "/federation/inbox", `{}`},                                              // an inbox refusal
 		{"GET", "/metrics", ""},
 		{"GET", "/metrics", ""},
 	} {
