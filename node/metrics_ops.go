@@ -43,7 +43,7 @@ type httpMetrics struct {
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 	h := &httpMetrics{
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "fednode_http_request_duration_seconds",
-			Help:    "Time to answer a request, by route template and method (WebSocket upgrades excluded).",
+			Help:    "Time to answer a request, by route template and method (for a WebSocket, to its upgrade).",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route", "method"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fednode_http_requests_total",
 			Help: "Requests answered, by route template, method and status code."}, []string{"route", "method", "code"}),
@@ -54,9 +54,7 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 
 func (h *httpMetrics) observe(route, method string, status int, d time.Duration) {
 	h.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-	if status != http.StatusSwitchingProtocols { // a socket's lifetime is not a latency
-		h.duration.WithLabelValues(route, method).Observe(d.Seconds())
-	}
+	h.duration.WithLabelValues(route, method).Observe(d.Seconds())
 }
 
 // stateCollector reports, on each scrape, what the node is rather than

@@ -76,7 +76,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		}
 		if allowed {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
+			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, "+HeaderRequestID)
 		}
 		next.ServeHTTP(w, r)
 	})
