@@ -187,16 +187,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 		}
 	}
 	d := &Daemon{Server: srv, cfg: cfg, log: log, ln: ln, url: scheme + "://" + ln.Addr().String(), serveErr: make(chan error, 1), be: be, vault: vc, metrics: ml}
-	d.http = &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	d.http = newHTTPServer(ctx, srv.Handler(), log)
 	go func() {
 		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.serveErr <- err
@@ -208,6 +199,21 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 	srv.Start()
 	log.Info("listening", "addr", ln.Addr().String(), "url", d.url, "node_domain", cfg.NodeDomain, "env", cfg.Env)
 	return d, nil
+}
+
+// newHTTPServer is the server of each listener: bounded reads, writes,
+// idle connections and headers; net/http's own complaints in the JSON log.
+func newHTTPServer(ctx context.Context, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
 }
 
 // URL is the base URL the daemon listens on.

@@ -22,16 +22,7 @@ func listenMetrics(ctx context.Context, addr string, h http.Handler, log *slog.L
 	if err != nil {
 		return nil, fmt.Errorf("METRICS_ADDR: listen: %w", err)
 	}
-	return &metricsListener{ln: ln, log: log, http: &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    8 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}}, nil
+	return &metricsListener{ln: ln, log: log, http: newHTTPServer(ctx, h, log)}, nil
 }
 
 func (m *metricsListener) serve(errs chan<- error) {

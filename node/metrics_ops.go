@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gorilla/mux"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fednode/fednode"
@@ -259,14 +258,7 @@ func (s *Server) serveMetrics() http.Handler {
 // request ids and access log as the main listener, and a JSON 404 for
 // every other path.
 func (s *Server) MetricsHandler() http.Handler {
-	r := mux.NewRouter()
-	r.Use(labelRoute)
-	r.NotFoundHandler = s.public(ClassMetrics, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "this listener serves only GET /metrics"))
-	})
-	r.MethodNotAllowedHandler = s.public(ClassMetrics, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
-	})
+	r := s.newRouter(ClassMetrics, "this listener serves only GET /metrics")
 	r.Handle("/metrics", s.serveMetrics()).Methods(http.MethodGet)
 	o := &observer{log: s.log, metrics: s.metrics.http, ips: s.ips, router: r}
 	return o.wrap(recoverer(s.log, s.identify(r)))

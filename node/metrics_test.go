@@ -2,10 +2,7 @@ package node_test
 
 import (
 	"context"
-	"crypto/rsa"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,10 +10,7 @@ import (
 	"time"
 
 	"github.com/fednode/fednode"
-	"github.com/fednode/fednode/internal/testkeys"
-	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/node"
-	"github.com/fednode/fednode/ratelimit"
 )
 
 // queueStore is fakeStore with an outbox of many peers.
@@ -33,26 +27,7 @@ func (q *queueStore) QueueStats(context.Context) (fednode.QueueStats, error) {
 
 func openMetricsServer(t *testing.T, store fednode.Store, set func(*node.Config)) *node.Server {
 	t.Helper()
-	cfg := node.DefaultConfig()
-	cfg.NodeDomain, cfg.PublicURL = "a.test", "http://a.test"
-	if set != nil {
-		set(&cfg)
-	}
-	i := 0
-	kr, err := keys.OpenLocal(t.TempDir(), keys.LocalOptions{Generate: func() (*rsa.PrivateKey, error) { i++; return testkeys.Key(i - 1), nil }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	quiet := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	s, err := node.New(context.Background(), cfg, node.Deps{
-		Store: store, Limiter: ratelimit.NewMemory(time.Now), Broker: node.NewLocalBroker(),
-		Keyring: kr, Secrets: node.StaticSecret(strings.Repeat("s", node.MinSecretLen)), Log: quiet, Audit: quiet,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
+	return openServer(t, store, nil, set)
 }
 
 func scrape(t *testing.T, h http.Handler, token string) (int, string) {

@@ -20,14 +20,7 @@ import (
 // before the ban check, so that no ban and no dependency can make a live
 // process look dead; it and /readyz and /metrics are limited in process.
 func (s *Server) Handler() http.Handler {
-	r := mux.NewRouter()
-	r.Use(labelRoute)
-	r.NotFoundHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "no such endpoint"))
-	})
-	r.MethodNotAllowedHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
-	})
+	r := s.newRouter(ClassAPIAnon, "no such endpoint")
 	liveness := s.public(ClassProbe, s.handleHealthz)
 	r.Handle("/healthz", liveness).Methods(http.MethodGet)
 	r.Handle("/readyz", s.public(ClassProbe, s.handleReadyz)).Methods(http.MethodGet)
@@ -69,6 +62,21 @@ func (s *Server) Handler() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})))))
+}
+
+// newRouter is a router that labels routes for the observer and answers
+// an unknown path (with notFound) and a wrong method with JSON errors,
+// counted under class.
+func (s *Server) newRouter(class, notFound string) *mux.Router {
+	r := mux.NewRouter()
+	r.Use(labelRoute)
+	r.NotFoundHandler = s.public(class, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "%s", notFound))
+	})
+	r.MethodNotAllowedHandler = s.public(class, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
+	})
+	return r
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

@@ -51,9 +51,19 @@ func (f *fakeStore) CreateUser(ctx context.Context, u fednode.User) error {
 // broker and keys.
 func mustOpenServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error) http.Handler {
 	tb.Helper()
+	return openServer(tb, store, ready, nil).Handler()
+}
+
+// openServer is mustOpenServer's node itself, with set (when not nil)
+// changing its configuration first.
+func openServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error, set func(*node.Config)) *node.Server {
+	tb.Helper()
 	cfg := node.DefaultConfig()
 	cfg.NodeDomain, cfg.PublicURL = "a.test", "http://a.test"
 	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	if set != nil {
+		set(&cfg)
+	}
 	i := 0
 	kr, err := keys.OpenLocal(tb.TempDir(), keys.LocalOptions{Generate: func() (*rsa.PrivateKey, error) { i++; return testkeys.Key(i - 1), nil }})
 	if err != nil {
@@ -69,7 +79,7 @@ func mustOpenServer(tb testing.TB, store fednode.Store, ready map[string]func(co
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.Close() })
-	return s.Handler()
+	return s
 }
 
 func serve(h http.Handler, method, path, body string) (*httptest.ResponseRecorder, map[string]any) {
