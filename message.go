@@ -37,6 +37,8 @@ type Message struct {
 	Status    string
 	// Reason explains a failed delivery; empty otherwise.
 	Reason string
+	// ReasonCode is Reason's stable code (a Delivery* constant).
+	ReasonCode string `json:",omitempty"`
 }
 
 // NormalizeContent applies the seed's content rules in order: null bytes are

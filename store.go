@@ -88,13 +88,26 @@ type Store interface {
 	// the jobs before its cursor. A cursor never skips a job: a job is
 	// never enqueued with a Seq at or below one a reader could already see.
 	PeerJobs(ctx context.Context, peer string, after uint64, limit int) ([]Job, error)
-	// NoteAttempt records a failed attempt, and why, on the given jobs.
-	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
+	// NoteAttempt records a failed attempt, and why (a Delivery* code and
+	// words), on the given jobs.
+	NoteAttempt(ctx context.Context, peer string, seqs []uint64, code, reason string) error
 	// FinishJobs ends jobs atomically: each is removed, its message's status
 	// set, and a failed one recorded as a dead letter.
 	FinishJobs(ctx context.Context, peer string, results []JobResult, now time.Time) error
 	// DeadLetters returns up to limit of the messages the node gave up delivering.
 	DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error)
+	// OutgoingJob returns the queued job of a message to peer, or ErrNotFound
+	// when it has none (delivered, failed, or not a remote message).
+	OutgoingJob(ctx context.Context, peer, messageID string) (Job, error)
+	// RedriveDeadLetters puts the dead letters f picks back in their peers'
+	// queues, in the order their messages were created (id order), after
+	// every job already queued: each job is new (no attempts, enqueued at
+	// now), its message queued again, its dead letter gone, atomically per
+	// message. It returns the dead letters it redrove, in that order.
+	RedriveDeadLetters(ctx context.Context, f DeadLetterFilter, now time.Time) ([]DeadLetter, error)
+	// PurgeDeadLetters forgets the dead letters f picks (their messages
+	// stay failed) and returns them.
+	PurgeDeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error)
 	// QueueStats returns, for each peer with jobs waiting, how many wait
 	// and when the first of them was enqueued, and how many dead letters
 	// are kept. It is read on metrics scrapes, so its cost grows with the

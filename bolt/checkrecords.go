@@ -40,7 +40,7 @@ func (kvStringer) KeyToString(k []byte) string { return strconv.Quote(keyString(
 func (kvStringer) ValueToString(v []byte) string { return strconv.Quote(keyString(v)) }
 
 // recordBuckets are the top-level buckets, in the order a report lists them.
-var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "dead_letters", "bans", "peer_documents", "meta"}
+var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta"}
 
 // recordScope is how many records a check decodes.
 type recordScope int
@@ -138,6 +138,12 @@ func checkTx(ctx context.Context, tx *bbolt.Tx, rep *Report, scope recordScope) 
 		}
 		if !hasMessage([]byte(j.MessageID)) {
 			return fmt.Errorf("is the job of message %q, which is not stored", j.MessageID)
+		}
+		return nil
+	})
+	records(ctx, tx, rep, bOutboxIndex, func(k, v []byte) error {
+		if len(v) != 8 || !hasMessage(k) {
+			return fmt.Errorf("indexes the job of message %q, which is not stored", keyString(k))
 		}
 		return nil
 	})

@@ -57,7 +57,7 @@ func (d *Store) PeerJobs(ctx context.Context, peer string, after uint64, limit i
 }
 
 // NoteAttempt records a failed attempt on the given jobs.
-func (d *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error {
+func (d *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, code, reason string) error {
 	return d.update("note attempt", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
 		if q == nil {
@@ -72,7 +72,7 @@ func (d *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, rea
 				return err
 			}
 			j.Attempts++
-			j.LastError = reason
+			j.LastError, j.LastCode = reason, code
 			if err := put(q, u64(s), j); err != nil {
 				return err
 			}
@@ -101,16 +101,19 @@ func (d *Store) FinishJobs(ctx context.Context, peer string, results []fednode.J
 					return err
 				}
 			}
+			if err := tx.Bucket(bOutboxIndex).Delete([]byte(r.MessageID)); err != nil {
+				return err
+			}
 			var m fednode.Message
 			if err := get(msgs, []byte(r.MessageID), &m); err != nil {
 				return fmt.Errorf("message %s: %w", r.MessageID, err)
 			}
-			m.Status, m.Reason = r.Status, r.Reason
+			m.Status, m.Reason, m.ReasonCode = r.Status, r.Reason, r.Code
 			if err := put(msgs, []byte(m.ID), m); err != nil {
 				return err
 			}
 			if r.Status == fednode.StatusFailed {
-				dl := fednode.DeadLetter{MessageID: m.ID, Peer: peer, Reason: r.Reason, Attempts: j.Attempts + 1, FailedAt: now.UTC()}
+				dl := fednode.DeadLetter{MessageID: m.ID, Peer: peer, Reason: r.Reason, Code: r.Code, Attempts: j.Attempts + 1, FailedAt: now.UTC()}
 				if tx.Bucket(bDead).Get([]byte(m.ID)) == nil {
 					dead++
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -102,20 +103,29 @@ func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string, job bool) ([
 		cursors[i], done[name] = seq, seq
 	}
 	if job {
-		q, err := tx.Bucket(bOutbox).CreateBucketIfNotExists([]byte(m.To.Domain))
-		if err != nil {
-			return nil, err
-		}
-		seq, err := q.NextSequence()
-		if err != nil {
-			return nil, err
-		}
-		j := fednode.Job{Seq: seq, Peer: m.To.Domain, MessageID: m.ID, Pair: m.From.String() + "|" + m.To.String(), EnqueuedAt: m.CreatedAt}
-		if err := put(q, u64(seq), j); err != nil {
+		if err := enqueueJob(tx, m, m.CreatedAt); err != nil {
 			return nil, err
 		}
 	}
 	return cursors, nil
+}
+
+// enqueueJob queues m's delivery job at the tail of its peer's queue, and
+// indexes it by message id, inside tx.
+func enqueueJob(tx *bbolt.Tx, m fednode.Message, enqueuedAt time.Time) error {
+	q, err := tx.Bucket(bOutbox).CreateBucketIfNotExists([]byte(m.To.Domain))
+	if err != nil {
+		return err
+	}
+	seq, err := q.NextSequence()
+	if err != nil {
+		return err
+	}
+	j := fednode.Job{Seq: seq, Peer: m.To.Domain, MessageID: m.ID, Pair: m.From.String() + "|" + m.To.String(), EnqueuedAt: enqueuedAt}
+	if err := put(q, u64(seq), j); err != nil {
+		return err
+	}
+	return tx.Bucket(bOutboxIndex).Put([]byte(m.ID), u64(seq))
 }
 
 // AppendMessage stores m and appends it to each named mailbox (a name given

@@ -14,8 +14,8 @@ import (
 // scrape) never walks a deep queue: bbolt keeps no count of a bucket's
 // keys. They are counted once at Open, before any write, and then moved
 // by every committed write that adds or removes a job or a dead letter
-// (the group committer, FinishJobs). A write that does so elsewhere must
-// move them too, in tx.OnCommit.
+// (the group committer, FinishJobs, RedriveDeadLetters, PurgeDeadLetters).
+// A write that does so elsewhere must move them too, in tx.OnCommit.
 type queueCounts struct {
 	mu    sync.Mutex
 	depth map[string]int

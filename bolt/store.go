@@ -39,6 +39,7 @@ var (
 	bFailures     = []byte("login_failures") // canonical username -> []unix nanos
 	bOutbox       = []byte("outbox")         // peer domain -> {seq(8) -> Job}
 	bDead         = []byte("dead_letters")   // message id -> DeadLetter
+	bOutboxIndex  = []byte("outbox_index")   // message id -> seq(8) of its queued job (in the queue of its To.Domain)
 	bBans         = []byte("bans")           // client key -> Ban
 	bPeers        = []byte("peer_documents") // peer domain -> peerDoc
 	bMeta         = []byte("meta")
@@ -161,7 +162,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			}
 		}
 		return db.Update(func(tx *bbolt.Tx) error {
-			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bDead, bBans, bPeers, bMeta} {
+			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bOutboxIndex, bDead, bBans, bPeers, bMeta} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}

@@ -52,6 +52,21 @@ type Message struct {
 	Status    string   `json:"status"`
 	Reason    string   `json:"reason,omitempty"`
 	Cursor    string   `json:"cursor,omitempty"`
+	// ReasonCode is the stable code of Reason.
+	ReasonCode string `json:"reason_code,omitempty"`
+	// Event is "status" on a socket frame that says a remote message's
+	// status changed (ID, Status, Reason, ReasonCode); empty on a message.
+	Event string `json:"event,omitempty"`
+	// Delivery is the state of a queued remote message, for its sender.
+	Delivery *Delivery `json:"delivery,omitempty"`
+}
+
+// Delivery is the state of a queued remote message.
+type Delivery struct {
+	Attempts      int    `json:"attempts"`
+	LastError     string `json:"last_error,omitempty"`
+	LastErrorCode string `json:"last_error_code,omitempty"`
+	NextAttemptAt string `json:"next_attempt_at,omitempty"`
 }
 
 // Page is one page of GET /api/messages.
@@ -271,6 +286,7 @@ type DeadLetter struct {
 	MessageID string `json:"message_id"`
 	Peer      string `json:"peer"`
 	Reason    string `json:"reason"`
+	Code      string `json:"code"`
 	Attempts  int    `json:"attempts"`
 	FailedAt  string `json:"failed_at"`
 }

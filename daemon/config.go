@@ -31,6 +31,12 @@ type Config struct {
 	TLSCertPath string // TLS_CERT_PATH
 	TLSKeyPath  string // TLS_KEY_PATH
 
+	TLSACME             bool     // TLS_ACME: certificates from an ACME CA (acme.go)
+	TLSACMEDomains      []string // TLS_ACME_DOMAINS; empty: NODE_DOMAIN's host
+	TLSACMEEmail        string   // TLS_ACME_EMAIL
+	TLSACMEDirectoryURL string   // TLS_ACME_DIRECTORY_URL; empty: Let's Encrypt production
+	TLSACMECAFile       string   // TLS_ACME_CA_FILE: CAs of the ACME server's own certificate
+
 	LogLevel slog.Level // LOG_LEVEL: debug | info | warn | error
 	AuditLog string     // AUDIT_LOG: stdout | stderr | a file path
 
@@ -183,6 +189,11 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	errs = append(errs, c.acmeProblems()...)
+	if strings.HasPrefix(c.PublicURL, "https://") && !c.servesTLS() && !c.TLSTerminatedByProxy {
+		// The node document would advertise an https:// inbox nobody serves.
+		bad("PUBLIC_URL: %q is https:// but this node serves plain HTTP; set TLS_ENABLED or TLS_ACME, or TLS_TERMINATED_BY_PROXY=true if a proxy terminates TLS in front of it", c.PublicURL)
+	}
 	if c.OutboxRetryMax < c.OutboxRetryBase {
 		bad("OUTBOX_RETRY_MAX: must not be shorter than OUTBOX_RETRY_BASE")
 	}
@@ -237,8 +248,8 @@ func (c Config) Validate() error {
 		if slices.Contains(c.AllowedOrigins, "*") {
 			bad("ALLOWED_ORIGINS: * is refused in production; list the origins of your web clients")
 		}
-		if !c.TLSEnabled && !c.TLSTerminatedByProxy {
-			bad("TLS_ENABLED: TLS is required in production; set TLS_ENABLED=true, or TLS_TERMINATED_BY_PROXY=true if a trusted proxy terminates TLS in front of the node")
+		if !c.servesTLS() && !c.TLSTerminatedByProxy {
+			bad("TLS_ENABLED: TLS is required in production; set TLS_ENABLED=true (with a certificate) or TLS_ACME=true, or TLS_TERMINATED_BY_PROXY=true if a trusted proxy terminates TLS in front of the node")
 		}
 		if c.NodeDomain == "" {
 			bad("NODE_DOMAIN: required in production")

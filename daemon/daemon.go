@@ -102,13 +102,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 		cfg.JWTSecret = secret
 		log.Warn("JWT_SECRET is not set: using the development secret kept in DATA_DIR", "file", devSecretFile)
 	}
-	var tlsCfg *tls.Config
-	if cfg.TLSEnabled {
-		cert, err := tls.LoadX509KeyPair(cfg.TLSCertPath, cfg.TLSKeyPath)
-		if err != nil {
-			return nil, fmt.Errorf("tls: %w", err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	tlsCfg, certs, err := serverTLS(cfg)
+	if err != nil {
+		return nil, err
 	}
 	var vc *keys.VaultClient
 	if cfg.usesVault() {
@@ -158,14 +154,15 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	scheme := "http"
-	if cfg.TLSEnabled {
+	if tlsCfg != nil {
 		scheme = "https"
 	}
+	cfg.TLSEnabled = tlsCfg != nil // the node's meaning: this process serves HTTPS (by files or ACME)
 	if cfg.NodeDomain == "" {
 		cfg.NodeDomain, _ = fednode.ParseDomain(ln.Addr().String())
 	}
 	if cfg.PublicURL == "" {
-		cfg.PublicURL = scheme + "://" + cfg.NodeDomain
+		cfg.PublicURL = publicScheme(cfg, scheme) + "://" + cfg.NodeDomain
 	}
 	deps := node.Deps{
 		Store: be.store, Limiter: be.limiter, Broker: be.broker, Replicas: be.redis,
@@ -197,6 +194,10 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 		ml.serve(d.serveErr)
 	}
 	srv.Start()
+	if certs != nil {
+		go certs.warm(log)
+	}
+	warnPlainInbox(cfg, scheme, log)
 	log.Info("listening", "addr", ln.Addr().String(), "url", d.url, "node_domain", cfg.NodeDomain, "env", cfg.Env)
 	return d, nil
 }

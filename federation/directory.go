@@ -199,15 +199,18 @@ func (d *Directory) fetch(ctx context.Context, domain string) (*Peer, error) {
 		return nil, fmt.Errorf("federation: fetch %s: HTTP %d", domain, resp.StatusCode)
 	}
 	if mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type")); err != nil || mt != DocumentMediaType {
-		return nil, fmt.Errorf("federation: fetch %s: the node document is served as %q, not %s", domain, resp.Header.Get("Content-Type"), DocumentMediaType)
+		return nil, fmt.Errorf("federation: fetch %s: %w: served as %q, not %s", domain, ErrInvalidDocument, resp.Header.Get("Content-Type"), DocumentMediaType)
 	}
 	body, err := ReadCapped(resp, MaxDocumentBytes)
 	if err != nil {
 		return nil, fmt.Errorf("federation: fetch %s: %w", domain, err)
 	}
 	p, err := ParseNodeDocument(body, domain, d.scheme, d.now())
-	if err == nil && d.shared != nil {
+	if err != nil {
+		return nil, fmt.Errorf("federation: fetch %s: %w: %w", domain, ErrInvalidDocument, err)
+	}
+	if d.shared != nil {
 		d.shared.SetPeerDocument(ctx, domain, body, d.now()) // best effort: the fetch itself succeeded
 	}
-	return p, err
+	return p, nil
 }

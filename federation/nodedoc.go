@@ -57,6 +57,11 @@ func BuildNodeDocument(domain, scheme string, pubs []keys.PublicKey) NodeDocumen
 	return d
 }
 
+// ErrInvalidDocument marks a node document that its peer served (HTTP 200)
+// but that is not a valid node document: the peer's published
+// configuration, not an outage, so a sender does not wait for it to change.
+var ErrInvalidDocument = errors.New("invalid node document")
+
 // Peer is a validated node document, ready to use.
 type Peer struct {
 	Domain  string

@@ -71,6 +71,10 @@ type Deps struct {
 	Now       func() time.Time
 	Log       *slog.Logger
 	OnRefusal func(ctx context.Context, code, ip string) // metrics and ban counting; may be nil
+	// OnVerified is told of each request whose signature verified, with
+	// the sending node: it is up (the outbox wakes its queue). May be nil;
+	// it must be cheap, as it runs on every delivery.
+	OnVerified func(peer string)
 	// Unwraps keeps the data keys the inbox has unwrapped, so a peer that
 	// reuses a data key costs one unwrap per key, not one per message. Nil
 	// makes one with the default bounds.
@@ -185,6 +189,9 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 		return federation.Answer{}, err
 	}
 	in.sources.add(keyDomain, clientIP, in.Now())
+	if in.OnVerified != nil {
+		in.OnVerified(keyDomain)
+	}
 	// 6. Messages.
 	out := federation.Answer{Results: make([]federation.Result, 0, len(env.Messages))}
 	var woken []string

@@ -80,7 +80,7 @@ func OpenTransit(ctx context.Context, vc *VaultClient, now func() time.Time, ove
 			return nil, err
 		}
 		if s == nil { // absent: create, never exportable
-			if _, err := vc.write(ctx, t.path("keys", use), map[string]any{"type": transitKeyType, "exportable": false}); err != nil {
+			if _, err := vc.generating(ctx, t.path("keys", use), map[string]any{"type": transitKeyType, "exportable": false}); err != nil {
 				return nil, fmt.Errorf("keys: create transit key %s: %w", t.names[use], err)
 			}
 			vc.cfg.Log.Info("vault: created transit key", "name", t.names[use])
@@ -307,7 +307,7 @@ func (t *Transit) Rotate(ctx context.Context, use string, overlap time.Duration)
 	if _, err := t.vc.write(ctx, t.retirementsPath(), map[string]any{"data": data}); err != nil {
 		return PublicKey{}, err
 	}
-	if _, err := t.vc.write(ctx, t.path("keys", use, "rotate"), nil); err != nil {
+	if _, err := t.vc.generating(ctx, t.path("keys", use, "rotate"), map[string]any{}); err != nil {
 		return PublicKey{}, err
 	}
 	if err := t.refresh(ctx); err != nil {
@@ -351,7 +351,7 @@ func (t *Transit) Retire(ctx context.Context) error {
 // and rotatable by Transit like a key it made.
 // The Transit keys must not exist yet: an identity is never overwritten.
 func Import(ctx context.Context, vc *VaultClient, l *Local) error {
-	s, err := vc.read(ctx, vc.cfg.TransitMount+"/wrapping_key")
+	s, err := vc.generating(ctx, vc.cfg.TransitMount+"/wrapping_key", nil)
 	if err != nil || s == nil {
 		return fmt.Errorf("keys: transit wrapping key: %v", err)
 	}

@@ -48,6 +48,7 @@ const (
 // with ErrUnavailable until an operator gives the node a new one.
 type VaultClient struct {
 	c     *vault.Client
+	gen   *vault.Client // c with keygenTimeout, for calls that make RSA keys
 	cfg   VaultConfig
 	calls atomic.Int64
 
@@ -85,10 +86,15 @@ func NewVaultClient(ctx context.Context, cfg VaultConfig) (*VaultClient, error) 
 		return nil, fmt.Errorf("keys: vault client: %w", err)
 	}
 	c.ClearNamespace()
-	v := &VaultClient{c: c, cfg: cfg}
+	gen, err := c.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("keys: vault client: %w", err)
+	}
+	gen.SetClientTimeout(keygenTimeout)
+	v := &VaultClient{c: c, gen: gen, cfg: cfg}
 	switch {
 	case cfg.Token != "":
-		c.SetToken(cfg.Token)
+		v.setToken(cfg.Token)
 		v.watch(ctx)
 	case cfg.RoleID != "":
 		if err := v.login(ctx); err != nil {
@@ -122,7 +128,7 @@ func (v *VaultClient) login(ctx context.Context) error {
 	if s == nil || s.Auth == nil {
 		return fmt.Errorf("%w: approle login returned no token", ErrUnavailable)
 	}
-	v.c.SetToken(s.Auth.ClientToken)
+	v.setToken(s.Auth.ClientToken)
 	v.cfg.Log.Info("vault: logged in with AppRole", "renewable", s.Auth.Renewable, "ttl_s", s.Auth.LeaseDuration)
 	v.watchSecret(s)
 	return nil
@@ -220,6 +226,29 @@ func (v *VaultClient) read(ctx context.Context, path string) (*vault.Secret, err
 
 func (v *VaultClient) write(ctx context.Context, path string, data map[string]any) (*vault.Secret, error) {
 	return v.call(ctx, func() (*vault.Secret, error) { return v.c.Logical().WriteWithContext(ctx, path, data) })
+}
+
+// keygenTimeout bounds the calls that make Vault generate an RSA-4096 key
+// (creating or rotating a transit key, the first read of the wrapping
+// key): generation takes a second or two on a quiet machine but has a long
+// tail, and many more on a loaded one, where the 10 s of other calls
+// would fail a start or a rotation that was only slow. ctx still bounds it.
+const keygenTimeout = 60 * time.Second
+
+// generating reads or writes like read and write, under keygenTimeout.
+func (v *VaultClient) generating(ctx context.Context, path string, data map[string]any) (*vault.Secret, error) {
+	return v.call(ctx, func() (*vault.Secret, error) {
+		if data == nil {
+			return v.gen.Logical().ReadWithContext(ctx, path)
+		}
+		return v.gen.Logical().WriteWithContext(ctx, path, data)
+	})
+}
+
+// setToken gives both clients the token.
+func (v *VaultClient) setToken(token string) {
+	v.c.SetToken(token)
+	v.gen.SetToken(token)
 }
 
 // Health reports why Vault cannot serve the node, or nil.

@@ -7,6 +7,8 @@ const (
 	TopicNotify = "notify" // payload: usernames whose mailbox grew
 	TopicRevoke = "revoke" // payload: revoked session ids
 	TopicBans   = "bans"   // no payload: reload the ban list
+	TopicStatus = "status" // payload: statusEvent JSON objects, for their senders' sockets
+	TopicWake   = "wake"   // payload: peer domains whose outbox backoff ends now
 )
 
 // Broker carries events to every replica of the node, this one included.

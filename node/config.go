@@ -1,6 +1,7 @@
 package node
 
 import (
+	"net/url"
 	"strings"
 	"time"
 
@@ -178,4 +179,16 @@ func (c Config) FederationScheme() string {
 		return "http"
 	}
 	return "https"
+}
+
+// InboxScheme is the scheme of the inbox this node advertises in its node
+// document: PUBLIC_URL's, which says how peers reach it (the daemon sets it
+// from what the process serves, or https behind a TLS-terminating proxy).
+// So a node serving plain HTTP never advertises an https:// inbox. Without
+// a PUBLIC_URL (node tests) it is the federation scheme.
+func (c Config) InboxScheme() string {
+	if u, err := url.Parse(c.PublicURL); err == nil && (u.Scheme == "http" || u.Scheme == "https") {
+		return u.Scheme
+	}
+	return c.FederationScheme()
 }

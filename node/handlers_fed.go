@@ -17,7 +17,7 @@ func (s *Server) handleNodeDocument(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	doc := federation.BuildNodeDocument(s.cfg.NodeDomain, s.cfg.FederationScheme(), pubs)
+	doc := federation.BuildNodeDocument(s.cfg.NodeDomain, s.cfg.InboxScheme(), pubs)
 	w.Header().Set("Content-Type", federation.DocumentMediaType)
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	json.NewEncoder(w).Encode(doc)
@@ -76,6 +76,7 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 		MessageID string `json:"message_id"`
 		Peer      string `json:"peer"`
 		Reason    string `json:"reason"`
+		Code      string `json:"code"`
 		Attempts  int    `json:"attempts"`
 		FailedAt  string `json:"failed_at"`
 	}
@@ -83,7 +84,7 @@ func (s *Server) handleDeadLetters(w http.ResponseWriter, r *http.Request) {
 		DeadLetters []item `json:"dead_letters"`
 	}{DeadLetters: []item{}}
 	for _, d := range dead {
-		out.DeadLetters = append(out.DeadLetters, item{d.MessageID, d.Peer, d.Reason, d.Attempts, d.FailedAt.UTC().Format(timeFormat)})
+		out.DeadLetters = append(out.DeadLetters, item{d.MessageID, d.Peer, d.Reason, d.Code, d.Attempts, d.FailedAt.UTC().Format(timeFormat)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

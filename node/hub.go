@@ -45,6 +45,15 @@ func (h *hub) notify(users ...string) {
 	}
 }
 
+// status hands a status event to every socket of user.
+func (h *hub) status(user string, ev statusEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.clients[user] {
+		c.pushStatus(ev)
+	}
+}
+
 // closeSessions closes the sockets of the given sessions.
 func (h *hub) closeSessions(ids []string) {
 	if len(ids) == 0 {

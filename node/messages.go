@@ -109,7 +109,12 @@ type messageJSON struct {
 	CreatedAt string   `json:"created_at"`
 	Status    string   `json:"status"`
 	Reason    string   `json:"reason,omitempty"`
-	Cursor    string   `json:"cursor,omitempty"`
+	// ReasonCode is the stable code of Reason (fednode.Delivery*).
+	ReasonCode string `json:"reason_code,omitempty"`
+	Cursor     string `json:"cursor,omitempty"`
+	// Delivery is the state of a queued remote message, for its sender,
+	// in GET /api/messages/{id} only.
+	Delivery *deliveryJSON `json:"delivery,omitempty"`
 }
 
 // timeFormat is RFC 3339 in UTC with milliseconds.
@@ -122,7 +127,7 @@ func toJSON(m fednode.Message) messageJSON {
 	}
 	return messageJSON{
 		ID: m.ID, From: m.From.String(), To: m.To.String(), Content: m.Content, Tags: tags,
-		CreatedAt: m.CreatedAt.UTC().Format(timeFormat), Status: m.Status, Reason: m.Reason,
+		CreatedAt: m.CreatedAt.UTC().Format(timeFormat), Status: m.Status, Reason: m.Reason, ReasonCode: m.ReasonCode,
 	}
 }
 
@@ -224,5 +229,12 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, notFound) // not 403: do not confirm the id exists
 		return
 	}
-	writeJSON(w, http.StatusOK, toJSON(msg))
+	out := toJSON(msg)
+	if msg.Status == fednode.StatusQueued && msg.From.Domain == s.cfg.NodeDomain && msg.From.User == p.Session.Username {
+		if out.Delivery, err = deliveryOf(r.Context(), s.store, msg, s.now()); err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }

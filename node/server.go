@@ -68,6 +68,7 @@ type Server struct {
 	ips       *clientip.Resolver
 	metrics   *metrics
 	broker    Broker
+	waker     peerWaker
 	bgCtx     context.Context
 	cancelBg  context.CancelFunc
 	wsPoll    bool        // replicas: sockets also check their mailbox every few seconds
@@ -142,6 +143,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 		s.metrics.deliveries.WithLabelValues("failed").Add(float64(failed))
 		s.metrics.deliveries.WithLabelValues("retried").Add(float64(retried))
 	})
+	s.outbox.OnStatus(s.publishStatus)
 	s.inbox = inbox.New(inbox.Config{Domain: cfg.NodeDomain, DateWindow: cfg.FederationDateWindow}, inbox.Deps{
 		Store: store, Peers: s.directory, Keyring: keyring, Allowed: s.policy.Allowed,
 		LimitIP: func(ctx context.Context, ip string) error {
@@ -152,7 +154,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 			_, err := s.abuse.decide(ctx, ClassInboxPeer, peer)
 			return err
 		},
-		Notify: s.notify, Now: now, Log: log,
+		Notify: s.notify, Now: now, Log: log, OnVerified: s.peerDelivered,
 		OnRefusal: func(ctx context.Context, code, ip string) {
 			s.metrics.inboxRefused.WithLabelValues(code).Inc()
 			if signatureFailure[code] {
@@ -232,6 +234,10 @@ func (s *Server) onEvent(topic string, payload []string) {
 	case TopicRevoke:
 		s.accounts.cache.forget(payload)
 		s.hub.closeSessions(payload)
+	case TopicStatus:
+		s.onStatusEvent(payload)
+	case TopicWake:
+		s.onWakeEvent(payload)
 	case TopicBans:
 		if err := s.abuse.reload(s.bgCtx); err != nil {
 			s.log.Warn("bans: reload", "err", err)

@@ -171,7 +171,8 @@ type liveClient struct {
 	flushing bool            // a writer goroutine runs
 	pending  bool            // woken while it ran, or before the upgrade
 	closed   bool
-	why      string // why it was closed before the upgrade finished
+	statuses []statusEvent // status events waiting to be sent, at most maxPendingStatuses
+	why      string        // why it was closed before the upgrade finished
 	timers   []*time.Timer
 }
 
@@ -191,7 +192,34 @@ func (c *liveClient) wake() {
 	go c.flush()
 }
 
-// flush sends the mailbox after the cursor until nothing new is left.
+// maxPendingStatuses bounds the status events a socket holds unsent; past
+// it the oldest are dropped (GET /api/messages/{id} still tells).
+const maxPendingStatuses = 256
+
+// pushStatus queues a status event for the socket and wakes it.
+func (c *liveClient) pushStatus(ev statusEvent) {
+	c.mu.Lock()
+	if len(c.statuses) >= maxPendingStatuses {
+		c.statuses = c.statuses[1:]
+	}
+	c.statuses = append(c.statuses, ev)
+	c.mu.Unlock()
+	c.wake()
+}
+
+// send writes one frame; a client that cannot take it is dropped (it
+// reconnects with its cursor).
+func (c *liveClient) send(v any) bool {
+	_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WSWriteWait))
+	if err := c.conn.WriteJSON(v); err != nil {
+		c.conn.Close()
+		return false
+	}
+	return true
+}
+
+// flush sends the mailbox after the cursor, then the status events
+// waiting, until nothing new is left.
 func (c *liveClient) flush() {
 	defer c.s.bg.Done()
 	ctx := c.s.bgCtx // Close cancels a store read a socket is stuck in
@@ -203,15 +231,22 @@ func (c *liveClient) flush() {
 			return
 		}
 		for _, e := range entries {
-			_ = c.conn.SetWriteDeadline(time.Now().Add(c.s.cfg.WSWriteWait))
-			if err := c.conn.WriteJSON(entryJSON(e)); err != nil {
-				c.conn.Close() // a stuck client is dropped; it reconnects with its cursor
+			if !c.send(entryJSON(e)) {
 				return
 			}
 			c.cursor = e.Cursor
 		}
 		if len(entries) == wsBatch {
 			continue
+		}
+		c.mu.Lock()
+		statuses := c.statuses
+		c.statuses = nil
+		c.mu.Unlock()
+		for _, ev := range statuses {
+			if !c.send(ev) {
+				return
+			}
 		}
 		c.mu.Lock()
 		if c.pending && !c.closed {

@@ -2,7 +2,6 @@ package outbox
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -21,9 +20,9 @@ func (o *Outbox) retry(ctx context.Context, peer string, batch []fednode.Job, ae
 		}
 	}
 	if len(expired) > 0 {
-		o.finish(ctx, peer, expired, fednode.StatusFailed, fmt.Sprintf("gave up after %s: %s", o.cfg.GiveUpAfter, ae.reason))
+		o.fail(ctx, peer, expired, gaveUp(o.cfg.GiveUpAfter, ae))
 	}
-	if err := o.store.NoteAttempt(ctx, peer, keep, ae.reason); err != nil {
+	if err := o.store.NoteAttempt(ctx, peer, keep, ae.code, ae.reason); err != nil {
 		o.log.Error("outbox: note attempt", "peer", peer, "err", err)
 	}
 	o.mu.Lock()
@@ -33,8 +32,10 @@ func (o *Outbox) retry(ctx context.Context, peer string, batch []fednode.Job, ae
 	// counted from the answer, not the attempt, as Retry-After is.
 	delay = max(delay, ae.retryAfter)
 	st.next = o.now().Add(delay)
+	next := st.next
 	o.mu.Unlock()
-	o.log.Info("outbox: will retry", "peer", peer, "messages", len(keep), "in", delay.Round(time.Millisecond).String(), "reason", ae.reason)
+	o.saveNextAttempt(ctx, peer, next)
+	o.log.Info("outbox: will retry", "peer", peer, "messages", len(keep), "in", delay.Round(time.Millisecond).String(), "code", ae.code, "reason", ae.reason)
 	o.event(peer, 0, 0, len(keep))
 }
 

@@ -47,22 +47,12 @@ func (o *Outbox) fit(ctx context.Context, batch []fednode.Job) ([]fednode.Job, [
 	return batch, msgs, nil
 }
 
-// attemptError is the outcome of a request that delivered nothing, as the
-// outbox's retry policy sees it.
-type attemptError struct {
-	reason     string
-	retryAfter time.Duration
-	permanent  bool
-}
-
-func (e *attemptError) Error() string { return e.reason }
-
 // deliver sends one batch and records the outcome. It reports whether the
 // lane may go on (false after a retryable failure).
 func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, msgs []fednode.Message, st *peerState) bool {
 	now := o.now()
 	if !o.cfg.Allowed(peer) {
-		o.finish(ctx, peer, batch, fednode.StatusFailed, "this node does not federate with "+peer)
+		o.fail(ctx, peer, batch, policyRefused(peer))
 		return true
 	}
 	results, err := o.send(ctx, peer, msgs)
@@ -71,10 +61,10 @@ func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, 
 	}
 	var ae *attemptError
 	if err != nil && !errors.As(err, &ae) {
-		ae = &attemptError{reason: err.Error()}
+		ae = internalFailure("deliver", err)
 	}
 	if ae != nil && ae.permanent {
-		o.finish(ctx, peer, batch, fednode.StatusFailed, ae.reason)
+		o.fail(ctx, peer, batch, ae)
 		return true
 	}
 	if ae != nil {
@@ -95,7 +85,8 @@ func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, 
 			again = append(again, j)
 			unwrapFailed++
 		case ok && r.Status == federation.StatusRefused:
-			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: "refused by " + peer + ": " + r.Code})
+			code, reason := messageRefused(peer, r)
+			done = append(done, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: reason, Code: code})
 			failed++
 		default: // retry, an unknown status, or no answer for it
 			again = append(again, j)
@@ -105,17 +96,16 @@ func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, 
 		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
 		return false
 	}
-	o.mu.Lock()
-	st.failures = 0
-	o.mu.Unlock()
+	o.statusChanged(batch, done)
+	o.answered(ctx, peer, st)
 	if len(again) > 0 {
-		reason := fmt.Sprintf("%s asked to retry %d messages later", peer, len(again))
+		ae := &attemptError{code: fednode.DeliveryDeferred, reason: fmt.Sprintf("%s asked to send %d messages again later", peer, len(again))}
 		if unwrapFailed > 0 {
 			// The peer could not unwrap: our copy of its keys is stale.
 			o.peers.RefreshTrusted(ctx, peer)
-			reason = fmt.Sprintf("%s could not unwrap %d of %d messages; its keys were refetched", peer, unwrapFailed, len(again))
+			ae = &attemptError{code: fednode.DeliveryUnwrapFailed, reason: fmt.Sprintf("%s could not unwrap %d of %d messages; its keys were refetched", peer, unwrapFailed, len(again))}
 		}
-		o.retry(ctx, peer, again, &attemptError{reason: reason}, st, now)
+		o.retry(ctx, peer, again, ae, st, now)
 		o.event(peer, delivered, failed, len(again))
 		return false
 	}
@@ -129,16 +119,18 @@ func (o *Outbox) event(peer string, delivered, failed, retried int) {
 	}
 }
 
-func (o *Outbox) finish(ctx context.Context, peer string, batch []fednode.Job, status, reason string) {
+// fail fails a batch for good with ae's reason.
+func (o *Outbox) fail(ctx context.Context, peer string, batch []fednode.Job, ae *attemptError) {
 	res := make([]fednode.JobResult, len(batch))
 	for i, j := range batch {
-		res[i] = fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: status, Reason: reason}
+		res[i] = fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: ae.reason, Code: ae.code}
 	}
 	if err := o.store.FinishJobs(ctx, peer, res, o.now()); err != nil {
 		o.log.Error("outbox: finish jobs", "peer", peer, "err", err)
 		return
 	}
-	o.log.Warn("outbox: delivery failed", "peer", peer, "messages", len(batch), "reason", reason)
+	o.log.Warn("outbox: delivery failed", "peer", peer, "messages", len(batch), "code", ae.code, "reason", ae.reason)
+	o.statusChanged(batch, res)
 	o.event(peer, 0, len(batch), 0)
 }
 
@@ -152,11 +144,11 @@ const requestTimeout = 30 * time.Second
 func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) (map[string]federation.Result, error) {
 	p, err := o.peers.Peer(ctx, peer)
 	if err != nil {
-		return nil, &attemptError{reason: "peer document: " + err.Error()}
+		return nil, documentFailure(peer, err)
 	}
 	env, err := o.sealer.Seal(o.cfg.Domain, p.Enc, msgs)
 	if err != nil {
-		return nil, &attemptError{reason: "seal: " + err.Error()}
+		return nil, internalFailure("seal the messages", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	defer cancel()
@@ -173,18 +165,4 @@ func (o *Outbox) send(ctx context.Context, peer string, msgs []fednode.Message) 
 		}
 	}
 	return m, nil
-}
-
-// attemptOf maps a failed delivery onto the retry policy: the peer's
-// verdict (temporary or for good, Retry-After) is federation's to read.
-func attemptOf(peer string, err error) *attemptError {
-	var de *federation.DeliveryError
-	if !errors.As(err, &de) {
-		return &attemptError{reason: err.Error()}
-	}
-	ae := &attemptError{reason: de.Reason, retryAfter: de.RetryAfter, permanent: !de.Temporary}
-	if ae.permanent && de.Status != 0 {
-		ae.reason = "refused by " + peer + ": " + de.Reason
-	}
-	return ae
 }

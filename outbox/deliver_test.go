@@ -58,13 +58,7 @@ type scripted struct {
 }
 
 func (s *scripted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var env federation.Envelope
-	json.Unmarshal(body, &env)
-	var ids []string
-	for _, m := range env.Messages {
-		ids = append(ids, m.ID)
-	}
+	ids := envelopeIDs(r)
 	s.mu.Lock()
 	s.times = append(s.times, time.Now())
 	answer := s.answers[min(len(s.times)-1, len(s.answers)-1)]
@@ -260,8 +254,8 @@ func TestMissingMessageIsRetriedThenFailed(t *testing.T) {
 	enqueueID(t, db, ob, domain, lost)
 	next := enqueue(t, db, ob, domain)
 	m := waitStatus(t, db, lost, fednode.StatusFailed)
-	if want := "gave up after 300ms: outbox: message " + lost + ": not_found: not found"; m.Reason != want {
-		t.Fatalf("reason %q, want %q", m.Reason, want)
+	if want := "gave up after 300ms: this node could not read the messages: outbox: message " + lost + ": not_found: not found"; m.Reason != want || m.ReasonCode != fednode.DeliveryGaveUp {
+		t.Fatalf("reason %q (%s), want %q (%s)", m.Reason, m.ReasonCode, want, fednode.DeliveryGaveUp)
 	}
 	waitStatus(t, db, next, fednode.StatusDelivered)
 	dead, err := db.DeadLetters(context.Background(), 10)

@@ -93,13 +93,8 @@ func realKeyring(tb testing.TB) keys.Keyring {
 	return kr
 }
 
-// counter is an inbox that accepts everything, counting requests and
-// messages.
-type counter struct {
-	requests, messages atomic.Int64
-}
-
-func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// envelopeIDs reads a delivery's envelope and returns its messages' ids.
+func envelopeIDs(r *http.Request) []string {
 	body, _ := io.ReadAll(r.Body)
 	var env federation.Envelope
 	json.Unmarshal(body, &env)
@@ -107,6 +102,17 @@ func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, m := range env.Messages {
 		ids = append(ids, m.ID)
 	}
+	return ids
+}
+
+// counter is an inbox that accepts everything, counting requests and
+// messages.
+type counter struct {
+	requests, messages atomic.Int64
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ids := envelopeIDs(r)
 	accepted(w, ids)
 	c.messages.Add(int64(len(ids)))
 	c.requests.Add(1)
@@ -171,7 +177,17 @@ func fill(tb testing.TB, db *bolt.Store, domain string, n, pairs int) {
 
 func startOutbox(tb testing.TB, cfg outbox.Config, st outbox.Store, peers outbox.Peers, kr keys.Keyring) *outbox.Outbox {
 	tb.Helper()
-	ob := outbox.New(cfg, st, peers, kr, federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), slog.New(slog.DiscardHandler), time.Now)
+	return startOutboxWith(tb, cfg, st, peers, kr, federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), nil)
+}
+
+// startOutboxWith is startOutbox with an HTTP client of the test's, and a
+// status hook set before it runs.
+func startOutboxWith(tb testing.TB, cfg outbox.Config, st outbox.Store, peers outbox.Peers, kr keys.Keyring, client *http.Client, onStatus func([]outbox.StatusChange)) *outbox.Outbox {
+	tb.Helper()
+	ob := outbox.New(cfg, st, peers, kr, client, slog.New(slog.DiscardHandler), time.Now)
+	if onStatus != nil {
+		ob.OnStatus(onStatus)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { ob.Run(ctx); close(done) }()

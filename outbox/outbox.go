@@ -16,8 +16,10 @@
 //
 // The protocol's half of a request (signing, posting, reading the answer,
 // and which refusals are for good) is federation.Deliver's; the outbox
-// decides what happens next. A refusal for good, or a per-message refusal,
-// fails the message at once. A temporary failure backs the whole peer off
+// decides what happens next (reasons.go). A permanent cause fails the
+// message at once: a refusal for good or a per-message refusal, a peer
+// the federation policy refuses, a peer that resolves only to addresses
+// the node may not reach, a peer whose node document does not validate. A temporary failure backs the whole peer off
 // exponentially with jitter, never sooner than the peer's Retry-After; the
 // schedule is in docs/PROTOCOL.md 2.5. After GiveUpAfter a message is failed
 // and kept as a dead letter.
@@ -40,11 +42,13 @@ import (
 type Store interface {
 	PendingPeers(ctx context.Context) ([]string, error)
 	PeerJobs(ctx context.Context, peer string, after uint64, limit int) ([]fednode.Job, error)
-	NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) error
+	NoteAttempt(ctx context.Context, peer string, seqs []uint64, code, reason string) error
 	FinishJobs(ctx context.Context, peer string, results []fednode.JobResult, now time.Time) error
 	// Messages returns every stored message among ids, keyed by id; an
 	// absent id is simply missing from the map.
 	Messages(ctx context.Context, ids []string) (map[string]fednode.Message, error)
+	// SetMeta keeps a peer's next attempt time (NextAttemptKey).
+	SetMeta(ctx context.Context, key string, value []byte) error
 }
 
 // Peers resolves peer node documents.
@@ -86,10 +90,13 @@ type Outbox struct {
 	now     func() time.Time
 	notify  chan struct{}
 	onEvent func(peer string, delivered, failed, retried int) // metrics hook; may be nil
+	// onStatus is told of the messages whose status changed; may be nil.
+	onStatus func([]StatusChange)
 
-	mu     sync.Mutex
-	states map[string]*peerState
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	states  map[string]*peerState
+	pending map[string]bool // the peers with jobs queued at the last schedule
+	wg      sync.WaitGroup
 }
 
 type peerState struct {
@@ -155,7 +162,9 @@ func (o *Outbox) schedule(ctx context.Context) {
 	now := o.now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.pending = make(map[string]bool, len(peers))
 	for _, p := range peers {
+		o.pending[p] = true
 		st := o.states[p]
 		if st == nil {
 			st = &peerState{}

@@ -156,7 +156,7 @@ func (o *Outbox) serveLane(ctx context.Context, peer string, lane int, st *peerS
 		batch, msgs, err := o.fit(ctx, batch)
 		goOn := false
 		if err != nil {
-			o.retry(ctx, peer, batch, &attemptError{reason: err.Error()}, st, o.now())
+			o.retry(ctx, peer, batch, internalFailure("read the messages", err), st, o.now())
 		} else {
 			goOn = o.deliver(ctx, peer, batch, msgs, st)
 		}

@@ -191,13 +191,7 @@ type gatedInbox struct {
 }
 
 func (g *gatedInbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	var env federation.Envelope
-	json.Unmarshal(body, &env)
-	var ids []string
-	for _, m := range env.Messages {
-		ids = append(ids, m.ID)
-	}
+	ids := envelopeIDs(r)
 	g.arrived <- len(ids)
 	<-g.release
 	accepted(w, ids)

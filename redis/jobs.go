@@ -75,7 +75,7 @@ func (s *Store) PeerJobs(ctx context.Context, peer string, after uint64, limit i
 }
 
 // NoteAttempt records a failed attempt on the given jobs.
-func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, reason string) (err error) {
+func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, code, reason string) (err error) {
 	defer wrap(&err, "note attempt")
 	key := s.key("obj", peer)
 	return s.watch(ctx, func(tx *goredis.Tx) error {
@@ -100,7 +100,7 @@ func (s *Store) NoteAttempt(ctx context.Context, peer string, seqs []uint64, rea
 				return fmt.Errorf("job %s: %w", fields[i], err)
 			}
 			j.Attempts++
-			j.LastError = reason
+			j.LastError, j.LastCode = reason, code
 			b, _ := json.Marshal(j)
 			updates[fields[i]] = b
 		}
@@ -136,7 +136,7 @@ func (s *Store) FinishJobs(ctx context.Context, peer string, results []fednode.J
 			if err := getJSON(ctx, tx, s.key("m", r.MessageID), &m); err != nil {
 				return fmt.Errorf("message %s: %w", r.MessageID, err)
 			}
-			m.Status, m.Reason = r.Status, r.Reason
+			m.Status, m.Reason, m.ReasonCode = r.Status, r.Reason, r.Code
 			b, _ := json.Marshal(m)
 			var j fednode.Job
 			if v, err := tx.HGet(ctx, objKey, strconv.FormatUint(r.Seq, 10)).Bytes(); err == nil {
@@ -150,8 +150,9 @@ func (s *Store) FinishJobs(ctx context.Context, peer string, results []fednode.J
 				p.HDel(ctx, objKey, seq)
 				p.ZRem(ctx, obqKey, seq)
 				p.Set(ctx, s.key("m", c.r.MessageID), c.msg, 0)
+				p.HDel(ctx, s.key("obidx", peer), c.r.MessageID)
 				if c.r.Status == fednode.StatusFailed {
-					dl, _ := json.Marshal(fednode.DeadLetter{MessageID: c.r.MessageID, Peer: peer, Reason: c.r.Reason, Attempts: c.job.Attempts + 1, FailedAt: now.UTC()})
+					dl, _ := json.Marshal(fednode.DeadLetter{MessageID: c.r.MessageID, Peer: peer, Reason: c.r.Reason, Code: c.r.Code, Attempts: c.job.Attempts + 1, FailedAt: now.UTC()})
 					p.HSet(ctx, s.key("dead"), c.r.MessageID, dl)
 					p.ZAdd(ctx, s.key("deadidx"), goredis.Z{Score: micros(now), Member: c.r.MessageID})
 				}

@@ -12,7 +12,20 @@ import (
 	"github.com/fednode/fednode"
 )
 
-var appendMessage = goredis.NewScript(`
+// enqueueJobLua queues a delivery job at the tail of its peer's queue and
+// indexes it by message id: the one way a job enters a queue, shared by
+// the scripts that append and redrive.
+const enqueueJobLua = `
+local function enqueue(q, jobs, seqk, peers, idx, job, peer, id)
+  local seq = redis.call('INCR', seqk)
+  redis.call('ZADD', q, seq, seq)
+  redis.call('HSET', jobs, seq, job)
+  redis.call('SADD', peers, peer)
+  redis.call('HSET', idx, id, seq)
+end
+`
+
+var appendMessage = goredis.NewScript(enqueueJobLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 redis.call('SET', KEYS[1], ARGV[1])
 local n = tonumber(ARGV[3])
@@ -24,10 +37,7 @@ for i = 1, n do
 end
 if ARGV[4] == '1' then
   local b = 2 * n + 1
-  local seq = redis.call('INCR', KEYS[b + 3])
-  redis.call('ZADD', KEYS[b + 1], seq, seq)
-  redis.call('HSET', KEYS[b + 2], seq, ARGV[5])
-  redis.call('SADD', KEYS[b + 4], ARGV[6])
+  enqueue(KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5], ARGV[5], ARGV[6], ARGV[2])
 end
 return out`)
 
@@ -50,7 +60,7 @@ func (s *Store) appendMsg(ctx context.Context, m fednode.Message, mailboxes []st
 	if job {
 		jobFlag = "1"
 		jobJSON, _ = json.Marshal(fednode.Job{Peer: m.To.Domain, MessageID: m.ID, Pair: m.From.String() + "|" + m.To.String(), EnqueuedAt: m.CreatedAt})
-		keys = append(keys, s.key("obq", m.To.Domain), s.key("obj", m.To.Domain), s.key("obseq", m.To.Domain), s.key("obpeers"))
+		keys = append(keys, s.jobKeys(m.To.Domain)...)
 	}
 	res, err := appendMessage.Run(ctx, s.c, keys, b, m.ID, len(distinct), jobFlag, jobJSON, m.To.Domain).Result()
 	if err != nil {

@@ -72,7 +72,19 @@ func Calls() map[string]Call {
 			return err
 		}},
 		"NoteAttempt": {"note attempt", func(ctx context.Context, s fednode.Store) error {
-			return s.NoteAttempt(ctx, "b.example", []uint64{1}, "refused")
+			return s.NoteAttempt(ctx, "b.example", []uint64{1}, fednode.DeliveryRefused, "refused")
+		}},
+		"OutgoingJob": {"outgoing job", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.OutgoingJob(ctx, "b.example", "m1")
+			return err
+		}},
+		"RedriveDeadLetters": {"redrive dead letters", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.RedriveDeadLetters(ctx, fednode.DeadLetterFilter{}, t0)
+			return err
+		}},
+		"PurgeDeadLetters": {"purge dead letters", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.PurgeDeadLetters(ctx, fednode.DeadLetterFilter{Peer: "b.example"})
+			return err
 		}},
 		"FinishJobs": {"finish jobs", func(ctx context.Context, s fednode.Store) error {
 			return s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: 1, MessageID: "m1", Status: fednode.StatusDelivered}}, t0)

@@ -10,9 +10,10 @@ import (
 	"github.com/fednode/fednode"
 )
 
-// testQueueStats: QueueStats follows every write that adds or ends jobs:
-// each waiting peer with its depth and the enqueue time of its first job,
-// drained peers gone, and the dead letters counted once each.
+// testQueueStats: QueueStats follows every write that adds or ends jobs
+// or dead letters (enqueue, finish, redrive, purge): each waiting peer with
+// its depth and the enqueue time of its first job, drained peers gone, and
+// the dead letters counted once each.
 func testQueueStats(t *testing.T, s fednode.Store) {
 	ctx := context.Background()
 	st, err := s.QueueStats(ctx)
@@ -74,4 +75,16 @@ func testQueueStats(t *testing.T, s fednode.Store) {
 		t.Fatal(err)
 	}
 	want(3, fednode.PeerQueue{Peer: "b.example", Depth: 3, Oldest: t0.Add(time.Minute)})
+
+	// Redriving c.example's dead letters queues them again at the tail;
+	// purging the rest forgets them.
+	later := t0.Add(24 * time.Hour)
+	if got, err := s.RedriveDeadLetters(ctx, fednode.DeadLetterFilter{Peer: "c.example:8443"}, later); err != nil || len(got) != 2 {
+		t.Fatalf("redrive: %+v, %v", got, err)
+	}
+	want(1, fednode.PeerQueue{Peer: "b.example", Depth: 3, Oldest: t0.Add(time.Minute)}, fednode.PeerQueue{Peer: "c.example:8443", Depth: 2, Oldest: later})
+	if got, err := s.PurgeDeadLetters(ctx, fednode.DeadLetterFilter{}); err != nil || len(got) != 1 {
+		t.Fatalf("purge: %+v, %v", got, err)
+	}
+	want(0, fednode.PeerQueue{Peer: "b.example", Depth: 3, Oldest: t0.Add(time.Minute)}, fednode.PeerQueue{Peer: "c.example:8443", Depth: 2, Oldest: later})
 }

@@ -33,6 +33,9 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("ConcurrentAppendKeepsCursorsDense", func(t *testing.T) { testConcurrentAppend(t, open(t)) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open(t)) })
 	t.Run("PeerJobsReadsForwardFromACursor", func(t *testing.T) { testPeerJobsCursor(t, open(t)) })
+	t.Run("OutgoingJob", func(t *testing.T) { testOutgoingJob(t, open(t)) })
+	t.Run("RedriveDeadLetters", func(t *testing.T) { testRedrive(t, open(t)) })
+	t.Run("PurgeDeadLetters", func(t *testing.T) { testPurge(t, open(t)) })
 	t.Run("QueueStats", func(t *testing.T) { testQueueStats(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
@@ -156,11 +159,11 @@ func testOutbox(t *testing.T, s fednode.Store) {
 	if box, _ := s.Mailbox(ctx, "bob", 0, 10); len(box) != 0 {
 		t.Fatal("a remote recipient has no local mailbox")
 	}
-	if err := s.NoteAttempt(ctx, "b.example", []uint64{jobs[0].Seq, jobs[1].Seq}, "connection refused"); err != nil {
+	if err := s.NoteAttempt(ctx, "b.example", []uint64{jobs[0].Seq, jobs[1].Seq}, fednode.DeliveryUnreachable, "connection refused"); err != nil {
 		t.Fatal(err)
 	}
 	jobs, _ = s.PeerJobs(ctx, "b.example", 0, 2)
-	if len(jobs) != 2 || jobs[0].Attempts != 1 || jobs[0].LastError != "connection refused" || jobs[1].Attempts != 1 {
+	if len(jobs) != 2 || jobs[0].Attempts != 1 || jobs[0].LastError != "connection refused" || jobs[0].LastCode != fednode.DeliveryUnreachable || jobs[1].Attempts != 1 {
 		t.Fatalf("after NoteAttempt: %+v", jobs)
 	}
 	err = s.FinishJobs(ctx, "b.example", []fednode.JobResult{

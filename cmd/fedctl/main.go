@@ -7,7 +7,8 @@
 //	fedctl tail [-after CURSOR]     (follows the live socket, reconnecting)
 //	fedctl logout
 //	fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
-//	fedctl admin dead-letters
+//	fedctl admin dead-letters [redrive|purge -id ID | -peer DOMAIN | -all]
+//	fedctl admin retry-peer DOMAIN
 //	fedctl admin rotate-keys sig|enc [OVERLAP]
 //	fedctl admin revoke-sessions
 //	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
@@ -15,11 +16,13 @@
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
-// $HOME/.config/fednode/token), which login writes with mode 0600.
+// $HOME/.config/fednode/token), which login writes with mode 0600. A
+// password is read from the terminal without echo, or as one line of
+// standard input when that is not a terminal (scripts). The usage text
+// (fedctl help) says the same; run adds help, version and hints.
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -44,26 +47,25 @@ func main() {
 	}
 }
 
-const usage = `usage: fedctl register|login USERNAME   (password on standard input)
+const usage = `usage: fedctl register|login USERNAME   (password from the terminal, not echoed, or a line of standard input)
        fedctl send TO CONTENT [TAG...]
        fedctl inbox [-after CURSOR] [-limit N]
        fedctl tail [-after CURSOR]
        fedctl logout
        fedctl admin federation [open|allowlist|reset] [-allow D,D] [-block D,D]
-       fedctl admin dead-letters
+       fedctl admin dead-letters [redrive|purge -id ID | -peer DOMAIN | -all]
+       fedctl admin retry-peer DOMAIN
        fedctl admin rotate-keys sig|enc [OVERLAP]
        fedctl admin revoke-sessions
        fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
        fedctl admin rotate-jwt-secret`
 
-func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
+// command runs one command; run (cli.go) wraps it.
+func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
-	base := getenv("FEDNODE_URL")
-	if base == "" {
-		base = "http://127.0.0.1:8080"
-	}
+	base := nodeURL(getenv)
 	tokenFile := getenv("FEDCTL_TOKEN_FILE")
 	if tokenFile == "" {
 		home, err := os.UserHomeDir()
@@ -193,16 +195,15 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 		}
 		return out.Encode(p)
 	case "dead-letters":
-		dl, err := c.DeadLetters(ctx)
-		if err != nil {
+		return deadLetters(ctx, c, args[1:], out, stderr)
+	case "retry-peer":
+		if len(args) != 2 {
+			return errors.New(usage)
+		}
+		if err := c.RetryPeer(ctx, args[1]); err != nil {
 			return err
 		}
-		for _, d := range dl {
-			if err := out.Encode(d); err != nil {
-				return err
-			}
-		}
-		return nil
+		return out.Encode(map[string]string{"peer": args[1]})
 	case "rotate-keys":
 		if len(args) < 2 || len(args) > 3 {
 			return errors.New(usage)
@@ -262,15 +263,4 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 		return out.Encode(map[string]int{"revoked": n})
 	}
 	return errors.New(usage)
-}
-
-// readPassword reads one line from stdin. Keep passwords out of argv and
-// shell history: pipe them in, or type them at the prompt.
-func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
-	fmt.Fprint(stderr, "password: ")
-	line, err := bufio.NewReader(stdin).ReadString('\n')
-	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
-		return "", errors.New("no password on standard input")
-	}
-	return strings.TrimRight(line, "\r\n"), nil
 }

@@ -156,6 +156,36 @@ func TestFedctl(t *testing.T) {
 	if out, err := fedctl("alice", "", "admin", "dead-letters"); err != nil || out != "" {
 		t.Fatalf("no dead letters expected: %q %v", out, err)
 	}
+	// A peer on a private address (not allowed here) fails at once: a dead
+	// letter to redrive, purge, and a peer to retry now.
+	fedctl("alice", "", "send", "bob@127.0.0.1:9", "to nowhere")
+	var dl string
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(dl, `"code":"private_address"`); time.Sleep(20 * time.Millisecond) {
+		if dl, _ = fedctl("alice", "", "admin", "dead-letters"); time.Now().After(deadline) {
+			t.Fatalf("dead letters: %q", dl)
+		}
+	}
+	if _, err := fedctl("alice", "", "admin", "dead-letters", "redrive"); err == nil || !strings.Contains(err.Error(), "invalid_request") {
+		t.Fatalf("redrive without a selection: %v", err)
+	}
+	if out, err := fedctl("alice", "", "admin", "dead-letters", "redrive", "-peer", "127.0.0.1:9"); err != nil || !strings.Contains(out, `"redriven":1`) {
+		t.Fatalf("redrive: %q %v", out, err)
+	}
+	if out, err := fedctl("alice", "", "admin", "retry-peer", "127.0.0.1:9"); err != nil || !strings.Contains(out, `"peer":"127.0.0.1:9"`) {
+		t.Fatalf("retry-peer: %q %v", out, err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out, err := fedctl("alice", "", "admin", "dead-letters", "purge", "-all")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, `"purged":1`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("purge: %q", out)
+		}
+	}
 	if out, err := fedctl("alice", "", "admin", "ban", "203.0.113.77", "2h", "spam"); err != nil || !strings.Contains(out, `"key":"203.0.113.77"`) || !strings.Contains(out, `"reason":"spam"`) {
 		t.Fatalf("ban: %q %v", out, err)
 	}

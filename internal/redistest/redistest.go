@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fednode/fednode/internal/testcert"
+	"github.com/fednode/fednode/internal/testnet"
 )
 
 // Password is the password every test server requires.
@@ -52,16 +52,6 @@ func binary(tb testing.TB, name string) string {
 	return p
 }
 
-func freePort(tb testing.TB) int {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // Start starts a single redis-server and stops it when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
@@ -76,7 +66,7 @@ func StartTLS(tb testing.TB) *Server {
 	dir := tb.TempDir()
 	tc := testcert.Write(tb, dir)
 	caFile, certFile, keyFile := tc.CA, tc.Cert, tc.Key
-	port := freePort(tb)
+	port := testnet.FreePort(tb)
 	s := &Server{tb: tb, Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: dir, CAFile: caFile, tls: true}
 	s.args = []string{
 		"--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", s.dir,
@@ -91,7 +81,7 @@ func StartTLS(tb testing.TB) *Server {
 
 func start(tb testing.TB, cluster bool) *Server {
 	tb.Helper()
-	port := freePort(tb)
+	port := testnet.FreePort(tb)
 	s := &Server{tb: tb, Addr: fmt.Sprintf("127.0.0.1:%d", port), dir: tb.TempDir(), cluster: cluster}
 	s.args = []string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", s.dir,

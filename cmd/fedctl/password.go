@@ -1,0 +1,31 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// readPassword reads a password: from a terminal without echoing it, or
+// else as one line of stdin, so scripts can pipe it in. Keep passwords out
+// of argv and shell history: pipe them in, or type them at the prompt.
+func readPassword(stdin io.Reader, stderr io.Writer) (string, error) {
+	fmt.Fprint(stderr, "password: ")
+	if f, ok := stdin.(interface{ Fd() uintptr }); ok && term.IsTerminal(int(f.Fd())) {
+		pw, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(stderr) // the Enter that ended it was not echoed either
+		if err != nil {
+			return "", fmt.Errorf("read password: %w", err)
+		}
+		return string(pw), nil
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+		return "", errors.New("no password on standard input")
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
