@@ -29,12 +29,16 @@ build:
 test: tools
 	$(GO) test -race -count=1 ./...
 
-# What the tests need on the machine: redis-server (installed with apt when
-# missing and we are root) and a Vault binary built from the module proxy.
+# What the tests need on the machine: redis-server and promtool (Debian's
+# prometheus package), installed with apt when missing and we are root, and
+# a Vault binary built from the module proxy.
 tools:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; \
 		else echo "install redis-server and redis-tools (apt-get install redis-server)"; exit 1; fi; }
+	@command -v promtool >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+		else echo "install promtool (apt-get install prometheus)"; exit 1; fi; }
 	@bash scripts/vault-build
 
 lint:

@@ -119,6 +119,11 @@ type Store interface {
 	// PurgeDeadLetters forgets the dead letters f picks (their messages
 	// stay failed) and returns them.
 	PurgeDeadLetters(ctx context.Context, f DeadLetterFilter) ([]DeadLetter, error)
+	// QueueStats returns, for each peer with jobs waiting, how many wait
+	// and when the first of them was enqueued, and how many dead letters
+	// are kept. It is read on metrics scrapes, so its cost grows with the
+	// number of peers, never with the number of jobs.
+	QueueStats(ctx context.Context) (QueueStats, error)
 
 	// SetBan stores (or replaces) the ban of b.Key.
 	SetBan(ctx context.Context, b Ban) error

@@ -41,6 +41,13 @@ func (d *Store) RedriveDeadLetters(ctx context.Context, f fednode.DeadLetterFilt
 			return err
 		}
 		msgs, dead := tx.Bucket(bMessages), tx.Bucket(bDead)
+		requeued := map[string]int{} // per peer, for the queue counts
+		tx.OnCommit(func() {
+			for peer, n := range requeued {
+				d.queue.add(peer, n, 0)
+			}
+			d.queue.add("", 0, -len(picked))
+		})
 		for _, dl := range picked {
 			var m fednode.Message
 			if err := get(msgs, []byte(dl.MessageID), &m); err != nil {
@@ -53,6 +60,7 @@ func (d *Store) RedriveDeadLetters(ctx context.Context, f fednode.DeadLetterFilt
 			if err := enqueueJob(tx, m, now.UTC()); err != nil {
 				return err
 			}
+			requeued[m.To.Domain]++
 			if err := dead.Delete([]byte(dl.MessageID)); err != nil {
 				return err
 			}
@@ -76,6 +84,7 @@ func (d *Store) PurgeDeadLetters(ctx context.Context, f fednode.DeadLetterFilter
 				return err
 			}
 		}
+		tx.OnCommit(func() { d.queue.add("", 0, -len(picked)) })
 		out = picked
 		return nil
 	})

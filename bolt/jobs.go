@@ -87,10 +87,14 @@ func (d *Store) FinishJobs(ctx context.Context, peer string, results []fednode.J
 	return d.update("finish jobs", func(tx *bbolt.Tx) error {
 		q := tx.Bucket(bOutbox).Bucket([]byte(peer))
 		msgs := tx.Bucket(bMessages)
+		removed, dead := 0, 0
+		tx.OnCommit(func() { d.queue.add(peer, -removed, dead) })
 		for _, r := range results {
 			var j fednode.Job
 			if q != nil {
-				if err := get(q, u64(r.Seq), &j); err != nil && !errors.Is(err, fednode.ErrNotFound) {
+				if err := get(q, u64(r.Seq), &j); err == nil {
+					removed++
+				} else if !errors.Is(err, fednode.ErrNotFound) {
 					return err
 				}
 				if err := q.Delete(u64(r.Seq)); err != nil {
@@ -110,6 +114,9 @@ func (d *Store) FinishJobs(ctx context.Context, peer string, results []fednode.J
 			}
 			if r.Status == fednode.StatusFailed {
 				dl := fednode.DeadLetter{MessageID: m.ID, Peer: peer, Reason: r.Reason, Code: r.Code, Attempts: j.Attempts + 1, FailedAt: now.UTC()}
+				if tx.Bucket(bDead).Get([]byte(m.ID)) == nil {
+					dead++
+				}
 				if err := put(tx.Bucket(bDead), []byte(m.ID), dl); err != nil {
 					return err
 				}

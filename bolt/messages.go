@@ -63,6 +63,9 @@ func (d *Store) committer() {
 			if err != nil {
 				r.cursors, r.err = nil, err
 			}
+			if r.job && r.err == nil {
+				d.queue.add(r.m.To.Domain, 1, 0)
+			}
 			close(r.done)
 		}
 	}

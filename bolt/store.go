@@ -61,6 +61,7 @@ type Store struct {
 	closeMu       sync.RWMutex
 	closed        bool
 
+	queue    queueCounts // the outbox's depths and dead letters, for QueueStats
 	health   health
 	gate     sync.RWMutex // writers share it; the check after a failure takes it alone
 	bg       sync.WaitGroup
@@ -218,6 +219,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	d := &Store{db: db, path: path, appends: make(chan []*appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
 	d.bgCtx, d.stopBg = context.WithCancel(context.Background())
+	d.loadQueueCounts() // an error has failed the store, which says why (Ping)
 	go d.committer()
 	return d, nil
 }

@@ -40,6 +40,8 @@ type Config struct {
 	LogLevel slog.Level // LOG_LEVEL: debug | info | warn | error
 	AuditLog string     // AUDIT_LOG: stdout | stderr | a file path
 
+	MetricsAddr string // METRICS_ADDR: /metrics on a listener of its own
+
 	RedisURL       string // REDIS_URL: redis:// or rediss://; empty: the embedded store
 	RedisPassword  string // REDIS_PASSWORD or REDIS_PASSWORD_FILE
 	RedisCluster   bool   // REDIS_CLUSTER: REDIS_URL names a Redis Cluster
@@ -144,7 +146,7 @@ func Load(getenv func(string) string) (Config, error) {
 // ourPrefixes are the beginnings of the variables fednode reads; a variable
 // that starts with one of them but is not in the table is most likely a
 // typo (RATE_LIMIT_AUHT=5/1m) that would otherwise be ignored in silence.
-var ourPrefixes = []string{"RATE_LIMIT_", "BAN_", "JWT_", "TLS_", "REDIS_", "VAULT_", "FEDERATION_", "OUTBOX_", "PEER_KEY_", "LOGIN_", "KEYS_", "KEY_ROTATION_", "REGISTRATION_", "CHALLENGE_"}
+var ourPrefixes = []string{"RATE_LIMIT_", "BAN_", "JWT_", "TLS_", "REDIS_", "VAULT_", "FEDERATION_", "OUTBOX_", "PEER_KEY_", "LOGIN_", "KEYS_", "KEY_ROTATION_", "REGISTRATION_", "CHALLENGE_", "METRICS_"}
 
 // UnknownVariables returns the variables of environ ("NAME=value", as
 // os.Environ gives them) that carry one of fednode's prefixes but are not

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/keys"
@@ -42,6 +44,7 @@ type Daemon struct {
 	ln       net.Listener
 	http     *http.Server
 	url      string
+	metrics  *metricsListener // nil without METRICS_ADDR
 	serveErr chan error
 	be       backend
 	vault    *keys.VaultClient // nil unless the node uses Vault
@@ -174,32 +177,34 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 	if vc != nil {
 		deps.Ready = map[string]func(context.Context) error{"vault": vc.Health}
 	}
+	cfg.MetricsSeparate = cfg.MetricsAddr != ""
 	srv, err := node.New(ctx, cfg.Config, deps)
 	if err != nil {
 		return nil, err
 	}
-	d := &Daemon{Server: srv, cfg: cfg, log: log, ln: ln, url: scheme + "://" + ln.Addr().String(), serveErr: make(chan error, 1), be: be, vault: vc}
+	var ml *metricsListener
+	if cfg.MetricsSeparate {
+		if ml, err = listenMetrics(ctx, cfg.MetricsAddr, srv.MetricsHandler(), log); err != nil {
+			srv.Close()
+			return nil, err
+		}
+	}
+	d := &Daemon{Server: srv, cfg: cfg, log: log, ln: ln, url: scheme + "://" + ln.Addr().String(), serveErr: make(chan error, 1), be: be, vault: vc, metrics: ml}
 	if src, ok := be.store.(backupSource); ok && !be.redis { // online backups (adminsock.go)
 		if d.admin, err = serveAdmin(cfg.DataDir, src, log, opt.Audit); err != nil {
 			log.Warn("admin socket: off, so `fednode admin backup` cannot reach this node while it runs", "err", err)
 			err = nil
 		}
 	}
-	d.http = &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	d.http = newHTTPServer(ctx, srv.Handler(), log)
 	go func() {
 		if err := d.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			d.serveErr <- err
 		}
 	}()
+	if ml != nil {
+		ml.serve(d.serveErr)
+	}
 	srv.Start()
 	if certs != nil {
 		go certs.warm(log)
@@ -209,22 +214,49 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 	return d, nil
 }
 
+// newHTTPServer is the server of each listener: bounded reads, writes,
+// idle connections and headers; net/http's own complaints in the JSON log.
+func newHTTPServer(ctx context.Context, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
 // URL is the base URL the daemon listens on.
 func (d *Daemon) URL() string { return d.url }
 
 // Close says the node is going (readiness fails from now on), stops
 // accepting requests and waits for in-flight ones, stops the node's work
 // and closes its live sockets, then closes what Open opened.
+//
+// Each step is logged: the start of the drain, the end of the drain (with
+// how long in-flight requests took, and whether they ran out of time),
+// and the end of the shutdown, with its whole duration.
 func (d *Daemon) Close() error {
+	start := time.Now()
 	d.Server.Draining()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	d.log.Info("shutdown: draining", "in_flight_timeout", shutdownTimeout.String(), "live_sockets", d.Server.LiveSockets())
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	err := d.http.Shutdown(ctx)
 	if d.admin != nil {
 		d.admin.close()
 	}
+	d.log.Info("shutdown: drained", "duration_ms", time.Since(start).Milliseconds(), "timed_out", errors.Is(err, context.DeadlineExceeded))
 	if cerr := d.Server.Close(); err == nil {
 		err = cerr
+	}
+	if d.metrics != nil { // last: the drain can be watched to its end
+		if cerr := d.metrics.close(); err == nil {
+			err = cerr
+		}
 	}
 	if cerr := d.be.close(); err == nil {
 		err = cerr
@@ -232,8 +264,16 @@ func (d *Daemon) Close() error {
 	if d.vault != nil {
 		d.vault.Close()
 	}
+	if err != nil {
+		d.log.Warn("shutdown: complete, with an error", "duration_ms", time.Since(start).Milliseconds(), "err", err)
+	} else {
+		d.log.Info("shutdown: complete", "duration_ms", time.Since(start).Milliseconds())
+	}
 	return err
 }
+
+// shutdownTimeout is how long Close waits for in-flight requests.
+const shutdownTimeout = 10 * time.Second
 
 // VaultCalls is how many requests this node has made to Vault (0 without
 // Vault), for benchmarks and tests.
@@ -272,6 +312,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 		}
 		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker()}, nil
 	}
+	goredis.SetLogger(redisLogger{log})
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}
 	opt.Log = log
 	store, err := redis.Open(ctx, opt)

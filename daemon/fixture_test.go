@@ -183,7 +183,7 @@ func TestUpgradeFromStoreV0(t *testing.T) {
 				opts = append(opts, fixtureOnRedis(srv.URL()))
 			}
 			logs := &syncbuf.Buffer{}
-			a := startNode(t, append(opts, logs)...)
+			a := startNode(t, append(opts, logTo{logs})...)
 			if !strings.Contains(logs.String(), "store schema upgraded from 0 to 1") {
 				t.Fatalf("no upgrade logged:\n%s", logs.String())
 			}

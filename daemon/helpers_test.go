@@ -48,8 +48,8 @@ type testNode struct {
 	srv   *daemon.Daemon
 	url   string
 	audit *syncbuf.Buffer
-	logs  *syncbuf.Buffer // when an option gives one: a copy of the node's JSON log
 	clock *clock
+	log   io.Writer // the node's JSON log; nil discards it (see logTo)
 }
 
 const testSecret = "test-secret-that-is-long-enough-0123456789"
@@ -57,13 +57,16 @@ const testSecret = "test-secret-that-is-long-enough-0123456789"
 // keysFrom is a startNode option: the node's keys come from it.
 type keysFrom func() (*rsa.PrivateKey, error)
 
+// logTo is a startNode option: the node's JSON log goes to w.
+type logTo struct{ w io.Writer }
+
 // nodeOption is a startNode option that sets both.
 type nodeOption func(*daemon.Config, *keysFrom)
 
 // startNode runs a node through daemon.Open on a random loopback port with a
 // temporary DATA_DIR and cheap password hashing (the production parameters
 // are pinned by their own test). Each option is a func(*daemon.Config), a
-// keysFrom, a nodeOption or a *syncbuf.Buffer to copy the node's log to.
+// keysFrom, a nodeOption or a logTo.
 func startNode(t testing.TB, opts ...any) *testNode {
 	t.Helper()
 	cfg := daemon.DefaultConfig()
@@ -76,7 +79,7 @@ func startNode(t testing.TB, opts ...any) *testNode {
 	cfg.WSWriteWait = time.Second
 	c := &clock{}
 	gen := keysFrom(nextTestKey)
-	var logs *syncbuf.Buffer
+	var logW io.Writer
 	cfg.FederationAllowPrivate, cfg.FederationPlainHTTP = true, true
 	// Tests make many requests from 127.0.0.1: generous limits unless a test
 	// of limits and bans sets its own.
@@ -94,13 +97,13 @@ func startNode(t testing.TB, opts ...any) *testNode {
 			gen = o
 		case nodeOption:
 			o(&cfg, &gen)
-		case *syncbuf.Buffer:
-			logs = o
+		case logTo:
+			logW = o.w
 		default:
 			t.Fatalf("startNode: option of type %T", o)
 		}
 	}
-	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncbuf.Buffer{}, logs: logs, clock: c}
+	n := &testNode{t: t, cfg: cfg, gen: gen, audit: &syncbuf.Buffer{}, clock: c, log: logW}
 	n.open()
 	t.Cleanup(func() {
 		if n.srv != nil {
@@ -119,8 +122,8 @@ func (n *testNode) open() {
 	if os.Getenv("FEDNODE_TEST_LOG") != "" { // see what a failing node did
 		logOut = os.Stderr
 	}
-	if n.logs != nil {
-		logOut = io.MultiWriter(logOut, n.logs)
+	if n.log != nil {
+		logOut = n.log
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	audit := slog.New(slog.NewJSONHandler(n.audit, nil))

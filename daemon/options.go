@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -150,6 +151,14 @@ var options = []option{
 		doc:   "where the audit stream goes: `stdout`, `stderr` or a file path (appended, mode 0600)",
 		set:   str(func(c *Config) *string { return &c.AuditLog }),
 		check: nonEmpty(func(c *Config) string { return c.AuditLog })},
+	{name: "METRICS_ADDR", def: "none (on `LISTEN_ADDR`)",
+		doc:   "serve `/metrics` on this address alone (plain HTTP, e.g. `10.0.0.5:9100` on the monitoring network); the main listener then answers it 404",
+		set:   str(func(c *Config) *string { return &c.MetricsAddr }),
+		check: func(c *Config) error { return optionalListenAddr(c.MetricsAddr, c.ListenAddr) }},
+	{name: "METRICS_TOKEN", secret: true, def: "none",
+		doc:   "when set, `/metrics` answers only requests with `Authorization: Bearer <token>` (≥ 16 characters; others get 401)",
+		set:   str(func(c *Config) *string { return &c.MetricsToken }),
+		check: func(c *Config) error { return minLength(c.MetricsToken, 16) }},
 	{name: "FEDERATION_MODE", def: "`open`",
 		doc:   "`open`: federate with every node not blocklisted; `allowlist`: only with listed nodes. Changeable at run time through the admin API",
 		set:   str(func(c *Config) *string { return &c.FederationMode }),
@@ -531,6 +540,28 @@ func origins(l []string) error {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			return fmt.Errorf("%q is not an origin such as https://app.example.org", o)
 		}
+	}
+	return nil
+}
+
+// optionalListenAddr is the rule of a second listen address: host:port,
+// not the main one.
+func optionalListenAddr(addr, main string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if _, port, _ := net.SplitHostPort(addr); addr == main && port != "0" {
+		return errors.New("must not be LISTEN_ADDR")
+	}
+	return nil
+}
+
+func minLength(s string, n int) error {
+	if s != "" && len(s) < n {
+		return fmt.Errorf("must be at least %d characters", n)
 	}
 	return nil
 }

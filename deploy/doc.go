@@ -9,5 +9,9 @@
 // files, the policies are the ones the nodes need, and the stack's nodes
 // start for real on a real Redis and Vault set up by the same script. The
 // image itself is tested by `make container-test` (scripts/container-test)
-// where a Docker engine runs. It has no code of its own.
+// where a Docker engine runs. The monitoring that ships with the node
+// lives here too: the Prometheus alert rules and their unit tests
+// (prometheus/) and the Grafana dashboard (grafana/); the tests check them
+// with promtool, lint a real node's scrape, and check that every metric
+// they use is one the node exports. It has no code of its own.
 package deploy

@@ -168,7 +168,11 @@ func (a *abuse) ban(ctx context.Context, key, reason string, d time.Duration, by
 	a.mu.Lock()
 	a.bans[key] = b
 	a.mu.Unlock()
-	a.m.bans.WithLabelValues(reason).Inc()
+	if by == "automatic" {
+		a.m.bans.WithLabelValues(reason).Inc() // one of the violation kinds
+	} else {
+		a.m.bans.WithLabelValues("manual").Inc() // an admin's reason is free text: not a label
+	}
 	a.audit.WarnContext(ctx, "ban.added", "key", key, "reason", reason, "level", level, "until", b.Until, "by", by)
 	a.publish(ctx, TopicBans, nil)
 	return b, nil

@@ -76,6 +76,10 @@ type Config struct {
 	ChallengeMaxNumber          int64         // CHALLENGE_MAX_NUMBER: the difficulty
 	ChallengeTTL                time.Duration // CHALLENGE_TTL: how long a challenge may be solved and used
 
+	MetricsToken    string // METRICS_TOKEN: /metrics answers only requests bearing it
+	MetricsSeparate bool   // METRICS_ADDR is set: /metrics is served by MetricsHandler, not Handler
+	MetricsTopPeers int    // peers the outbox metrics name; 0 means DefaultMetricsTopPeers
+
 	// Not from the environment: tuning that tests shorten.
 	Password      PasswordParams
 	WSPingPeriod  time.Duration

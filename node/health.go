@@ -30,18 +30,14 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		problems = append(problems, "the node is shutting down")
 	} else {
-		if err := s.store.Ping(ctx); err != nil {
-			s.log.Error("readiness: store", "err", err)
-			problems = append(problems, "store: "+storeProblem(err))
-		} else {
-			out["store"] = "ok"
-		}
-		for _, name := range slices.Sorted(maps.Keys(s.ready)) {
-			if err := s.ready[name](ctx); err != nil {
-				s.log.Warn("readiness: "+name, "err", err)
-				problems = append(problems, name+": "+strings.TrimPrefix(err.Error(), keys.ErrUnavailable.Error()+": "))
-			} else {
-				out[name] = "ok"
+		for _, c := range s.checkDependencies(ctx) {
+			switch {
+			case c.err == nil:
+				out[c.name] = "ok"
+			case c.name == "store":
+				problems = append(problems, "store: "+storeProblem(c.err))
+			default:
+				problems = append(problems, c.name+": "+strings.TrimPrefix(c.err.Error(), keys.ErrUnavailable.Error()+": "))
 			}
 		}
 	}
@@ -50,6 +46,29 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// depCheck is the outcome of one dependency's readiness check.
+type depCheck struct {
+	name string // "store", or a name of Deps.Ready ("vault")
+	err  error
+}
+
+// checkDependencies runs the readiness checks, the store's first, and logs
+// each failure with its cause. Readiness and the metrics share them.
+func (s *Server) checkDependencies(ctx context.Context) []depCheck {
+	out := []depCheck{{name: "store", err: s.store.Ping(ctx)}}
+	if out[0].err != nil {
+		s.log.Error("readiness: store", "err", out[0].err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.ready)) {
+		err := s.ready[name](ctx)
+		if err != nil {
+			s.log.Warn("readiness: "+name, "err", err)
+		}
+		out = append(out, depCheck{name: name, err: err})
+	}
+	return out
 }
 
 // storeProblem says why the store failed its check, in words safe to

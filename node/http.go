@@ -76,9 +76,23 @@ func unavailable(err error) bool {
 	return errors.Is(err, fednode.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// writeError answers err as {"error":{"code","message","field"}}. An error
-// that is not an *fednode.Error is internal: it is logged with the request
-// and answered with a generic message, never its text.
+// apiError is the REST API's error body: federation.ErrorBody's members
+// and the request's id, which the user can quote to the operator (the
+// access log has it). Peers read the inbox's refusals strictly as
+// federation.ErrorBody, so those keep to it (docs/PROTOCOL.md); the id is
+// in their X-Request-Id header.
+type apiError struct {
+	Error struct {
+		Code      string `json:"code"`
+		Message   string `json:"message"`
+		Field     string `json:"field,omitempty"`
+		RequestID string `json:"request_id,omitempty"`
+	} `json:"error"`
+}
+
+// writeError answers err as {"error":{"code","message","field","request_id"}}.
+// An error that is not an *fednode.Error is internal: it is logged with
+// the request and answered with a generic message, never its text.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *fednode.Error
 	if !errors.As(err, &e) && errors.Is(err, context.Canceled) {
@@ -88,12 +102,12 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case unavailable(err):
 		// A dependency (Redis, Vault, the disk) cannot answer: the operator
 		// sees why in the log; the client is told to retry.
-		log.WarnContext(r.Context(), "dependency unavailable", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.WarnContext(r.Context(), "dependency unavailable", "request_id", requestIDFromContext(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 		if e == nil {
 			e = fednode.ErrUnavailable
 		}
 	case e == nil:
-		log.ErrorContext(r.Context(), "internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+		log.ErrorContext(r.Context(), "internal error", "request_id", requestIDFromContext(r.Context()), "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &fednode.Error{Code: fednode.EInternal, Message: "internal error; the operator can find it in the logs"}
 	case e.Err != nil:
 		log.DebugContext(r.Context(), "request refused", "code", e.Code, "path", r.URL.Path, "err", e.Err)
@@ -108,8 +122,15 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fednode"`)
 	}
-	var body federation.ErrorBody
+	if r.URL.Path == federation.InboxPath {
+		var body federation.ErrorBody
+		body.Error.Code, body.Error.Message, body.Error.Field = e.Code, e.Message, e.Field
+		writeJSON(w, status, body)
+		return
+	}
+	var body apiError
 	body.Error.Code, body.Error.Message, body.Error.Field = e.Code, e.Message, e.Field
+	body.Error.RequestID = requestIDFromContext(r.Context())
 	writeJSON(w, status, body)
 }
 

@@ -20,13 +20,14 @@ type metrics struct {
 	inboxRefused *prometheus.CounterVec // federation refusals by code
 	deliveries   *prometheus.CounterVec // outbox outcomes
 	sockets      prometheus.GaugeFunc
+	http         *httpMetrics // requests by route (metrics_ops.go)
 }
 
 func newMetrics(liveSockets func() float64) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	m.limits = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fednode_ratelimit_decisions_total", Help: "Rate-limit decisions by class and result (allowed, limited, unavailable)."}, []string{"class", "result"})
 	m.fallbacks = prometheus.NewCounter(prometheus.CounterOpts{Name: "fednode_ratelimit_fallback_total", Help: "Decisions the in-process limiter made because Redis could not answer (RATE_LIMIT_FAIL_OPEN=true), or refusals because of it (false)."})
-	m.bans = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fednode_bans_total", Help: "Bans imposed, by reason."}, []string{"reason"})
+	m.bans = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fednode_bans_total", Help: "Bans imposed, by reason: the kind of abuse of an automatic ban, or manual (an admin's)."}, []string{"reason"})
 	m.banned = prometheus.NewCounter(prometheus.CounterOpts{Name: "fednode_banned_requests_total", Help: "Requests refused because their client is banned."})
 	m.authEvents = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fednode_auth_events_total", Help: "Authentication outcomes."}, []string{"event"})
 	m.inboxRefused = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "fednode_inbox_refusals_total", Help: "Federation deliveries refused, by code."}, []string{"code"})
@@ -34,6 +35,7 @@ func newMetrics(liveSockets func() float64) *metrics {
 	m.sockets = prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fednode_live_sockets", Help: "Open WebSocket connections on this replica."}, liveSockets)
 	m.reg.MustRegister(m.limits, m.fallbacks, m.bans, m.banned, m.authEvents, m.inboxRefused, m.deliveries, m.sockets,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.http = newHTTPMetrics(m.reg)
 	return m
 }
 

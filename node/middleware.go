@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"time"
 
 	"github.com/fednode/fednode"
 )
@@ -20,7 +19,7 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "panic", "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				log.ErrorContext(r.Context(), "panic", "request_id", requestIDFromContext(r.Context()), "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
 				writeError(w, r, log, fednode.Errorf(fednode.EInternal, "internal error; the operator can find it in the logs"))
 			}
 		}()
@@ -77,13 +76,13 @@ func (s *Server) cors(next http.Handler) http.Handler {
 		}
 		if allowed {
 			w.Header().Set("Access-Control-Allow-Origin", origin)
-			w.Header().Set("Access-Control-Expose-Headers", "Retry-After")
+			w.Header().Set("Access-Control-Expose-Headers", "Retry-After, "+HeaderRequestID)
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-// statusRecorder remembers the status for the access log.
+// statusRecorder remembers the status for the access log and the metrics.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
@@ -106,23 +105,6 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 }
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
-
-// accessLog logs each request at debug level.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !log.Enabled(r.Context(), slog.LevelDebug) {
-			next.ServeHTTP(w, r)
-			return
-		}
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		if rec.status == 0 { // nothing written: net/http answers 200
-			rec.status = http.StatusOK
-		}
-		log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", rec.status, "ms", time.Since(start).Milliseconds())
-	})
-}
 
 // Hijack lets WebSocket upgrades through the recorder.
 func (s *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {

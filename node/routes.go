@@ -21,17 +21,13 @@ import (
 // before the ban check, so that no ban and no dependency can make a live
 // process look dead; it and /readyz and /metrics are limited in process.
 func (s *Server) Handler() http.Handler {
-	r := mux.NewRouter()
-	r.NotFoundHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "no such endpoint"))
-	})
-	r.MethodNotAllowedHandler = s.public(ClassAPIAnon, func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
-	})
+	r := s.newRouter(ClassAPIAnon, "no such endpoint")
 	liveness := s.public(ClassProbe, s.handleHealthz)
 	r.Handle("/healthz", liveness).Methods(http.MethodGet)
 	r.Handle("/readyz", s.public(ClassProbe, s.handleReadyz)).Methods(http.MethodGet)
-	r.Handle("/metrics", s.public(ClassMetrics, s.metrics.handler().ServeHTTP)).Methods(http.MethodGet)
+	if !s.cfg.MetricsSeparate {
+		r.Handle("/metrics", s.serveMetrics()).Methods(http.MethodGet)
+	}
 
 	r.Handle("/api/auth/register", s.public(ClassAuth, s.handleRegister)).Methods(http.MethodPost)
 	r.Handle("/api/auth/login", s.public(ClassAuth, s.handleLogin)).Methods(http.MethodPost)
@@ -73,13 +69,29 @@ func (s *Server) Handler() http.Handler {
 
 	api := s.refuseBanned(s.cors(r))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
-	return recoverer(s.log, accessLog(s.log, securityHeaders(hsts, s.identify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	o := &observer{log: s.log, metrics: s.metrics.http, ips: s.ips, router: r}
+	return o.wrap(recoverer(s.log, securityHeaders(hsts, s.identify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/healthz" && r.Method == http.MethodGet {
 			liveness.ServeHTTP(w, r)
 			return
 		}
 		api.ServeHTTP(w, r)
 	})))))
+}
+
+// newRouter is a router that labels routes for the observer and answers
+// an unknown path (with notFound) and a wrong method with JSON errors,
+// counted under class.
+func (s *Server) newRouter(class, notFound string) *mux.Router {
+	r := mux.NewRouter()
+	r.Use(labelRoute)
+	r.NotFoundHandler = s.public(class, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.ENotFound, "%s", notFound))
+	})
+	r.MethodNotAllowedHandler = s.public(class, func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, s.log, fednode.Errorf(fednode.EMethod, "method %s is not allowed here", r.Method))
+	})
+	return r
 }
 
 // bearerToken returns the token of an "Authorization: Bearer" header.

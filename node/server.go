@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,6 +118,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 	if err := s.abuse.reload(ctx); err != nil {
 		return nil, fmt.Errorf("bans: %w", err)
 	}
+	s.metrics.registerState(s, cmp.Or(cfg.MetricsTopPeers, DefaultMetricsTopPeers), d.Limiter)
 	s.broker.Run(s.bgCtx, s.onEvent)
 	if s.policy, err = newFederationPolicy(ctx, store, cfg); err != nil {
 		return nil, err

@@ -51,15 +51,19 @@ func (f *fakeStore) CreateUser(ctx context.Context, u fednode.User) error {
 // broker and keys.
 func mustOpenServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error) http.Handler {
 	tb.Helper()
-	return openServer(tb, store, ready).Handler()
+	return openServer(tb, store, ready, nil).Handler()
 }
 
-// openServer builds the real service on store; cleanup closes it.
-func openServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error) *node.Server {
+// openServer is mustOpenServer's node itself, with set (when not nil)
+// changing its configuration first.
+func openServer(tb testing.TB, store fednode.Store, ready map[string]func(context.Context) error, set func(*node.Config)) *node.Server {
 	tb.Helper()
 	cfg := node.DefaultConfig()
 	cfg.NodeDomain, cfg.PublicURL = "a.test", "http://a.test"
 	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	if set != nil {
+		set(&cfg)
+	}
 	i := 0
 	kr, err := keys.OpenLocal(tb.TempDir(), keys.LocalOptions{Generate: func() (*rsa.PrivateKey, error) { i++; return testkeys.Key(i - 1), nil }})
 	if err != nil {
@@ -189,7 +193,7 @@ func TestStoreTroubleIsAnswered(t *testing.T) {
 // TestCloseTwice: a second Close (a test's cleanup after a failed start,
 // say) waits and returns instead of panicking on a closed channel.
 func TestCloseTwice(t *testing.T) {
-	srv := openServer(t, &fakeStore{}, nil)
+	srv := openServer(t, &fakeStore{}, nil, nil)
 	if err := srv.Close(); err != nil {
 		t.Fatal(err)
 	}

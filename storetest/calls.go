@@ -98,6 +98,7 @@ func Calls() map[string]Call {
 			return s.FinishJobs(ctx, "b.example", []fednode.JobResult{{Seq: 1, MessageID: "m1", Status: fednode.StatusDelivered}}, t0)
 		}},
 		"DeadLetters": {"dead letters", func(ctx context.Context, s fednode.Store) error { _, err := s.DeadLetters(ctx, 10); return err }},
+		"QueueStats":  {"queue stats", func(ctx context.Context, s fednode.Store) error { _, err := s.QueueStats(ctx); return err }},
 		"SetBan": {"set ban", func(ctx context.Context, s fednode.Store) error {
 			return s.SetBan(ctx, fednode.Ban{Key: "203.0.113.7", Until: t0})
 		}},

@@ -38,6 +38,7 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("OutgoingJob", func(t *testing.T) { testOutgoingJob(t, open(t)) })
 	t.Run("RedriveDeadLetters", func(t *testing.T) { testRedrive(t, open(t)) })
 	t.Run("PurgeDeadLetters", func(t *testing.T) { testPurge(t, open(t)) })
+	t.Run("QueueStats", func(t *testing.T) { testQueueStats(t, open(t)) })
 	t.Run("Meta", func(t *testing.T) { testMeta(t, open(t)) })
 	t.Run("FreshStoreHasTheCurrentSchemaVersion", func(t *testing.T) { testSchemaVersion(t, open(t)) })
 	t.Run("Bans", func(t *testing.T) { testBans(t, open(t)) })
