@@ -23,8 +23,31 @@ type migration struct {
 // to change the format; never edit or remove one that has shipped.
 var migrations = []migration{
 	// 0 → 1: the format of every fednode before versions were kept is
-	// version 0; this step changes no record, it only writes the version.
-	{name: "record the schema version", apply: func(*bbolt.Tx) error { return nil }},
+	// version 0. Stores of that time queued jobs without the index by
+	// message id (outbox_index) that GET /api/messages/{id}, redrive and
+	// purge read; this step builds it for the jobs already queued.
+	{name: "index queued jobs by message id", apply: indexQueuedJobs},
+}
+
+// indexQueuedJobs writes the outbox_index entry of every queued job.
+func indexQueuedJobs(tx *bbolt.Tx) error {
+	idx, err := tx.CreateBucketIfNotExists(bOutboxIndex)
+	if err != nil {
+		return err
+	}
+	ob := tx.Bucket(bOutbox)
+	if ob == nil {
+		return nil
+	}
+	return ob.ForEachBucket(func(peer []byte) error {
+		return ob.Bucket(peer).ForEach(func(k, v []byte) error {
+			var j fednode.Job
+			if err := decode(k, v, &j); err != nil {
+				return err
+			}
+			return idx.Put([]byte(j.MessageID), append([]byte(nil), k...))
+		})
+	})
 }
 
 // schemaVersion reads the store's version: 0 when none is recorded.

@@ -146,3 +146,40 @@ func TestNewerSchemaRefused(t *testing.T) {
 		t.Fatalf("the refusal does not name the file and both versions: %s", msg)
 	}
 }
+
+// TestUpgradeIndexesQueuedJobs: a store of version 0 queued jobs without
+// the index by message id; the upgrade builds it, so the jobs queued
+// before it are found by message id (GET /api/messages/{id}, redrive).
+func TestUpgradeIndexesQueuedJobs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	d, err := openSchema(t, dir, migrations, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fednode.Message{ID: "m-old", From: fednode.Address{User: "alice", Domain: "a.example"},
+		To: fednode.Address{User: "bob", Domain: "b.example"}, Content: "queued before the upgrade",
+		Status: fednode.StatusQueued, CreatedAt: time.Unix(1e9, 0).UTC()}
+	if _, err := d.AppendOutgoing(ctx, m, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	err = d.db.Update(func(tx *bbolt.Tx) error { // back to version 0: no index, no version
+		if err := tx.DeleteBucket(bOutboxIndex); err != nil {
+			return err
+		}
+		return tx.Bucket(bMeta).Delete([]byte(fednode.SchemaKey))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err = openSchema(t, dir, migrations, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	j, err := d.OutgoingJob(ctx, "b.example", "m-old")
+	if err != nil || j.MessageID != "m-old" {
+		t.Fatalf("the job queued before the upgrade, by message id: %+v, %v", j, err)
+	}
+}

@@ -31,8 +31,40 @@ type migration struct {
 // to change the format; never edit or remove one that has shipped.
 var migrations = []migration{
 	// 0 → 1: the format of every fednode before versions were kept is
-	// version 0; this step changes no key, it only writes the version.
-	{name: "record the schema version", apply: func(context.Context, *Store) error { return nil }},
+	// version 0. Stores of that time queued jobs without the index by
+	// message id (obidx) that GET /api/messages/{id}, redrive and purge
+	// read; this step builds it for the jobs already queued (idempotent:
+	// it writes the same entries again).
+	{name: "index queued jobs by message id", apply: indexQueuedJobs},
+}
+
+// indexQueuedJobs writes the obidx entry of every queued job.
+func indexQueuedJobs(ctx context.Context, s *Store) error {
+	peers, err := s.c.SMembers(ctx, s.key("obpeers")).Result()
+	if err != nil {
+		return err
+	}
+	for _, p := range peers {
+		jobs, err := s.c.HGetAll(ctx, s.key("obj", p)).Result()
+		if err != nil {
+			return err
+		}
+		if len(jobs) == 0 {
+			continue
+		}
+		idx := make(map[string]any, len(jobs))
+		for seq, v := range jobs {
+			var j fednode.Job
+			if err := decodeReply(v, &j); err != nil {
+				return fmt.Errorf("job %s of %s: %w", seq, p, err)
+			}
+			idx[j.MessageID] = seq
+		}
+		if err := s.c.HSet(ctx, s.key("obidx", p), idx).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upgradeLease is the lease the replica that upgrades the schema holds;

@@ -128,3 +128,32 @@ func TestFailedStepOnRedisKeepsTheVersion(t *testing.T) {
 		t.Fatalf("the step again: %v", err)
 	}
 }
+
+// TestUpgradeIndexesQueuedJobsOnRedis: the jobs a version-0 store queued
+// without the index by message id are found by it after the upgrade.
+func TestUpgradeIndexesQueuedJobsOnRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	s, err := openSchema(t, srv.URL(), "old", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := fednode.Message{ID: "m-old", From: fednode.Address{User: "alice", Domain: "a.example"},
+		To: fednode.Address{User: "bob", Domain: "b.example"}, Content: "queued before the upgrade",
+		Status: fednode.StatusQueued, CreatedAt: time.Unix(1e9, 0).UTC()}
+	if _, err := s.AppendOutgoing(ctx, m, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	s.c.Del(ctx, s.key("obidx", "b.example"), s.key("meta", fednode.SchemaKey)) // version 0
+	if _, err := s.OutgoingJob(ctx, "b.example", "m-old"); !errors.Is(err, fednode.ErrNotFound) {
+		t.Fatalf("without the index the job must not be found (the test's premise): %v", err)
+	}
+	s2, err := openSchema(t, srv.URL(), "old", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := s2.OutgoingJob(ctx, "b.example", "m-old")
+	if err != nil || j.MessageID != "m-old" {
+		t.Fatalf("the job queued before the upgrade, by message id: %+v, %v", j, err)
+	}
+}
