@@ -22,8 +22,8 @@ import (
 func TestBackupWhileSendingRestoresEverything(t *testing.T) {
 	ctx := context.Background()
 	n := startNode(t)
-	alice, _ := n.user("alice"), n.user("bob")
-	bob := n.login("bob", "password-bob")
+	alice := n.user("alice")
+	n.user("bob")
 	var before []string
 	for i := range 20 {
 		before = append(before, n.send(alice, "bob", "before "+string(rune('a'+i))))
@@ -85,7 +85,7 @@ func TestBackupWhileSendingRestoresEverything(t *testing.T) {
 	if got, _ := os.ReadFile(filepath.Join(n.cfg.DataDir, "keys", "keyring.json")); string(got) != string(keyring) {
 		t.Fatal("the restored node has other keys")
 	}
-	alice, bob = n.login("alice", "password-alice"), n.login("bob", "password-bob")
+	alice, bob := n.login("alice", "password-alice"), n.login("bob", "password-bob")
 	var restored []string
 	for _, m := range n.mailbox(bob) {
 		restored = append(restored, m["id"].(string))

@@ -20,17 +20,6 @@ import (
 // delete themselves, and the last active admin cannot lose the role (409
 // conflict): a node is never left without an admin who can log in.
 
-// userAdminStore is what user management needs from a store.
-type userAdminStore interface {
-	User(ctx context.Context, username string) (fednode.User, error)
-	UpdateUser(ctx context.Context, username string, fn func(*fednode.User) error) error
-	Users(ctx context.Context, q fednode.UserQuery) ([]fednode.User, error)
-	DeleteUser(ctx context.Context, tomb fednode.DeletedUser, domain string) (fednode.UserDeletion, error)
-	DeleteUserSessions(ctx context.Context, username string) ([]string, error)
-	LoginFailures(ctx context.Context, key string, since time.Time) ([]time.Time, error)
-	ClearLoginFailures(ctx context.Context, key string) error
-}
-
 // maxSuspendReason bounds the reason an admin gives, in code points.
 const maxSuspendReason = 500
 

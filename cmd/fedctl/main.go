@@ -14,15 +14,15 @@
 //	fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
 //	fedctl admin rotate-jwt-secret
 //	fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE
-//
-// Where the node asks for a proof of work (after repeated failed logins or
-// registrations), register and login solve it themselves.
 //	fedctl admin users [-prefix P] [-q SUBSTRING] [-role admin|user] [-after NAME] [-limit N]
 //	fedctl admin user NAME
 //	fedctl admin suspend NAME [REASON] | unsuspend NAME
 //	fedctl admin unlock NAME
 //	fedctl admin grant-admin NAME | revoke-admin NAME
 //	fedctl admin delete-user NAME -yes
+//
+// Where the node asks for a proof of work (after repeated failed logins or
+// registrations), register and login solve it themselves.
 //
 // The node is FEDNODE_URL (default http://127.0.0.1:8080). The token comes
 // from FEDNODE_TOKEN, or the file FEDCTL_TOKEN_FILE (default
