@@ -77,6 +77,10 @@ type Block struct {
 	CreatedAt time.Time
 }
 
+// RecipientRefusedMessage is the message of ERecipientRefused, locally and
+// between nodes: it does not say that the sender is blocked.
+const RecipientRefusedMessage = "the recipient does not accept messages from you"
+
 // BlockKey is the key a store files b under for its user: "a:" and the
 // address, or "d:" and the domain.
 func (b Block) Key() string {
