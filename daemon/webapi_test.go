@@ -2,11 +2,14 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fednode/fednode/daemon"
 )
 
 // convs decodes GET /api/conversations.
@@ -322,5 +325,28 @@ func TestExportAPI(t *testing.T) {
 	}
 	if !strings.Contains(n.audit.String(), `"msg":"account.exported","user":"alice"`) {
 		t.Error("export must be audited")
+	}
+}
+
+// TestCORSPreflightCoversTheWebClient: an allowed origin's preflight
+// allows every method and header the web client uses, DELETE included.
+func TestCORSPreflightCoversTheWebClient(t *testing.T) {
+	n := startNode(t, func(c *daemon.Config) { c.AllowedOrigins = []string{"https://app.example"} })
+	for _, m := range []string{"GET", "POST", "PUT", "DELETE"} {
+		req, _ := http.NewRequest("OPTIONS", n.url+"/api/messages/x", nil)
+		req.Header.Set("Origin", "https://app.example")
+		req.Header.Set("Access-Control-Request-Method", m)
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		h := resp.Header
+		if resp.StatusCode != 204 || h.Get("Access-Control-Allow-Origin") != "https://app.example" ||
+			!strings.Contains(h.Get("Access-Control-Allow-Methods"), m) || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") ||
+			!strings.Contains(h.Get("Access-Control-Allow-Headers"), "Content-Type") {
+			t.Fatalf("preflight for %s: %d %v", m, resp.StatusCode, h)
+		}
 	}
 }
