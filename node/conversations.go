@@ -47,15 +47,21 @@ func pageQuery(r *http.Request) (before uint64, limit int, err error) {
 			return 0, 0, fednode.FieldError(fednode.EInvalidParam, "before", "before must be a cursor returned by this node")
 		}
 	}
-	limit = defaultPageSize
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			return 0, 0, fednode.FieldError(fednode.EInvalidParam, "limit", "limit must be 1 to %d", maxPageSize)
-		}
-		limit = n
+	limit, err = parseLimit(q.Get("limit"))
+	return before, limit, err
+}
+
+// parseLimit reads a page's "limit": 1 to maxPageSize, defaultPageSize
+// when absent.
+func parseLimit(v string) (int, error) {
+	if v == "" {
+		return defaultPageSize, nil
 	}
-	return before, limit, nil
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPageSize {
+		return 0, fednode.FieldError(fednode.EInvalidParam, "limit", "limit must be 1 to %d", maxPageSize)
+	}
+	return n, nil
 }
 
 // conversationWith reads the {with} of a conversation path: a full

@@ -191,14 +191,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	limit := defaultPageSize
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, r, s.log, fednode.FieldError(fednode.EInvalidParam, "limit", "limit must be 1 to %d", maxPageSize))
-			return
-		}
-		limit = n
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
 	p, _ := principalFromContext(r.Context())
 	entries, err := s.messages.store.Mailbox(r.Context(), p.Session.Username, after, limit)
