@@ -21,6 +21,7 @@ type messageStore interface {
 	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
 	MailboxHead(ctx context.Context, username string) (uint64, error)
 	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
+	Blocked(ctx context.Context, username string, from fednode.Address) (bool, error)
 }
 
 // messaging accepts and serves messages. Each message lives once in the
@@ -72,6 +73,11 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 		return fednode.Message{}, fmt.Errorf("send: recipient: %w", err)
 	} else if u.Suspended() {
 		return fednode.Message{}, fednode.FieldError(fednode.ERecipientSuspended, "to", "%s is suspended and receives nothing", addr)
+	}
+	if blocked, err := m.store.Blocked(ctx, addr.User, msg.From); err != nil {
+		return fednode.Message{}, fmt.Errorf("send: blocks: %w", err)
+	} else if blocked {
+		return fednode.Message{}, fednode.FieldError(fednode.ERecipientRefused, "to", "%s", fednode.RecipientRefusedMessage)
 	}
 	if _, err := m.store.AppendMessage(ctx, msg, from, addr.User); err != nil {
 		return fednode.Message{}, fmt.Errorf("send: %w", err)
@@ -185,14 +191,10 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	limit := defaultPageSize
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, r, s.log, fednode.FieldError(fednode.EInvalidParam, "limit", "limit must be 1 to %d", maxPageSize))
-			return
-		}
-		limit = n
+	limit, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
 	p, _ := principalFromContext(r.Context())
 	entries, err := s.messages.store.Mailbox(r.Context(), p.Session.Username, after, limit)

@@ -44,6 +44,14 @@ func securityHeaders(hsts bool, next http.Handler) http.Handler {
 	})
 }
 
+// The methods and request headers a browser page may use, answered to
+// every preflight: every route the web client calls (GET, POST, PUT,
+// DELETE; a bearer token and a JSON body).
+const (
+	CORSMethods = "GET, POST, PUT, DELETE"
+	CORSHeaders = "Authorization, Content-Type"
+)
+
 // cors answers only the origins in ALLOWED_ORIGINS. Other origins get no
 // CORS headers (the browser then hides the response) and a refused
 // preflight. The API authenticates with bearer tokens, never cookies, so
@@ -67,8 +75,8 @@ func (s *Server) cors(next http.Handler) http.Handler {
 				}
 				h := w.Header()
 				h.Set("Access-Control-Allow-Origin", origin)
-				h.Set("Access-Control-Allow-Methods", "GET, POST")
-				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+				h.Set("Access-Control-Allow-Methods", CORSMethods)
+				h.Set("Access-Control-Allow-Headers", CORSHeaders)
 				h.Set("Access-Control-Max-Age", "600")
 				w.WriteHeader(http.StatusNoContent)
 			}).ServeHTTP(w, r)
