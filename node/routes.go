@@ -9,6 +9,7 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/web"
 )
 
 // Handler is the node's whole HTTP surface.
@@ -66,6 +67,11 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/users/{username}/unsuspend", s.admin(s.handleUnsuspend)).Methods(http.MethodPost)
 	r.Handle("/api/admin/users/{username}/unlock", s.admin(s.handleUnlock)).Methods(http.MethodPost)
 	r.Handle("/api/admin/users/{username}/role", s.admin(s.handleRole)).Methods(http.MethodPut)
+
+	// The browser client (package web), under its own page CSP.
+	page := s.public(ClassAPIAnon, web.Handler(r.NotFoundHandler).ServeHTTP)
+	r.Handle("/", page).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(web.AssetsPrefix).Handler(page).Methods(http.MethodGet, http.MethodHead)
 
 	api := s.refuseBanned(s.cors(r))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
