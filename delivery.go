@@ -58,6 +58,7 @@ const (
 	DeliveryPrivateAddress   = "private_address"       // the peer resolves to a non-public address, which is not allowed
 	DeliveryInvalidDocument  = "invalid_node_document" // the peer serves a node document that does not validate
 	DeliveryUnknownRecipient = ERecipient              // the peer has no such user
+	DeliveryRecipientRefused = ERecipientRefused       // the recipient does not accept messages from the sender
 	DeliveryRefused          = "peer_refused"          // the peer refused it for good (its code is in the reason)
 	DeliveryGaveUp           = "gave_up"               // retried for OUTBOX_GIVE_UP_AFTER without success
 	// Temporary: the message is retried with backoff.

@@ -40,6 +40,10 @@ const (
 	ESuspended          = "account_suspended"   // login to an account an admin suspended
 	ERecipientSuspended = "recipient_suspended" // message to a suspended user, local or federated
 
+	// Blocks, per user (docs/API.md "Blocks"). The message never says that
+	// the sender is blocked.
+	ERecipientRefused = "recipient_refused" // the recipient blocks the sender or the sender's node
+
 	// Federation inbox refusals (docs/PROTOCOL.md).
 	ESigMissing     = "signature_missing"         // no Signature header
 	ESigMalformed   = "signature_malformed"       // Signature header does not parse

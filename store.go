@@ -86,6 +86,35 @@ type Store interface {
 	// MailboxHead returns the newest cursor of a mailbox, 0 when it is empty.
 	MailboxHead(ctx context.Context, username string) (uint64, error)
 
+	// Conversations returns up to limit of a user's conversations whose
+	// LastCursor is below before (0: no bound), newest first. The index is
+	// kept by AppendMessage and AppendOutgoing in the write that appends to
+	// the mailbox (see ConversationOf).
+	Conversations(ctx context.Context, username string, before uint64, limit int) ([]Conversation, error)
+	// ConversationMessages returns up to limit entries of a user's mailbox
+	// that belong to the conversation with (a ConversationKey) and have a
+	// cursor below before (0: no bound), newest first.
+	ConversationMessages(ctx context.Context, username, with string, before uint64, limit int) ([]Entry, error)
+	// MarkConversationRead moves the read mark of a conversation up to
+	// cursor (never back). A conversation not in the index is ErrNotFound.
+	MarkConversationRead(ctx context.Context, username, with string, cursor uint64) error
+	// DeleteMailboxMessage removes message id from a user's mailbox and
+	// conversation index, and deletes the message itself (with its dead
+	// letter) when no other local user holds it (see HeldOnlyBy; domain is
+	// the local node's). A message not in the mailbox is ErrNotFound.
+	DeleteMailboxMessage(ctx context.Context, username, id, domain string) error
+
+	// AddBlock stores (or replaces) b.
+	AddBlock(ctx context.Context, b Block) error
+	// DeleteBlock removes the block of username with b's Address or Domain,
+	// or returns ErrNotFound.
+	DeleteBlock(ctx context.Context, username string, b Block) error
+	// Blocks returns a user's blocks, in order of Key.
+	Blocks(ctx context.Context, username string) ([]Block, error)
+	// Blocked reports whether username blocks messages from from (its
+	// address or its domain).
+	Blocked(ctx context.Context, username string, from Address) (bool, error)
+
 	// AppendOutgoing stores m (addressed to another node), appends it to the
 	// sender's mailbox and enqueues its delivery job for m.To.Domain,
 	// atomically: a message is never accepted without its job, nor a job

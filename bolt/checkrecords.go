@@ -40,7 +40,7 @@ func (kvStringer) KeyToString(k []byte) string { return strconv.Quote(keyString(
 func (kvStringer) ValueToString(v []byte) string { return strconv.Quote(keyString(v)) }
 
 // recordBuckets are the top-level buckets, in the order a report lists them.
-var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta", "invites", "deleted_users"}
+var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta", "invites", "deleted_users", "conversations", "conversation_order", "conversation_messages", "mailbox_ids", "blocks"}
 
 // recordScope is how many records a check decodes.
 type recordScope int
@@ -179,6 +179,37 @@ func checkTx(ctx context.Context, tx *bbolt.Tx, rep *Report, scope recordScope) 
 		}
 		return nil
 	})
+	nested(ctx, tx, rep, bConversations, func(_ *bbolt.Bucket, k, v []byte) error {
+		var c convRecord
+		if err := undecodable(v, &c); err != nil {
+			return err
+		}
+		if c.With != string(k) {
+			return fmt.Errorf("holds the conversation with %q", c.With)
+		}
+		return nil
+	})
+	nested(ctx, tx, rep, bConvOrder, func(_ *bbolt.Bucket, k, _ []byte) error {
+		if len(k) != 8 {
+			return errors.New("is not a cursor")
+		}
+		return nil
+	})
+	nested(ctx, tx, rep, bBlocks, func(_ *bbolt.Bucket, _, v []byte) error { var b fednode.Block; return undecodable(v, &b) })
+	if scope == allRecords {
+		nested(ctx, tx, rep, bConvMessages, func(_ *bbolt.Bucket, k, v []byte) error {
+			if len(k) < 9 || len(v) < 2 || !hasMessage(v[1:]) {
+				return errors.New("is not an entry of a stored message")
+			}
+			return nil
+		})
+		nested(ctx, tx, rep, bMailboxIDs, func(_ *bbolt.Bucket, k, v []byte) error {
+			if len(v) < 9 || !hasMessage(k) {
+				return errors.New("is not a mailbox entry of a stored message")
+			}
+			return nil
+		})
+	}
 	records(ctx, tx, rep, bDeleted, func(k, v []byte) error {
 		var u fednode.DeletedUser
 		if err := undecodable(v, &u); err != nil {

@@ -100,6 +100,9 @@ func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string, job bool) ([
 		if err := mb.Put(u64(seq), []byte(m.ID)); err != nil {
 			return nil, err
 		}
+		if err := indexConversation(tx, m, name, seq, job); err != nil {
+			return nil, err
+		}
 		cursors[i], done[name] = seq, seq
 	}
 	if job {

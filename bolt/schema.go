@@ -27,6 +27,9 @@ var migrations = []migration{
 	// message id (outbox_index) that GET /api/messages/{id}, redrive and
 	// purge read; this step builds it for the jobs already queued.
 	{name: "index queued jobs by message id", apply: indexQueuedJobs},
+	// 1 → 2: each user's conversation index (conversations.go), which
+	// appends keep from version 2 on, built from the mailboxes.
+	{name: "index conversations", apply: indexMailboxes},
 }
 
 // indexQueuedJobs writes the outbox_index entry of every queued job.

@@ -76,6 +76,13 @@ func (d *Store) DeleteUser(ctx context.Context, tomb fednode.DeletedUser, domain
 		if err := tx.Bucket(bFailures).Delete(name); err != nil {
 			return err
 		}
+		for _, top := range userIndexBuckets {
+			if t := tx.Bucket(top); t != nil && t.Bucket(name) != nil {
+				if err := t.DeleteBucket(name); err != nil {
+					return err
+				}
+			}
+		}
 		mb := tx.Bucket(bMailboxes).Bucket(name)
 		if mb == nil {
 			return nil

@@ -9,7 +9,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -207,8 +209,23 @@ func TestUpgradeFromStoreV0(t *testing.T) {
 			a.srv = nil
 			s := openFixtureStore(t, a.cfg)
 			defer s.Close()
-			if v, err := s.Meta(ctx, fednode.SchemaKey); err != nil || string(v) != "1" {
+			if v, err := s.Meta(ctx, fednode.SchemaKey); err != nil || string(v) != strconv.Itoa(fednode.SchemaVersion) {
 				t.Fatalf("schema version after the upgrade: %q %v", v, err)
+			}
+			// Schema 2 built the conversations of the old mailboxes.
+			convs, err := s.Conversations(ctx, "alice", 0, 10)
+			wantConvs := []fednode.Conversation{
+				{With: "bob@" + fixtureB, LastCursor: 5, LastPreview: "queued 2 before the upgrade", LastFromMe: true, Unread: 1},
+				{With: "carol@" + fixtureA, LastCursor: 3, LastPreview: "local before the upgrade", Unread: 1},
+			}
+			for i := range convs {
+				convs[i].LastAt = time.Time{}
+			}
+			if err != nil || !reflect.DeepEqual(convs, wantConvs) {
+				t.Fatalf("alice's conversations after the upgrade: %+v, %v; want %+v", convs, err, wantConvs)
+			}
+			if es, err := s.ConversationMessages(ctx, "alice", "bob@"+fixtureB, 0, 10); err != nil || len(es) != 4 || es[0].Cursor != 5 {
+				t.Fatalf("alice's conversation with bob after the upgrade: %+v, %v", es, err)
 			}
 			if ids, err := s.DeleteUserSessions(ctx, "dave"); err != nil || len(ids) != 1 {
 				t.Fatalf("dave's session from the fixture: %v %v", ids, err)

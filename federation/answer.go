@@ -18,7 +18,8 @@ const (
 
 // Per-message refusal codes that only the inbox answers. The content rules
 // use fednode's codes (invalid_content, invalid_tags, unknown_recipient),
-// and so does a recipient an admin suspended (recipient_suspended).
+// and so does a recipient an admin suspended (recipient_suspended) or a
+// recipient who blocks the sender or its node (recipient_refused).
 const (
 	CodeSenderMismatch    = "sender_mismatch"
 	CodeRecipientMismatch = "recipient_mismatch"

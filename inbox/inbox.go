@@ -41,6 +41,8 @@ type Store interface {
 	User(ctx context.Context, username string) (fednode.User, error)
 	Message(ctx context.Context, id string) (fednode.Message, error)
 	AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) ([]uint64, error)
+	// Blocked reports whether a user blocks the sender or its node.
+	Blocked(ctx context.Context, username string, from fednode.Address) (bool, error)
 }
 
 // Peers resolves peer node documents. Refresh and RefreshTrusted refetch a
@@ -323,6 +325,11 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 		return in.unavailable(m.ID, err)
 	} else if u.Suspended() {
 		return refused(fednode.ERecipientSuspended, "%s is suspended and receives nothing", m.To)
+	}
+	if blocked, err := in.Store.Blocked(ctx, to.User, from); err != nil {
+		return in.unavailable(m.ID, err)
+	} else if blocked {
+		return refused(fednode.ERecipientRefused, "%s", fednode.RecipientRefusedMessage)
 	}
 	pt, err := in.Unwraps.OpenMessage(ctx, in.Keyring, env, m)
 	switch {

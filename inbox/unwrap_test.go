@@ -129,3 +129,5 @@ func TestInboxUnwrapsOncePerDataKey(t *testing.T) {
 		t.Fatalf("a message under a retired key: %+v, %v; want refused unwrap_failed", res, err)
 	}
 }
+
+func (s *memStore) Blocked(context.Context, string, fednode.Address) (bool, error) { return false, nil }

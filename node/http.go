@@ -41,6 +41,7 @@ var statusOf = map[string]int{
 	fednode.EMethod:             http.StatusMethodNotAllowed,
 	fednode.ESuspended:          http.StatusForbidden,
 	fednode.ERecipientSuspended: http.StatusUnprocessableEntity,
+	fednode.ERecipientRefused:   http.StatusUnprocessableEntity,
 	fednode.EUnavailable:        http.StatusServiceUnavailable,
 	fednode.EInternal:           http.StatusInternalServerError,
 	fednode.ESigMissing:         http.StatusUnauthorized,

@@ -21,6 +21,7 @@ type messageStore interface {
 	Mailbox(ctx context.Context, username string, after uint64, limit int) ([]fednode.Entry, error)
 	MailboxHead(ctx context.Context, username string) (uint64, error)
 	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
+	Blocked(ctx context.Context, username string, from fednode.Address) (bool, error)
 }
 
 // messaging accepts and serves messages. Each message lives once in the
@@ -72,6 +73,11 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 		return fednode.Message{}, fmt.Errorf("send: recipient: %w", err)
 	} else if u.Suspended() {
 		return fednode.Message{}, fednode.FieldError(fednode.ERecipientSuspended, "to", "%s is suspended and receives nothing", addr)
+	}
+	if blocked, err := m.store.Blocked(ctx, addr.User, msg.From); err != nil {
+		return fednode.Message{}, fmt.Errorf("send: blocks: %w", err)
+	} else if blocked {
+		return fednode.Message{}, fednode.FieldError(fednode.ERecipientRefused, "to", "%s", fednode.RecipientRefusedMessage)
 	}
 	if _, err := m.store.AppendMessage(ctx, msg, from, addr.User); err != nil {
 		return fednode.Message{}, fmt.Errorf("send: %w", err)

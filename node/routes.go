@@ -40,6 +40,19 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/messages", s.authed(s.handleSend)).Methods(http.MethodPost)
 	r.Handle("/api/messages", s.authed(s.handleList)).Methods(http.MethodGet)
 	r.Handle("/api/messages/{id}", s.authed(s.handleGet)).Methods(http.MethodGet)
+	r.Handle("/api/messages/{id}", s.authed(s.handleDeleteMessage)).Methods(http.MethodDelete)
+
+	// The web client's views of a user's own mailbox (conversations.go)
+	// and account (account.go).
+	r.Handle("/api/conversations", s.authed(s.handleConversations)).Methods(http.MethodGet)
+	r.Handle("/api/conversations/{with}/messages", s.authed(s.handleConversationMessages)).Methods(http.MethodGet)
+	r.Handle("/api/conversations/{with}/read", s.authed(s.handleConversationRead)).Methods(http.MethodPost)
+	r.Handle("/api/blocks", s.authed(s.handleBlocks)).Methods(http.MethodGet)
+	r.Handle("/api/blocks", s.authed(s.handleAddBlock)).Methods(http.MethodPost)
+	r.Handle("/api/blocks", s.authed(s.handleRemoveBlock)).Methods(http.MethodDelete)
+	r.Handle("/api/auth/logout-all", s.authed(s.handleLogoutAll)).Methods(http.MethodPost)
+	r.Handle("/api/me", s.authed(s.handleDeleteMe)).Methods(http.MethodDelete)
+	r.Handle("/api/me/export", s.authed(s.handleExport)).Methods(http.MethodGet)
 	r.HandleFunc("/api/ws", s.handleWS).Methods(http.MethodGet) // limits per user once authenticated
 
 	r.Handle(federation.WellKnownPath, s.public(ClassAPIAnon, s.handleNodeDocument)).Methods(http.MethodGet)

@@ -86,6 +86,9 @@ func messageRefused(peer string, r federation.Result) (code, reason string) {
 	if r.Code == fednode.ERecipient {
 		return fednode.DeliveryUnknownRecipient, fmt.Sprintf("refused by %s: unknown_recipient (it has no such user)", peer)
 	}
+	if r.Code == fednode.ERecipientRefused {
+		return fednode.DeliveryRecipientRefused, fmt.Sprintf("refused by %s: recipient_refused (the recipient does not accept messages from you)", peer)
+	}
 	return fednode.DeliveryRefused, fmt.Sprintf("refused by %s: %s", peer, r.Code)
 }
 

@@ -25,18 +25,26 @@ local function enqueue(q, jobs, seqk, peers, idx, job, peer, id)
 end
 `
 
+// appendMessage stores a message (KEYS[1]) and appends it to n mailboxes,
+// each with its conversation index (convKeys: six keys a mailbox, three
+// arguments), and enqueues its job when ARGV[4] is '1'.
 var appendMessage = goredis.NewScript(enqueueJobLua + `
 if redis.call('EXISTS', KEYS[1]) == 1 then return -1 end
 redis.call('SET', KEYS[1], ARGV[1])
 local n = tonumber(ARGV[3])
 local out = {}
 for i = 1, n do
-  local c = redis.call('INCR', KEYS[1 + 2 * i])
-  redis.call('ZADD', KEYS[2 * i], c, ARGV[2])
+  local k, a = 1 + 6 * (i - 1), 6 + 3 * (i - 1)
+  local c = redis.call('INCR', KEYS[k + 2])
+  redis.call('ZADD', KEYS[k + 1], c, ARGV[2])
+  redis.call('HSET', KEYS[k + 3], ARGV[a + 1], ARGV[a + 2])
+  redis.call('ZADD', KEYS[k + 4], c, ARGV[a + 1])
+  redis.call('ZADD', KEYS[k + 5], c, ARGV[2])
+  if ARGV[a + 3] == '1' then redis.call('ZADD', KEYS[k + 6], c, ARGV[2]) end
   out[i] = c
 end
 if ARGV[4] == '1' then
-  local b = 2 * n + 1
+  local b = 6 * n + 1
   enqueue(KEYS[b + 1], KEYS[b + 2], KEYS[b + 3], KEYS[b + 4], KEYS[b + 5], ARGV[5], ARGV[6], ARGV[2])
 end
 return out`)
@@ -53,8 +61,16 @@ func (s *Store) appendMsg(ctx context.Context, m fednode.Message, mailboxes []st
 	}
 	b, _ := json.Marshal(m)
 	keys := []string{s.key("m", m.ID)}
+	var convArgs []any
 	for _, mb := range distinct {
+		with, fromMe := fednode.ConversationOf(m, mb, job)
 		keys = append(keys, s.key("mb", mb), s.key("mbseq", mb))
+		keys = append(keys, s.convKeys(mb, with)...)
+		received := "1"
+		if fromMe {
+			received = "0"
+		}
+		convArgs = append(convArgs, with, lastOf(m, fromMe), received)
 	}
 	jobFlag, jobJSON := "0", []byte{}
 	if job {
@@ -62,7 +78,8 @@ func (s *Store) appendMsg(ctx context.Context, m fednode.Message, mailboxes []st
 		jobJSON, _ = json.Marshal(fednode.Job{Peer: m.To.Domain, MessageID: m.ID, Pair: m.From.String() + "|" + m.To.String(), EnqueuedAt: m.CreatedAt})
 		keys = append(keys, s.jobKeys(m.To.Domain)...)
 	}
-	res, err := appendMessage.Run(ctx, s.c, keys, b, m.ID, len(distinct), jobFlag, jobJSON, m.To.Domain).Result()
+	args := append([]any{b, m.ID, len(distinct), jobFlag, jobJSON, m.To.Domain}, convArgs...)
+	res, err := appendMessage.Run(ctx, s.c, keys, args...).Result()
 	if err != nil {
 		return nil, err
 	}

@@ -36,6 +36,9 @@ var migrations = []migration{
 	// read; this step builds it for the jobs already queued (idempotent:
 	// it writes the same entries again).
 	{name: "index queued jobs by message id", apply: indexQueuedJobs},
+	// 1 → 2: each user's conversation index (conversations.go), which
+	// appends keep from version 2 on, built from the mailboxes.
+	{name: "index conversations", apply: indexMailboxes},
 }
 
 // indexQueuedJobs writes the obidx entry of every queued job.

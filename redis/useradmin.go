@@ -168,6 +168,9 @@ func (s *Store) DeleteUser(ctx context.Context, tomb fednode.DeletedUser, domain
 	if del.Messages, err = s.purgeMailbox(ctx, name, domain); err != nil {
 		return del, err
 	}
+	if err := s.dropConversations(ctx, name); err != nil {
+		return del, err
+	}
 	if state == 1 {
 		return del, fednode.ErrNotFound
 	}
@@ -212,14 +215,7 @@ func (s *Store) purgeMailbox(ctx context.Context, name, domain string) (int, err
 			}
 		}
 		if len(doomed) > 0 {
-			if _, err := s.c.TxPipelined(ctx, func(p goredis.Pipeliner) error {
-				for _, id := range doomed {
-					p.Del(ctx, s.key("m", id))
-				}
-				p.HDel(ctx, s.key("dead"), doomed...)
-				p.ZRem(ctx, s.key("deadidx"), toAny(doomed)...)
-				return nil
-			}); err != nil {
+			if err := s.deleteMessages(ctx, doomed); err != nil {
 				return deleted, err
 			}
 		}

@@ -63,6 +63,31 @@ func Calls() map[string]Call {
 			_, err := s.AppendMessage(ctx, m, "alice")
 			return err
 		}},
+		"Conversations": {"conversations", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.Conversations(ctx, "alice", 0, 10)
+			return err
+		}},
+		"ConversationMessages": {"conversation messages", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.ConversationMessages(ctx, "alice", "bob@a.example", 0, 10)
+			return err
+		}},
+		"MarkConversationRead": {"mark conversation read", func(ctx context.Context, s fednode.Store) error {
+			return s.MarkConversationRead(ctx, "alice", "bob@a.example", 1)
+		}},
+		"DeleteMailboxMessage": {"delete message m1", func(ctx context.Context, s fednode.Store) error {
+			return s.DeleteMailboxMessage(ctx, "alice", "m1", "a.example")
+		}},
+		"AddBlock": {"add block", func(ctx context.Context, s fednode.Store) error {
+			return s.AddBlock(ctx, fednode.Block{Username: "alice", Domain: "b.example"})
+		}},
+		"DeleteBlock": {"delete block", func(ctx context.Context, s fednode.Store) error {
+			return s.DeleteBlock(ctx, "alice", fednode.Block{Domain: "b.example"})
+		}},
+		"Blocks": {"blocks", func(ctx context.Context, s fednode.Store) error { _, err := s.Blocks(ctx, "alice"); return err }},
+		"Blocked": {"blocked", func(ctx context.Context, s fednode.Store) error {
+			_, err := s.Blocked(ctx, "alice", fednode.Address{User: "bob", Domain: "b.example"})
+			return err
+		}},
 		"Message": {"message", func(ctx context.Context, s fednode.Store) error { _, err := s.Message(ctx, "m1"); return err }},
 		"Messages": {"messages", func(ctx context.Context, s fednode.Store) error {
 			_, err := s.Messages(ctx, []string{"m1"})

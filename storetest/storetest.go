@@ -46,6 +46,9 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("Leases", func(t *testing.T) { testLeases(t, open(t)) })
 	t.Run("Invites", func(t *testing.T) { testInvites(t, open(t)) })
 	t.Run("InviteUsedOnceUnderRace", func(t *testing.T) { testInviteRace(t, open(t)) })
+	t.Run("Conversations", func(t *testing.T) { testConversations(t, open(t)) })
+	t.Run("DeleteMailboxMessage", func(t *testing.T) { testDeleteMailboxMessage(t, open(t)) })
+	t.Run("Blocks", func(t *testing.T) { testBlocks(t, open(t)) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
 }
 
