@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/web"
 )
 
@@ -326,5 +327,90 @@ func TestWebUITwoNodes(t *testing.T) {
 			t.Fatal("an inline script was injected and the browser reported no policy violation")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestWebUIOneUserScreens: registration with the proof of work, errors in
+// words, older pages, deleting a message, blocks, logging out everywhere
+// and deleting the account, through the page.
+func TestWebUIOneUserScreens(t *testing.T) {
+	browser := newBrowser(t)
+	n := startNode(t, func(c *daemon.Config) {
+		c.ChallengeAfterRegistrations = 0 // every registration needs a solved challenge
+		c.ChallengeMaxNumber = 20000
+	})
+	eve := n.user("eve")
+	dora := "dora@" + n.srv.Domain()
+	evesAddr := "eve@" + n.srv.Domain()
+
+	d := newTab(t, browser, "dora")
+	d.do("open the registration", chromedp.Navigate(n.url+"/#/register"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	d.do("register with the keyboard",
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "dora"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=new-password]`), "password-dora\r"))
+	d.waitFor("dora logged in after the challenge", `document.getElementById('me') && document.getElementById('me').textContent === `+js(dora), waitLive)
+
+	// Eve writes 60 messages while dora's page is open.
+	for i := 0; i < 60; i++ {
+		n.send(eve, "dora", fmt.Sprintf("note %02d", i))
+	}
+	d.waitFor("60 unread from eve", `!!document.querySelector('#conversations li[data-with=`+js(evesAddr)+`] [data-unread="60"]')`, waitLive)
+	d.do("open eve", chromedp.Click(chromedp.CSS(`#conversations li[data-with=`+js(evesAddr)+`] a`)))
+	d.waitFor("the newest page", `document.querySelectorAll('#thread li').length === 50 && !document.getElementById('older').hidden`, waitLive)
+	d.do("load older", chromedp.Click(chromedp.CSS(`#older`)))
+	d.waitFor("all 60, oldest first", `document.querySelectorAll('#thread li').length === 60 && document.querySelector('#thread li .body').textContent === 'note 00'`, waitLive)
+	d.waitFor("read", `!document.querySelector('#conversations [data-unread]')`, waitLive)
+
+	// Delete one from my view.
+	d.do("delete note 00", chromedp.Click(chromedp.CSS(`#thread li .meta button`)))
+	d.waitFor("note 00 gone", `document.querySelectorAll('#thread li').length === 59 && !`+messageShown("note 00"), waitLive)
+	if box := n.mailbox(n.login("dora", "password-dora")); len(box) != 59 {
+		t.Fatalf("dora's mailbox after the delete: %d messages", len(box))
+	}
+
+	// The server's refusal in words.
+	d.do("write to nobody", chromedp.Navigate(n.url+"/#/c/"+url.PathEscape("nobody@"+n.srv.Domain())), chromedp.WaitVisible(chromedp.CSS(`form.composer textarea`)))
+	d.do("send to nobody",
+		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), "anyone?"),
+		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	d.waitFor("unknown_recipient in words", `document.querySelector('form.composer .error').textContent === 'There is no such user.'`, waitLive)
+
+	// Block eve on the privacy page, then unblock her.
+	d.do("privacy", chromedp.Navigate(n.url+"/#/privacy"), chromedp.WaitVisible(chromedp.CSS(`input[name=target]`)))
+	d.do("block eve", chromedp.SendKeys(chromedp.CSS(`input[name=target]`), "eve\r"))
+	d.waitFor("eve listed", `document.getElementById('blocks') && document.getElementById('blocks').textContent.includes(`+js(evesAddr)+`)`, waitLive)
+	if r := n.do("POST", "/api/messages", eve, map[string]any{"to": "dora", "content": "blocked?"}); r.code() != "recipient_refused" {
+		t.Fatalf("a send from a blocked sender: %d %s", r.Status, r.Raw)
+	}
+	d.do("unblock eve", chromedp.Click(chromedp.CSS(`#blocks button`)))
+	d.waitFor("nobody blocked", `!document.getElementById('blocks')`, waitLive)
+
+	// Log out everywhere: this page's token and any other are revoked.
+	other := n.login("dora", "password-dora")
+	d.do("log out everywhere", chromedp.Click(chromedp.Search(`//button[text()="Log out everywhere"]`)))
+	d.waitFor("the login page", `!!document.querySelector('input[name=username]') && !document.getElementById('me')`, waitLive)
+	if r := n.do("GET", "/api/me", other, nil); r.Status != 401 {
+		t.Fatalf("another session after logging out everywhere: %d", r.Status)
+	}
+
+	// Delete the account with the password.
+	d.do("log in again",
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), "dora"),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), "password-dora\r"))
+	d.waitFor("logged in", `!!document.getElementById('me')`, waitLive)
+	d.do("privacy", chromedp.Navigate(n.url+"/#/privacy"), chromedp.WaitVisible(chromedp.CSS(`form.card button.danger`)))
+	d.do("delete with a wrong password",
+		chromedp.SendKeys(chromedp.CSS(`form.card input[name=password]`), "not-the-password"),
+		chromedp.Click(chromedp.CSS(`input[name=sure]`)),
+		chromedp.Click(chromedp.CSS(`form.card button.danger`)))
+	d.waitFor("refused in words", `document.querySelector('form.card .error').textContent === 'Wrong username or password.'`, waitLive)
+	d.eval(`(() => { document.querySelector('form.card input[name=password]').value = ''; return true })()`)
+	d.do("delete", chromedp.SendKeys(chromedp.CSS(`form.card input[name=password]`), "password-dora"), chromedp.Click(chromedp.CSS(`form.card button.danger`)))
+	d.waitFor("logged out", `!!document.querySelector('input[name=username]') && !document.getElementById('me')`, waitLive)
+	if r := n.do("POST", "/api/auth/login", "", map[string]any{"username": "dora", "password": "password-dora"}); r.Status != 401 {
+		t.Fatalf("login after deleting the account: %d %s", r.Status, r.Raw)
+	}
+	if p := d.takeProblems(); len(p) > 0 {
+		t.Fatalf("the page reported: %v", p)
 	}
 }
