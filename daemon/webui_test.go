@@ -192,6 +192,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	alloc := newBrowser(t)
 	a, b := startNode(t, fastRetry), startNode(t, fastRetry)
 	a.register("alice", "password-alice")
+	a.register("carol", "password-carol")
 	a.promote("alice") // the admin page is hers
 	alice := "alice@" + a.srv.Domain()
 	bobAddr := "bob@" + b.srv.Domain()
@@ -300,8 +301,17 @@ func TestWebUITwoNodes(t *testing.T) {
 	// The other screens render without a problem.
 	ta.do("privacy", chromedp.Navigate(a.url+"/#/privacy"), chromedp.WaitVisible(chromedp.CSS(`form.card button.danger`)))
 	ta.screenshot("privacy")
-	ta.do("admin", chromedp.Navigate(a.url+"/#/admin"), chromedp.WaitVisible(chromedp.CSS(`tr[data-user=alice]`)))
+	ta.do("admin", chromedp.Navigate(a.url+"/#/admin"), chromedp.WaitVisible(chromedp.CSS(`tr[data-user=carol]`)))
 	ta.screenshot("admin")
+	ta.do("suspend carol", chromedp.SendKeys(chromedp.CSS(`input[name=reason]`), "spam"), chromedp.Click(chromedp.Search(`//button[@aria-label="Suspend carol"]`)))
+	ta.waitFor("carol suspended", `document.querySelector('tr[data-user=carol]').textContent.includes('suspended (spam)')`, waitLive)
+	if r := a.do("POST", "/api/auth/login", "", map[string]any{"username": "carol", "password": "password-carol"}); r.code() != "account_suspended" {
+		t.Fatalf("carol's login after the page suspended her: %d %s", r.Status, r.Raw)
+	}
+	ta.do("unsuspend carol", chromedp.Click(chromedp.Search(`//button[@aria-label="Unsuspend carol"]`)))
+	ta.waitFor("carol active", `document.querySelector('tr[data-user=carol]').textContent.includes('active')`, waitLive)
+	ta.do("create an invite", chromedp.Click(chromedp.Search(`//button[text()="Create invites"]`)))
+	ta.waitFor("an unused invite listed", `[...document.querySelectorAll('td')].some(td => td.textContent === 'unused')`, waitLive)
 	ta.do("phone width", chromedp.EmulateViewport(375, 740), chromedp.Navigate(a.url+"/#/c/"+url.PathEscape(bobAddr)))
 	ta.waitFor("the conversation on a phone", messageShown("hi alice")+` && document.documentElement.scrollWidth <= 375`, waitLive)
 	ta.screenshot("phone")

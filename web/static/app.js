@@ -811,16 +811,17 @@ async function renderAdmin() {
     const d = await api('GET', '/api/admin/users?limit=200' + (q.value.trim() ? '&q=' + encodeURIComponent(q.value.trim()) : ''));
     usersBox.replaceChildren(table(['User', 'Role', 'State', 'Actions'], d.users.map((u) => {
       const n = encodeURIComponent(u.username);
-      const act = (path, body) => async () => { await api(body === 'DELETE' ? 'DELETE' : (body && body.role ? 'PUT' : 'POST'), `/api/admin/users/${n}${path}`, body === 'DELETE' ? undefined : body); await loadUsers(); };
+      // body is read when the button is pressed (the reason field may change).
+      const act = (method, path, body) => async () => { await api(method, `/api/admin/users/${n}${path}`, body && body()); await loadUsers(); };
       return h('tr', { 'data-user': u.username },
         h('td', { text: u.address }), h('td', { text: u.role }),
         h('td', { text: [u.suspended && 'suspended' + (u.suspend_reason ? ` (${u.suspend_reason})` : ''), u.locked && 'locked'].filter(Boolean).join(', ') || 'active' }),
         h('td', {}, h('div', { class: 'row' },
-          u.suspended ? actionButton('Unsuspend', 'Unsuspend ' + u.username, act('/unsuspend', {}), usersErr)
-            : actionButton('Suspend', 'Suspend ' + u.username, act('/suspend', reason.value.trim() ? { reason: reason.value.trim() } : {}), usersErr),
-          u.locked && actionButton('Unlock', 'Unlock ' + u.username, act('/unlock', {}), usersErr),
-          actionButton(u.role === 'admin' ? 'Make user' : 'Make admin', 'Change the role of ' + u.username, act('/role', { role: u.role === 'admin' ? 'user' : 'admin' }), usersErr),
-          confirmButton('Delete', 'Delete ' + u.username, act('', 'DELETE'), usersErr))));
+          u.suspended ? actionButton('Unsuspend', 'Unsuspend ' + u.username, act('POST', '/unsuspend'), usersErr)
+            : actionButton('Suspend', 'Suspend ' + u.username, act('POST', '/suspend', () => (reason.value.trim() ? { reason: reason.value.trim() } : {})), usersErr),
+          u.locked && actionButton('Unlock', 'Unlock ' + u.username, act('POST', '/unlock'), usersErr),
+          actionButton(u.role === 'admin' ? 'Make user' : 'Make admin', 'Change the role of ' + u.username, act('PUT', '/role', () => ({ role: u.role === 'admin' ? 'user' : 'admin' })), usersErr),
+          confirmButton('Delete', 'Delete ' + u.username, act('DELETE', ''), usersErr))));
     })));
   }
   usersForm.addEventListener('submit', async (ev) => { ev.preventDefault(); try { await loadUsers(); } catch (err) { showError(usersErr, err); } });
