@@ -160,6 +160,9 @@ func (tb *tab) screenshot(name string) {
 	if dir == "" {
 		return
 	}
+	if name != "phone" { // the phone shot shows the conversation's end
+		tb.eval(`window.scrollTo(0, 0) || true`)
+	}
 	time.Sleep(200 * time.Millisecond) // let a live update paint
 	buf, err := chromedp.Run(tb.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
