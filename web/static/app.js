@@ -461,6 +461,15 @@ function alertTop(err) {
 
 // ---- login and registration ------------------------------------------------
 
+// logIn logs in (solving a challenge if asked) and opens the conversations.
+async function logIn(username, password, progress, note) {
+  const d = await withChallenge('/api/auth/login', { username, password }, progress, note);
+  setToken(d.token);
+  await startSession();
+  location.hash = '#/';
+  route();
+}
+
 function renderLogin() {
   const user = h('input', { name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none' });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
@@ -475,11 +484,7 @@ function renderLogin() {
   form.addEventListener('submit', busy(submit, async () => {
     showError(err, null);
     try {
-      const d = await withChallenge('/api/auth/login', { username: user.value.trim(), password: pass.value }, progress, note);
-      setToken(d.token);
-      await startSession();
-      location.hash = '#/';
-      route();
+      await logIn(user.value.trim(), pass.value, progress, note);
     } catch (e) { showError(err, e); }
   }));
   show('Log in', form);
@@ -508,11 +513,7 @@ function renderRegister() {
     try {
       await withChallenge('/api/auth/register', body, progress, note);
       note.textContent = 'Account created; logging in…';
-      const d = await withChallenge('/api/auth/login', { username: body.username, password: body.password }, progress, note);
-      setToken(d.token);
-      await startSession();
-      location.hash = '#/';
-      route();
+      await logIn(body.username, body.password, progress, note);
     } catch (e) { showError(err, e); }
   }));
   show('Create an account', form);
