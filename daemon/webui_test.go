@@ -214,8 +214,10 @@ func TestWebUITwoNodes(t *testing.T) {
 	if r := a.do("GET", "/api/me", "", nil); strings.Contains(r.Header.Get("Content-Security-Policy"), "script-src") {
 		t.Fatalf("the API's policy was loosened: %q", r.Header.Get("Content-Security-Policy"))
 	}
-	if r := a.do("GET", "/assets/nope.js", "", nil); r.Status != 404 {
-		t.Fatalf("a missing asset: %d", r.Status)
+	for _, p := range []string{"/assets/nope.js", "/assets/..%2fweb.go", "/api/..%2f", "/nothing"} {
+		if r := a.do("GET", p, "", nil); r.Status != 404 || r.code() != "not_found" {
+			t.Fatalf("GET %s: %d %s, want the JSON 404", p, r.Status, r.Raw)
+		}
 	}
 
 	// Bob registers on B with the form.

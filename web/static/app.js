@@ -615,7 +615,7 @@ async function renderConversation(w) {
   const actions = h('div', { class: 'row' });
   const blockUser = h('button', { class: 'secondary', type: 'button', text: 'Block ' + w });
   blockUser.addEventListener('click', busy(blockUser, () => block({ address: w })));
-  actions.append(blockUser);
+  if (w !== S.me.address) actions.append(blockUser);
   if (isRemote(w)) {
     const dom = w.slice(w.indexOf('@') + 1);
     const blockNode = h('button', { class: 'secondary', type: 'button', text: 'Block node ' + dom });
