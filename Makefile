@@ -10,7 +10,7 @@ FUZZTIME ?= 30s
 GOTOOLCHAIN ?= auto
 export GOTOOLCHAIN
 
-.PHONY: run build test tools lint bench bench-micro fuzz vulncheck vulndb-update container-test
+.PHONY: run build test tools lint bench bench-micro fuzz vulncheck vulndb-update container-test screenshots
 
 run:
 	$(GO) run ./cmd/fednode
@@ -29,9 +29,10 @@ build:
 test: tools
 	$(GO) test -race -count=1 ./...
 
-# What the tests need on the machine: redis-server and promtool (Debian's
-# prometheus package), installed with apt when missing and we are root, and
-# a Vault binary built from the module proxy.
+# What the tests need on the machine: redis-server, promtool (Debian's
+# prometheus package) and Chromium (the web client's browser tests), installed
+# with apt when missing and we are root, and a Vault binary built from the
+# module proxy.
 tools:
 	@command -v redis-server >/dev/null && command -v redis-cli >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null; \
@@ -39,7 +40,14 @@ tools:
 	@command -v promtool >/dev/null || { \
 		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 		else echo "install promtool (apt-get install prometheus)"; exit 1; fi; }
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "install chromium (apt-get install chromium)"; exit 1; fi; }
 	@bash scripts/vault-build
+
+# The web client's screenshots in docs/screenshots, taken by its browser test.
+screenshots: tools
+	FEDNODE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test ./daemon -run '^TestWebUI' -count=1
 
 lint:
 	$(GO) vet ./...

@@ -3,12 +3,14 @@ package node
 import (
 	"errors"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/gorilla/mux"
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/federation"
+	"github.com/fednode/fednode/web"
 )
 
 // Handler is the node's whole HTTP surface.
@@ -80,7 +82,21 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/admin/users/{username}/unlock", s.admin(s.handleUnlock)).Methods(http.MethodPost)
 	r.Handle("/api/admin/users/{username}/role", s.admin(s.handleRole)).Methods(http.MethodPut)
 
-	api := s.refuseBanned(s.cors(r))
+	// The browser client (package web), under its own page CSP.
+	page := s.public(ClassAPIAnon, web.Handler(r.NotFoundHandler).ServeHTTP)
+	r.Handle("/", page).Methods(http.MethodGet, http.MethodHead)
+	r.PathPrefix(web.AssetsPrefix).Handler(page).Methods(http.MethodGet, http.MethodHead)
+
+	// A path with dot segments is never redirected to its cleaned form:
+	// /api/x/..%2f.. is a JSON 404, not the web client's page at /.
+	routed := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if hasDotSegments(req.URL.Path) {
+			r.NotFoundHandler.ServeHTTP(w, req)
+			return
+		}
+		r.ServeHTTP(w, req)
+	})
+	api := s.refuseBanned(s.cors(routed))
 	hsts := s.cfg.TLSEnabled || s.cfg.TLSTerminatedByProxy
 	o := &observer{log: s.log, metrics: s.metrics.http, ips: s.ips, router: r}
 	return o.wrap(recoverer(s.log, securityHeaders(hsts, s.identify(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -90,6 +106,16 @@ func (s *Server) Handler() http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	})))))
+}
+
+// hasDotSegments tells whether a path has "." or ".." segments (or empty
+// ones), which the router would otherwise answer with a redirect.
+func hasDotSegments(p string) bool {
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean != p
 }
 
 // newRouter is a router that labels routes for the observer and answers
