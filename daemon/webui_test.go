@@ -119,17 +119,6 @@ func (tb *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	}
 }
 
-func (tb *tab) text(sel string) string {
-	tb.t.Helper()
-	ctx, cancel := context.WithTimeout(tb.ctx, 20*time.Second)
-	defer cancel()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		tb.t.Fatalf("%s: text of %s: %v", tb.name, sel, err)
-	}
-	return s
-}
-
 // eval evaluates a JavaScript expression for its boolean value.
 func (tb *tab) eval(expr string) bool {
 	tb.t.Helper()
