@@ -27,13 +27,17 @@ import (
 // lastRecord is what a conversation keeps of its newest message; the
 // cursor is its score in cvi.
 type lastRecord struct {
-	At      string `json:"at"`
-	Preview string `json:"preview"`
+	At string `json:"at"`
+	// ID is the last message's id: its preview is read from it when
+	// served, as the message is sealed at rest. Preview is what stores of
+	// schema 2 kept instead, in clear; the upgrade to 3 replaces it.
+	ID      string `json:"id,omitempty"`
+	Preview string `json:"preview,omitempty"`
 	FromMe  bool   `json:"from_me"`
 }
 
 func lastOf(m fednode.Message, fromMe bool) []byte {
-	b, _ := json.Marshal(lastRecord{At: m.CreatedAt.UTC().Format(timeLayout), Preview: fednode.Preview(m.Content), FromMe: fromMe})
+	b, _ := json.Marshal(lastRecord{At: m.CreatedAt.UTC().Format(timeLayout), ID: m.ID, FromMe: fromMe})
 	return b
 }
 
@@ -86,16 +90,30 @@ func (s *Store) Conversations(ctx context.Context, username string, before uint6
 		return nil, err
 	}
 	out := make([]fednode.Conversation, 0, len(zs))
+	var ids []string
+	recs := make([]lastRecord, len(zs))
 	for i, z := range zs {
-		var last lastRecord
-		if err := decodeReply(lasts[i], &last); err != nil {
+		last := &recs[i]
+		if err := decodeReply(lasts[i], last); err != nil {
 			return nil, fmt.Errorf("conversation %s: %w", withs[i], err)
 		}
 		c := fednode.Conversation{With: withs[i], LastCursor: uint64(z.Score), LastPreview: last.Preview, LastFromMe: last.FromMe, Unread: int(counts[i].Val())}
 		if c.LastAt, err = parseTime(last.At); err != nil {
 			return nil, fmt.Errorf("conversation %s: %w", withs[i], err)
 		}
+		if last.ID != "" {
+			ids = append(ids, last.ID)
+		}
 		out = append(out, c)
+	}
+	msgs, err := s.Messages(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if m, ok := msgs[recs[i].ID]; ok {
+			out[i].LastPreview = fednode.Preview(m.Content)
+		}
 	}
 	return out, nil
 }
