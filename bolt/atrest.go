@@ -33,7 +33,7 @@ func (d *Store) open(ctx context.Context, op string, m fednode.Message) (fednode
 	out, err := d.sealer.OpenMessage(ctx, m)
 	if err != nil {
 		d.fail(op, "a read found a damaged record: "+err.Error(), nil) // logs it once; readiness reports it
-		return out, err // wraps fednode.ErrStoreFailed and atrest.ErrDamaged
+		return out, err                                                // wraps fednode.ErrStoreFailed and atrest.ErrDamaged
 	}
 	return out, nil
 }
