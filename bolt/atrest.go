@@ -1,7 +1,10 @@
 package bolt
 
 import (
+	"bytes"
 	"context"
+
+	bbolt "go.etcd.io/bbolt"
 
 	"github.com/fednode/fednode"
 )
@@ -48,4 +51,64 @@ func (d *Store) openEntries(ctx context.Context, op string, es []fednode.Entry) 
 		es[i].Message = m
 	}
 	return nil
+}
+
+// sealMessages seals every message record still in clear and drops the
+// clear previews of every conversation (schema 2 → 3), in the upgrade's
+// one transaction. Sealing a sealed record leaves it as it is. Without a
+// sealer (store unit tests) it changes nothing.
+func sealMessages(ctx context.Context, tx *bbolt.Tx, s Sealer) error {
+	msgs := tx.Bucket(bMessages)
+	if s == nil || msgs == nil {
+		return nil
+	}
+	type rec struct {
+		k []byte
+		m fednode.Message
+	}
+	var all []rec // a bucket is not written while it is iterated
+	if err := msgs.ForEach(func(k, v []byte) error {
+		var m fednode.Message
+		if err := decode(k, v, &m); err != nil {
+			return err
+		}
+		all = append(all, rec{bytes.Clone(k), m})
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, r := range all {
+		sealed, err := s.SealMessage(ctx, r.m)
+		if err != nil {
+			return err
+		}
+		if err := put(msgs, r.k, sealed); err != nil {
+			return err
+		}
+	}
+	convs := tx.Bucket(bConversations)
+	if convs == nil {
+		return nil
+	}
+	return convs.ForEachBucket(func(user []byte) error {
+		b := convs.Bucket(user)
+		var recs []convRecord
+		if err := b.ForEach(func(k, v []byte) error {
+			var c convRecord
+			if err := decode(k, v, &c); err != nil {
+				return err
+			}
+			recs = append(recs, c)
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, c := range recs {
+			c.LastPreview = ""
+			if err := put(b, []byte(c.With), c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }

@@ -202,7 +202,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err != nil {
 			return err
 		}
-		return upgrade(db, path, version, steps, log)
+		return upgrade(ctx, db, path, version, steps, o.Sealer, log)
 	})
 	if err != nil {
 		if db != nil {

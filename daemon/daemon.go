@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/atrest"
 	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/node"
@@ -303,10 +304,31 @@ func (b backend) close() error {
 }
 
 func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger) (backend, error) {
+	be, kek, err := openStore(ctx, cfg, now, log)
+	if err != nil {
+		return backend{}, err
+	}
+	if err := checkKEK(ctx, be.store, kek); err != nil {
+		be.close()
+		return backend{}, err
+	}
+	return be, nil
+}
+
+func openStore(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger) (backend, *keys.LocalKEK, error) {
+	sealer, kek, err := openSealer(cfg, log)
+	if err != nil {
+		return backend{}, nil, err
+	}
+	be, err := openBackendSealed(ctx, cfg, now, log, sealer)
+	return be, kek, err
+}
+
+func openBackendSealed(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger, sealer *atrest.Sealer) (backend, error) {
 	if cfg.RedisURL == "" {
 		// Never Create: a start made the store in prepareStore, and an
 		// admin command on a missing store must not make an empty one.
-		store, err := bolt.Open(ctx, bolt.Options{Dir: cfg.DataDir, Timeout: 2 * time.Second, Log: log})
+		store, err := bolt.Open(ctx, bolt.Options{Dir: cfg.DataDir, Timeout: 2 * time.Second, Log: log, Sealer: sealer})
 		if err != nil {
 			return backend{}, storeError(cfg, err)
 		}
@@ -314,7 +336,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 	}
 	goredis.SetLogger(redisLogger{log})
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}
-	opt.Log = log
+	opt.Log, opt.Sealer = log, sealer
 	store, err := redis.Open(ctx, opt)
 	if err != nil {
 		return backend{}, err

@@ -14,7 +14,7 @@ func TestLocalKEKWrapsAndPersists(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fi, err := os.Stat(filepath.Join(dir, kekFile))
+	fi, err := os.Stat(filepath.Join(dir, KEKFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file %v, %v", fi, err)
 	}

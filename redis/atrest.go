@@ -2,6 +2,8 @@ package redis
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/fednode/fednode"
 )
@@ -31,4 +33,30 @@ func (s *Store) open(ctx context.Context, m fednode.Message) (fednode.Message, e
 		return m, nil
 	}
 	return s.sealer.OpenMessage(ctx, m)
+}
+
+// sealMessages seals every message record still in clear, then indexes the
+// mailboxes again so that each conversation keeps its last message's id
+// instead of a clear preview (schema 2 → 3). It is idempotent: a sealed
+// record is left as it is. Without a sealer (store unit tests) it changes
+// nothing.
+func sealMessages(ctx context.Context, s *Store) error {
+	if s.sealer == nil {
+		return nil
+	}
+	ids, err := s.scanKeys(ctx, s.key("m")+":")
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		var m fednode.Message
+		err := s.update(ctx, s.key("m")+":"+id, &m, func() (err error) {
+			m, err = s.sealer.SealMessage(ctx, m)
+			return err
+		})
+		if err != nil && !errors.Is(err, fednode.ErrNotFound) {
+			return fmt.Errorf("seal message %s: %w", id, err)
+		}
+	}
+	return indexMailboxes(ctx, s)
 }

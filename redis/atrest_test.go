@@ -29,6 +29,10 @@ func TestAtRest(t *testing.T) {
 			// append-only files, which log every command's arguments.
 			Raw: func(t *testing.T) []byte {
 				var raw bytes.Buffer
+				// Uncompressed, or DUMP and the RDB would hide text in LZF.
+				if err := c.ConfigSet(ctx, "rdbcompression", "no").Err(); err != nil {
+					t.Fatal(err)
+				}
 				keys, err := c.Keys(ctx, "*").Result()
 				if err != nil || len(keys) == 0 {
 					t.Fatalf("keys %v, %v", keys, err)

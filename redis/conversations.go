@@ -274,24 +274,8 @@ func (s *Store) dropConversations(ctx context.Context, user string) error {
 // store written before it existed (schema 1 → 2). It is idempotent: it
 // writes the same entries again, oldest first, so the newest wins.
 func indexMailboxes(ctx context.Context, s *Store) error {
-	pre := s.key("mb") + ":"
-	var owners []string
-	scan := func(ctx context.Context, c goredis.Cmdable) error {
-		it := c.Scan(ctx, 0, pre+"*", 1000).Iterator()
-		for it.Next(ctx) {
-			owners = append(owners, strings.TrimPrefix(it.Val(), pre))
-		}
-		return it.Err()
-	}
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, s.prefix)
-		if err != nil {
-			return err
-		}
-		if err := scan(ctx, m); err != nil {
-			return err
-		}
-	} else if err := scan(ctx, s.c); err != nil {
+	owners, err := s.scanKeys(ctx, s.key("mb")+":")
+	if err != nil {
 		return err
 	}
 	for _, owner := range owners {
@@ -347,4 +331,24 @@ func parseTime(s string) (t time.Time, err error) {
 		return t, errNoTime
 	}
 	return time.Parse(time.RFC3339Nano, s)
+}
+
+// scanKeys returns the rest of every key of the namespace that starts with
+// pre. Every key of the namespace is in one hash slot, so on a cluster the
+// master of that slot holds them all.
+func (s *Store) scanKeys(ctx context.Context, pre string) ([]string, error) {
+	var c goredis.Cmdable = s.c
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		m, err := cc.MasterForKey(ctx, s.prefix)
+		if err != nil {
+			return nil, err
+		}
+		c = m
+	}
+	var out []string
+	it := c.Scan(ctx, 0, pre+"*", 1000).Iterator()
+	for it.Next(ctx) {
+		out = append(out, strings.TrimPrefix(it.Val(), pre))
+	}
+	return out, it.Err()
 }

@@ -39,6 +39,9 @@ var migrations = []migration{
 	// 1 → 2: each user's conversation index (conversations.go), which
 	// appends keep from version 2 on, built from the mailboxes.
 	{name: "index conversations", apply: indexMailboxes},
+	// 2 → 3: message content and tags sealed at rest (atrest.go), and the
+	// conversation index's clear previews replaced by the last message's id.
+	{name: "seal messages at rest", apply: sealMessages},
 }
 
 // indexQueuedJobs writes the obidx entry of every queued job.
