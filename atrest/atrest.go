@@ -74,9 +74,10 @@ type dataKey struct {
 type Sealer struct {
 	w   KeyWrapper
 	now func() time.Time
-	// OnDamage, when set, is called for every record that fails to open
-	// (a metric); the error is returned as well.
-	OnDamage func()
+	// OnDamage, when set, is called for every record that fails to open,
+	// with its message id and why (to log and count it); the error is
+	// returned as well.
+	OnDamage func(id string, err error)
 
 	mu    sync.Mutex
 	cur   *dataKey
@@ -228,7 +229,7 @@ func (s *Sealer) OpenMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	out, err := s.openMessage(ctx, m)
 	if err != nil {
 		if s.OnDamage != nil {
-			s.OnDamage()
+			s.OnDamage(m.ID, err)
 		}
 		return fednode.Message{}, fmt.Errorf("%w: %w: message %s: %v", fednode.ErrStoreFailed, ErrDamaged, m.ID, err)
 	}

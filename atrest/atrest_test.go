@@ -68,7 +68,11 @@ func TestOpenRefusesWhatWasMovedOrChanged(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			n := 0
-			s.OnDamage = func() { n++ }
+			s.OnDamage = func(id string, _ error) {
+				if id == m.ID {
+					n++
+				}
+			}
 			_, err := s.OpenMessage(ctx, m)
 			if !errors.Is(err, ErrDamaged) || !errors.Is(err, fednode.ErrStoreFailed) || n != 1 {
 				t.Fatalf("err %v, %d damage counted", err, n)

@@ -25,8 +25,8 @@ func openSealer(cfg Config, log *slog.Logger) (*atrest.Sealer, *keys.LocalKEK, e
 		return nil, nil, fmt.Errorf("at rest: %w", err)
 	}
 	s := atrest.NewSealer(kek, nil)
-	s.OnDamage = func() {
-		log.Error("store: a stored message does not open (damaged or tampered with); it is not served", "event", "store.damaged_message")
+	s.OnDamage = func(id string, err error) {
+		log.Error("store: a stored message does not open (damaged or tampered with); it is not served", "event", "store.damaged_message", "message", id, "err", err)
 	}
 	return s, kek, nil
 }

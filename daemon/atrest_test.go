@@ -1,0 +1,56 @@
+package daemon_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/fednode/fednode/internal/syncbuf"
+)
+
+// TestDamagedMessageIsReportedNotServed: a sealed message changed on disk
+// is answered with the JSON 503 of a failed store, logged with its id,
+// and its text never appears; the node's file holds no text of any
+// message.
+func TestDamagedMessageIsReportedNotServed(t *testing.T) {
+	logs := &syncbuf.Buffer{}
+	n := startNode(t, logTo{logs})
+	alice, bob := n.user("alice"), n.user("bob")
+	id := n.send(alice, "bob", "a secret for bob only")
+	if got := n.do("GET", "/api/messages/"+id, bob, nil); got.Status != 200 || !strings.Contains(got.Raw, "a secret for bob only") {
+		t.Fatalf("before: %d %s", got.Status, got.Raw)
+	}
+	n.srv.Close()
+	n.srv = nil
+	path := filepath.Join(n.cfg.DataDir, "fednode.db")
+	if raw, err := os.ReadFile(path); err != nil || bytes.Contains(raw, []byte("secret for bob")) {
+		t.Fatalf("the message's text is in the store file (%v)", err)
+	}
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket([]byte("messages"))
+		v := bytes.Clone(b.Get([]byte(id)))
+		i := bytes.Index(v, []byte(`\"c\":\"`)) + 8
+		v[i] ^= 1 // a base64 letter stays one: the record still decodes
+		return b.Put([]byte(id), v)
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.open()
+	got := n.do("GET", "/api/messages/"+id, bob, nil)
+	if got.Status != 503 || !strings.Contains(got.Raw, `"unavailable"`) || strings.Contains(got.Raw, "secret") {
+		t.Fatalf("a damaged message: %d %s", got.Status, got.Raw)
+	}
+	if !strings.Contains(logs.String(), "store.damaged_message") || !strings.Contains(logs.String(), id) {
+		t.Fatalf("the damage is not logged with the message id:\n%s", logs.String())
+	}
+}
