@@ -6,7 +6,8 @@
 // {"content","tags"}, are sealed with AES-256-GCM under a data key: 32
 // random bytes, made by the node and kept only in memory in clear. A data
 // key is stored only wrapped by a KeyWrapper (a key-encryption key kept
-// outside the store: DATA_DIR/keys/atrest.kek, RFC 5649 key wrap), inside
+// outside the store: the local file DATA_DIR/atrest.kek with RFC 5649 key
+// wrap, or a Vault Transit aes256-gcm96 key that never leaves Vault), inside
 // every envelope that uses it, so an envelope is self-describing and key
 // rotation needs no table of keys in the store. The nonce is 96 random bits
 // (NIST SP 800-38D 8.2.2); a data key is retired after MaxSeals seals, far

@@ -10,6 +10,8 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/fednode/fednode/internal/syncbuf"
+	"github.com/fednode/fednode/internal/vaulttest"
+	"github.com/fednode/fednode/keys"
 )
 
 // TestDamagedMessageIsReportedNotServed: a sealed message changed on disk
@@ -52,5 +54,30 @@ func TestDamagedMessageIsReportedNotServed(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "store.damaged_message") || !strings.Contains(logs.String(), id) {
 		t.Fatalf("the damage is not logged with the message id:\n%s", logs.String())
+	}
+}
+
+// TestVaultNodeWrapsDataKeysInTransit: on Vault keys, the data keys of
+// messages at rest are wrapped by Transit, and no key file is made.
+func TestVaultNodeWrapsDataKeysInTransit(t *testing.T) {
+	v := vaulttest.Start(t)
+	n := startNode(t, onVault(t, v, "atrest", false))
+	alice, bob := n.user("alice"), n.user("bob")
+	id := n.send(alice, "bob", "a secret kept by Vault")
+	if got := n.do("GET", "/api/messages/"+id, bob, nil); got.Status != 200 || !strings.Contains(got.Raw, "a secret kept by Vault") {
+		t.Fatalf("%d %s", got.Status, got.Raw)
+	}
+	n.srv.Close()
+	n.srv = nil
+	if _, err := os.Stat(filepath.Join(n.cfg.DataDir, keys.KEKFile)); !os.IsNotExist(err) {
+		t.Fatalf("a node on Vault keys made %s: %v", keys.KEKFile, err)
+	}
+	raw, err := os.ReadFile(filepath.Join(n.cfg.DataDir, "fednode.db"))
+	if err != nil || bytes.Contains(raw, []byte("kept by Vault")) || !bytes.Contains(raw, []byte("dmF1bHQ6djE6")) { // base64 of "vault:v1:"
+		t.Fatalf("the store file: text there, or no Transit-wrapped data key (%v)", err)
+	}
+	n.open() // a restarted node unwraps through Transit
+	if got := n.do("GET", "/api/messages/"+id, bob, nil); got.Status != 200 || !strings.Contains(got.Raw, "a secret kept by Vault") {
+		t.Fatalf("after a restart: %d %s", got.Status, got.Raw)
 	}
 }

@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("JWT_SECRET_VAULT_PATH: %w", err)
 		}
 	}
-	be, err := openBackend(ctx, cfg, now, log)
+	be, err := openBackend(ctx, cfg, now, log, vc)
 	if err != nil {
 		return nil, err
 	}
@@ -303,25 +303,20 @@ func (b backend) close() error {
 	return b.store.Close()
 }
 
-func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger) (backend, error) {
-	be, kek, err := openStore(ctx, cfg, now, log)
+func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger, vc *keys.VaultClient) (backend, error) {
+	sealer, check, err := openSealer(ctx, cfg, vc, log)
 	if err != nil {
 		return backend{}, err
 	}
-	if err := checkKEK(ctx, be.store, kek); err != nil {
+	be, err := openBackendSealed(ctx, cfg, now, log, sealer)
+	if err != nil {
+		return backend{}, err
+	}
+	if err := check(ctx, be.store); err != nil {
 		be.close()
 		return backend{}, err
 	}
 	return be, nil
-}
-
-func openStore(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger) (backend, *keys.LocalKEK, error) {
-	sealer, kek, err := openSealer(cfg, log)
-	if err != nil {
-		return backend{}, nil, err
-	}
-	be, err := openBackendSealed(ctx, cfg, now, log, sealer)
-	return be, kek, err
 }
 
 func openBackendSealed(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger, sealer *atrest.Sealer) (backend, error) {
