@@ -120,3 +120,19 @@ func FuzzOpenMessage(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkSealOpen(b *testing.B) {
+	ctx, s := context.Background(), sealer(b)
+	m := msg()
+	m.Content = strings.Repeat("x", 500)
+	b.ReportAllocs()
+	for b.Loop() {
+		stored, err := s.SealMessage(ctx, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.OpenMessage(ctx, stored); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
