@@ -337,13 +337,9 @@ func parseTime(s string) (t time.Time, err error) {
 // pre. Every key of the namespace is in one hash slot, so on a cluster the
 // master of that slot holds them all.
 func (s *Store) scanKeys(ctx context.Context, pre string) ([]string, error) {
-	var c goredis.Cmdable = s.c
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, s.prefix)
-		if err != nil {
-			return nil, err
-		}
-		c = m
+	c, err := s.slotClient(ctx)
+	if err != nil {
+		return nil, err
 	}
 	var out []string
 	it := c.Scan(ctx, 0, pre+"*", 1000).Iterator()
@@ -351,4 +347,13 @@ func (s *Store) scanKeys(ctx context.Context, pre string) ([]string, error) {
 		out = append(out, strings.TrimPrefix(it.Val(), pre))
 	}
 	return out, it.Err()
+}
+
+// slotClient is the client that holds every key of the namespace (they
+// share one hash slot): on a cluster, the master of that slot.
+func (s *Store) slotClient(ctx context.Context) (goredis.Cmdable, error) {
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		return cc.MasterForKey(ctx, s.prefix)
+	}
+	return s.c, nil
 }

@@ -108,13 +108,9 @@ func (s *Store) schemaVersion(ctx context.Context) (v int, present bool, err err
 // of the namespace is in one hash slot, so on a cluster the master of that
 // slot holds them all.
 func (s *Store) empty(ctx context.Context) (bool, error) {
-	var c goredis.Cmdable = s.c
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, s.prefix)
-		if err != nil {
-			return false, err
-		}
-		c = m
+	c, err := s.slotClient(ctx)
+	if err != nil {
+		return false, err
 	}
 	var cursor uint64
 	for {
