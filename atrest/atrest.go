@@ -276,3 +276,19 @@ func KeyID(m fednode.Message) string {
 	}
 	return e.K
 }
+
+// Reseal returns a stored record sealed under the current data key, and
+// whether that changed it: a record already sealed under it is returned as
+// it is; an older or plaintext one is opened and sealed again. A record
+// that does not open is an error, as for OpenMessage.
+func (s *Sealer) Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error) {
+	if cur := s.CurrentKeyID(); cur != "" && KeyID(r) == cur {
+		return r, false, nil
+	}
+	m, err := s.OpenMessage(ctx, r)
+	if err != nil {
+		return fednode.Message{}, false, err
+	}
+	sealed, err := s.SealMessage(ctx, m)
+	return sealed, err == nil, err
+}

@@ -3,6 +3,8 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -16,7 +18,14 @@ import (
 type Sealer interface {
 	SealMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
 	OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
+	// Reseal returns a stored record sealed under the current data key,
+	// and whether that changed it.
+	Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error)
 }
+
+// errNoSealer is returned by ReencryptMessages on a store opened without a
+// sealer.
+var errNoSealer = errors.New("the store was opened without an at-rest sealer")
 
 // seal returns the record to store for m.
 func (d *Store) seal(ctx context.Context, m fednode.Message) (fednode.Message, error) {
@@ -111,4 +120,68 @@ func sealMessages(ctx context.Context, tx *bbolt.Tx, s Sealer) error {
 		}
 		return nil
 	})
+}
+
+// ReencryptMessages seals every message record under the sealer's current
+// data key (`fednode admin reencrypt`), batch records a transaction so a
+// large store never holds one long write, and returns how many it
+// rewrote. A record that does not open stops it with that error: damage is
+// reported, never skipped.
+func (d *Store) ReencryptMessages(ctx context.Context, batch int) (int, error) {
+	if d.sealer == nil {
+		return 0, fmt.Errorf("bolt: reencrypt: %w", errNoSealer)
+	}
+	var after []byte
+	total := 0
+	for {
+		done, n := false, 0
+		var last []byte
+		err := d.update("reencrypt messages", func(tx *bbolt.Tx) error {
+			msgs := tx.Bucket(bMessages)
+			c := msgs.Cursor()
+			k, v := c.First()
+			if after != nil {
+				if k, v = c.Seek(after); bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			type rec struct {
+				k []byte
+				m fednode.Message
+			}
+			var todo []rec
+			for ; k != nil && len(todo) < batch; k, v = c.Next() {
+				var m fednode.Message
+				if err := decode(k, v, &m); err != nil {
+					return err
+				}
+				todo = append(todo, rec{bytes.Clone(k), m})
+			}
+			done = k == nil
+			for _, r := range todo {
+				sealed, changed, err := d.sealer.Reseal(ctx, r.m)
+				if err != nil {
+					return err
+				}
+				if changed {
+					if err := put(msgs, r.k, sealed); err != nil {
+						return err
+					}
+					n++
+				}
+				last = r.k
+			}
+			return nil
+		})
+		if err != nil {
+			return total, err
+		}
+		total, after = total+n, last
+		if done || after == nil {
+			return total, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+	}
 }

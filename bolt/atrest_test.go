@@ -15,14 +15,14 @@ import (
 
 func TestAtRest(t *testing.T) {
 	storetest.RunAtRest(t, func(t *testing.T) storetest.AtRest {
-		dir := t.TempDir()
-		d, err := Open(context.Background(), Options{Dir: dir, Timeout: time.Second, Create: true, Sealer: storetest.NewSealer(t)})
+		dir, sealer := t.TempDir(), storetest.NewSealer(t)
+		d, err := Open(context.Background(), Options{Dir: dir, Timeout: time.Second, Create: true, Sealer: sealer})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { d.Close() })
 		return storetest.AtRest{
-			Store: d,
+			Store: d, Sealer: sealer,
 			Raw: func(t *testing.T) []byte {
 				b, err := os.ReadFile(filepath.Join(dir, fileName))
 				if err != nil {

@@ -97,3 +97,33 @@ func checkKEK(ctx context.Context, store fednode.Store, c kekChain) error {
 	}
 	return nil
 }
+
+// reencrypter is implemented by both stores.
+type reencrypter interface {
+	ReencryptMessages(ctx context.Context, batch int) (int, error)
+}
+
+// reencryptBatch is how many records one bbolt transaction re-encrypts.
+const reencryptBatch = 1000
+
+// Reencrypt seals every stored message again under a new data key (this
+// process's), so that older data keys, and the records under them, are no
+// longer in use: `fednode admin reencrypt`. On the embedded store the node
+// must be stopped; on Redis replicas may run. It returns how many records
+// it rewrote.
+func Reencrypt(ctx context.Context, cfg Config) (int, error) {
+	be, err := openForAdmin(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer be.close()
+	r, ok := be.store.(reencrypter)
+	if !ok {
+		return 0, errors.New("reencrypt: this store cannot re-encrypt")
+	}
+	n, err := r.ReencryptMessages(ctx, reencryptBatch)
+	if err != nil {
+		return n, fmt.Errorf("reencrypt: %d records done, then: %w", n, err)
+	}
+	return n, nil
+}

@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/syncbuf"
 	"github.com/fednode/fednode/internal/vaulttest"
 	"github.com/fednode/fednode/keys"
@@ -79,5 +81,29 @@ func TestVaultNodeWrapsDataKeysInTransit(t *testing.T) {
 	n.open() // a restarted node unwraps through Transit
 	if got := n.do("GET", "/api/messages/"+id, bob, nil); got.Status != 200 || !strings.Contains(got.Raw, "a secret kept by Vault") {
 		t.Fatalf("after a restart: %d %s", got.Status, got.Raw)
+	}
+}
+
+// TestReencryptCommand: `fednode admin reencrypt` on a stopped node seals
+// every message again under a new data key, and the node reads them after.
+func TestReencryptCommand(t *testing.T) {
+	n := startNode(t)
+	alice, bob := n.user("alice"), n.user("bob")
+	ids := []string{n.send(alice, "bob", "first"), n.send(bob, "alice", "second")}
+	n.srv.Close()
+	n.srv = nil
+	before, _ := os.ReadFile(filepath.Join(n.cfg.DataDir, "fednode.db"))
+	if got, err := daemon.Reencrypt(context.Background(), n.cfg); err != nil || got != 2 {
+		t.Fatalf("Reencrypt: %d, %v; want 2", got, err)
+	}
+	after, _ := os.ReadFile(filepath.Join(n.cfg.DataDir, "fednode.db"))
+	if bytes.Equal(before, after) {
+		t.Fatal("the store file did not change")
+	}
+	n.open()
+	for i, id := range ids {
+		if got := n.do("GET", "/api/messages/"+id, bob, nil); got.Status != 200 || !strings.Contains(got.Raw, []string{"first", "second"}[i]) {
+			t.Fatalf("%s after reencrypt: %d %s", id, got.Status, got.Raw)
+		}
 	}
 }

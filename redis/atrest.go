@@ -15,7 +15,14 @@ import (
 type Sealer interface {
 	SealMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
 	OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
+	// Reseal returns a stored record sealed under the current data key,
+	// and whether that changed it.
+	Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error)
 }
+
+// errNoSealer is returned by ReencryptMessages on a store opened without a
+// sealer.
+var errNoSealer = errors.New("the store was opened without an at-rest sealer")
 
 // seal returns the record to store for m.
 func (s *Store) seal(ctx context.Context, m fednode.Message) (fednode.Message, error) {
@@ -59,4 +66,35 @@ func sealMessages(ctx context.Context, s *Store) error {
 		}
 	}
 	return indexMailboxes(ctx, s)
+}
+
+// ReencryptMessages seals every message record under the sealer's current
+// data key (`fednode admin reencrypt`), one record at a time under WATCH,
+// while replicas run, and returns how many it rewrote. A record that does
+// not open stops it with that error: damage is reported, never skipped.
+func (s *Store) ReencryptMessages(ctx context.Context, batch int) (int, error) {
+	if s.sealer == nil {
+		return 0, fmt.Errorf("redis: reencrypt: %w", errNoSealer)
+	}
+	ids, err := s.scanKeys(ctx, s.key("m")+":")
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range ids {
+		var m fednode.Message
+		changed := false
+		err := s.update(ctx, s.key("m")+":"+id, &m, func() (err error) {
+			m, changed, err = s.sealer.Reseal(ctx, m)
+			return err
+		})
+		switch {
+		case errors.Is(err, fednode.ErrNotFound): // deleted meanwhile
+		case err != nil:
+			return n, fmt.Errorf("redis: reencrypt message %s: %w", id, err)
+		case changed:
+			n++
+		}
+	}
+	return n, nil
 }

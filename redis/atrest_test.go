@@ -16,15 +16,15 @@ import (
 func TestAtRest(t *testing.T) {
 	srv := redistest.Start(t)
 	storetest.RunAtRest(t, func(t *testing.T) storetest.AtRest {
-		ctx := context.Background()
-		s, err := redis.Open(ctx, redis.Options{URL: srv.URL(), Password: redistest.Password, Namespace: "atrest", Sealer: storetest.NewSealer(t)})
+		ctx, sealer := context.Background(), storetest.NewSealer(t)
+		s, err := redis.Open(ctx, redis.Options{URL: srv.URL(), Password: redistest.Password, Namespace: "atrest", Sealer: sealer})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { s.Close() })
 		c := s.Client()
 		return storetest.AtRest{
-			Store: s,
+			Store: s, Sealer: sealer,
 			// DUMP of every key, then the RDB that SAVE writes and the
 			// append-only files, which log every command's arguments.
 			Raw: func(t *testing.T) []byte {

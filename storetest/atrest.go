@@ -27,6 +27,8 @@ func NewSealer(tb testing.TB) *atrest.Sealer {
 // stored message.
 type AtRest struct {
 	Store fednode.Store
+	// Sealer is the store's sealer.
+	Sealer *atrest.Sealer
 	// Raw returns every byte the backend holds: the database file, or a
 	// DUMP of every key with the RDB and AOF files.
 	Raw func(t *testing.T) []byte
@@ -124,7 +126,33 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 		t.Fatalf("Conversations: %+v, %v", cs, err)
 	}
 
+	// Re-encryption: after a rotation, every record is sealed again under
+	// the new data key, once, and still reads back intact.
+	re, ok := s.(interface {
+		ReencryptMessages(ctx context.Context, batch int) (int, error)
+	})
+	if !ok {
+		t.Fatal("the store has no ReencryptMessages")
+	}
+	b.Sealer.Rotate()
+	if n, err := re.ReencryptMessages(ctx, 3); err != nil || n != 4 {
+		t.Fatalf("ReencryptMessages after a rotation: %d, %v; want all 4", n, err)
+	}
+	if n, err := re.ReencryptMessages(ctx, 3); err != nil || n != 0 {
+		t.Fatalf("ReencryptMessages again: %d, %v; want none", n, err)
+	}
+	if all, err = s.Messages(ctx, []string{"m1", "m2", "m3", "m4"}); err != nil || len(all) != 4 {
+		t.Fatalf("Messages after ReencryptMessages: %d, %v", len(all), err)
+	}
+	for id, got := range all {
+		intact(got, id)
+	}
+
 	b.Damage(t, "m4")
+	b.Sealer.Rotate() // so that m4 must be opened to be sealed again
+	if _, err := re.ReencryptMessages(ctx, 3); !errors.Is(err, atrest.ErrDamaged) {
+		t.Fatalf("ReencryptMessages over a damaged record: %v; want atrest.ErrDamaged", err)
+	}
 	for name, read := range map[string]func() (fednode.Message, error){
 		"Message": func() (fednode.Message, error) { return s.Message(ctx, "m4") },
 		"Mailbox": func() (fednode.Message, error) {
