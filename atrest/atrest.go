@@ -70,6 +70,8 @@ type dataKey struct {
 	seals   int
 }
 
+var _ fednode.MessageSealer = (*Sealer)(nil)
+
 // Sealer seals and opens message records. It is safe for concurrent use.
 type Sealer struct {
 	w   KeyWrapper

@@ -3,7 +3,6 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -15,17 +14,7 @@ import (
 // in Options. Only the message record's content and tags are sealed; a
 // conversation keeps no preview, which is derived from its last message
 // when served.
-type Sealer interface {
-	SealMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
-	OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
-	// Reseal returns a stored record sealed under the current data key,
-	// and whether that changed it.
-	Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error)
-}
-
-// errNoSealer is returned by ReencryptMessages on a store opened without a
-// sealer.
-var errNoSealer = errors.New("the store was opened without an at-rest sealer")
+type Sealer = fednode.MessageSealer
 
 // seal returns the record to store for m.
 func (d *Store) seal(ctx context.Context, m fednode.Message) (fednode.Message, error) {
@@ -129,7 +118,7 @@ func sealMessages(ctx context.Context, tx *bbolt.Tx, s Sealer) error {
 // reported, never skipped.
 func (d *Store) ReencryptMessages(ctx context.Context, batch int) (int, error) {
 	if d.sealer == nil {
-		return 0, fmt.Errorf("bolt: reencrypt: %w", errNoSealer)
+		return 0, fmt.Errorf("bolt: reencrypt: %w", fednode.ErrNoSealer)
 	}
 	var after []byte
 	total := 0

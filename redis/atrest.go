@@ -12,17 +12,7 @@ import (
 // in Options. Only the message record's content and tags are sealed; a
 // conversation's last record keeps the last message's id, not a preview,
 // which is read from that message when served.
-type Sealer interface {
-	SealMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
-	OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error)
-	// Reseal returns a stored record sealed under the current data key,
-	// and whether that changed it.
-	Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error)
-}
-
-// errNoSealer is returned by ReencryptMessages on a store opened without a
-// sealer.
-var errNoSealer = errors.New("the store was opened without an at-rest sealer")
+type Sealer = fednode.MessageSealer
 
 // seal returns the record to store for m.
 func (s *Store) seal(ctx context.Context, m fednode.Message) (fednode.Message, error) {
@@ -74,7 +64,7 @@ func sealMessages(ctx context.Context, s *Store) error {
 // not open stops it with that error: damage is reported, never skipped.
 func (s *Store) ReencryptMessages(ctx context.Context, batch int) (int, error) {
 	if s.sealer == nil {
-		return 0, fmt.Errorf("redis: reencrypt: %w", errNoSealer)
+		return 0, fmt.Errorf("redis: reencrypt: %w", fednode.ErrNoSealer)
 	}
 	ids, err := s.scanKeys(ctx, s.key("m")+":")
 	if err != nil {
