@@ -22,7 +22,7 @@ import (
 // (a no-op step where a backend's format does not change), raise
 // SchemaVersion, and add a fixture of the format being left behind (see
 // testdata/README.md).
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // SchemaKey is the Meta key both backends keep the schema version under.
 const SchemaKey = "schema_version"

@@ -90,7 +90,7 @@ func indexConversation(tx *bbolt.Tx, m fednode.Message, owner string, cursor uin
 	} else {
 		rec.Unread++
 	}
-	rec.With, rec.LastCursor, rec.LastAt, rec.LastPreview, rec.LastFromMe = with, cursor, m.CreatedAt, fednode.Preview(m.Content), fromMe
+	rec.With, rec.LastCursor, rec.LastAt, rec.LastPreview, rec.LastFromMe = with, cursor, m.CreatedAt, "", fromMe // the preview is read from the last message (Conversations)
 	if err := put(convs, []byte(with), rec); err != nil {
 		return err
 	}
@@ -106,6 +106,7 @@ func indexConversation(tx *bbolt.Tx, m fednode.Message, owner string, cursor uin
 // Conversations returns a page of a user's conversations, newest first.
 func (d *Store) Conversations(ctx context.Context, username string, before uint64, limit int) ([]fednode.Conversation, error) {
 	var out []fednode.Conversation
+	var last []fednode.Message
 	user := fednode.CanonicalUsername(username)
 	err := d.view("conversations", func(tx *bbolt.Tx) error {
 		order, _ := userBucket(tx, bConvOrder, user, false)
@@ -121,6 +122,7 @@ func (d *Store) Conversations(ctx context.Context, username string, before uint6
 			c.Seek(u64(before))
 			k, v = c.Prev()
 		}
+		mb, msgs := tx.Bucket(bMailboxes).Bucket([]byte(user)), tx.Bucket(bMessages)
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
 			var rec convRecord
 			if err := get(convs, v, &rec); err != nil {
@@ -129,11 +131,38 @@ func (d *Store) Conversations(ctx context.Context, username string, before uint6
 				}
 				return err
 			}
+			var m fednode.Message
+			if id := mailboxID(mb, rec.LastCursor); id == nil {
+				return corrupt("conversation %q ends at cursor %d, which its mailbox does not hold", keyString(v), rec.LastCursor)
+			} else if err := get(msgs, id, &m); err != nil && !errors.Is(err, fednode.ErrNotFound) {
+				return fmt.Errorf("conversation %q: last message: %w", keyString(v), err)
+			}
 			out = append(out, rec.Conversation)
+			last = append(last, m)
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	// The preview is never stored: it is the start of the last message,
+	// which is sealed at rest.
+	for i := range out {
+		m, err := d.open(ctx, "conversations", last[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i].LastPreview = fednode.Preview(m.Content)
+	}
+	return out, nil
+}
+
+// mailboxID returns the message id at a cursor of a mailbox, nil if none.
+func mailboxID(mb *bbolt.Bucket, cursor uint64) []byte {
+	if mb == nil {
+		return nil
+	}
+	return mb.Get(u64(cursor))
 }
 
 // ConversationMessages returns a page of one conversation, newest first.
@@ -169,7 +198,13 @@ func (d *Store) ConversationMessages(ctx context.Context, username, with string,
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	if err := d.openEntries(ctx, "conversation messages", out); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // MarkConversationRead moves a conversation's read mark up to cursor and
@@ -304,7 +339,7 @@ func unindexConversation(tx *bbolt.Tx, user, with string, cursor uint64) error {
 		return fmt.Errorf("conversation %q: %w", with, err)
 	}
 	rec.LastCursor = binary.BigEndian.Uint64(k[len(prefix):])
-	rec.LastAt, rec.LastPreview, rec.LastFromMe = prev.CreatedAt, fednode.Preview(prev.Content), pv[0] == kindSent
+	rec.LastAt, rec.LastPreview, rec.LastFromMe = prev.CreatedAt, "", pv[0] == kindSent
 	if err := order.Put(u64(rec.LastCursor), []byte(with)); err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 // appendReq is one AppendMessage call waiting for the group committer.
 type appendReq struct {
 	m         fednode.Message
+	stored    fednode.Message // m as stored: sealed
 	mailboxes []string
 	job       bool // also enqueue m for delivery to m.To.Domain
 	cursors   []uint64
@@ -52,7 +53,7 @@ func (d *Store) committer() {
 		}
 		err := d.write("append messages", func(tx *bbolt.Tx) error {
 			for _, r := range group {
-				r.cursors, r.err = appendOne(tx, r.m, r.mailboxes, r.job)
+				r.cursors, r.err = appendOne(tx, r.m, r.stored, r.mailboxes, r.job)
 				if r.err != nil && !errors.Is(r.err, fednode.ErrDuplicate) {
 					return r.err // a storage failure fails the whole group
 				}
@@ -72,13 +73,13 @@ func (d *Store) committer() {
 }
 
 // appendOne writes one message inside tx, and its outbox job when job is
-// set. A duplicate id writes nothing.
-func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string, job bool) ([]uint64, error) {
+// set; stored is m as stored (sealed). A duplicate id writes nothing.
+func appendOne(tx *bbolt.Tx, m, stored fednode.Message, mailboxes []string, job bool) ([]uint64, error) {
 	msgs := tx.Bucket(bMessages)
 	if msgs.Get([]byte(m.ID)) != nil {
 		return nil, fednode.ErrDuplicate
 	}
-	if err := put(msgs, []byte(m.ID), m); err != nil {
+	if err := put(msgs, []byte(m.ID), stored); err != nil {
 		return nil, err
 	}
 	cursors := make([]uint64, len(mailboxes))
@@ -138,7 +139,11 @@ func enqueueJob(tx *bbolt.Tx, m fednode.Message, enqueuedAt time.Time) error {
 // already stored is refused with fednode.ErrDuplicate and changes nothing.
 func (d *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes ...string) (_ []uint64, err error) {
 	defer wrap(&err, "append message "+m.ID)
-	return d.append(&appendReq{m: m, mailboxes: mailboxes, done: make(chan struct{})})
+	stored, err := d.seal(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	return d.append(&appendReq{m: m, stored: stored, mailboxes: mailboxes, done: make(chan struct{})})
 }
 
 // AppendOutgoing stores m (addressed to another node), appends it to the
@@ -147,7 +152,11 @@ func (d *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes 
 // job without its message.
 func (d *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (_ uint64, err error) {
 	defer wrap(&err, "append outgoing message "+m.ID)
-	c, err := d.append(&appendReq{m: m, mailboxes: []string{senderMailbox}, job: true, done: make(chan struct{})})
+	stored, err := d.seal(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	c, err := d.append(&appendReq{m: m, stored: stored, mailboxes: []string{senderMailbox}, job: true, done: make(chan struct{})})
 	if err != nil {
 		return 0, err
 	}
@@ -172,7 +181,14 @@ func (d *Store) AppendMessages(ctx context.Context, msgs []fednode.Message, mail
 	}
 	set := make([]*appendReq, len(msgs))
 	for i, m := range msgs {
-		set[i] = &appendReq{m: m, mailboxes: mailboxes[i], done: make(chan struct{})}
+		stored, err := d.seal(ctx, m)
+		if err != nil {
+			for j, m := range msgs {
+				errs[j] = fmt.Errorf("bolt: append message %s: %w", m.ID, err)
+			}
+			return cursors, errs
+		}
+		set[i] = &appendReq{m: m, stored: stored, mailboxes: mailboxes[i], done: make(chan struct{})}
 	}
 	if err := d.enqueue(set); err != nil {
 		for i, m := range msgs {
@@ -221,7 +237,10 @@ func (d *Store) Message(ctx context.Context, id string) (fednode.Message, error)
 	err := d.view("message", func(tx *bbolt.Tx) error {
 		return get(tx.Bucket(bMessages), []byte(id), &m)
 	})
-	return m, err
+	if err != nil {
+		return m, err
+	}
+	return d.open(ctx, "message", m)
 }
 
 // Messages returns every stored message among ids, keyed by id, read in
@@ -251,6 +270,11 @@ func (d *Store) Messages(ctx context.Context, ids []string) (map[string]fednode.
 	if err != nil {
 		return nil, err
 	}
+	for id, m := range out {
+		if out[id], err = d.open(ctx, "messages", m); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
 }
 
@@ -278,6 +302,9 @@ func (d *Store) Mailbox(ctx context.Context, username string, after uint64, limi
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := d.openEntries(ctx, "mailbox", out); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -17,6 +18,9 @@ import (
 type migration struct {
 	name  string
 	apply func(tx *bbolt.Tx) error
+	// sealed, set instead of apply, is a step that needs the store's
+	// at-rest sealer (nil in store unit tests).
+	sealed func(ctx context.Context, tx *bbolt.Tx, s Sealer) error
 }
 
 // migrations[v] upgrades a store of schema version v to v+1. Append a step
@@ -30,6 +34,9 @@ var migrations = []migration{
 	// 1 → 2: each user's conversation index (conversations.go), which
 	// appends keep from version 2 on, built from the mailboxes.
 	{name: "index conversations", apply: indexMailboxes},
+	// 2 → 3: message content and tags sealed at rest (atrest.go), and the
+	// conversation index's clear previews dropped.
+	{name: "seal messages at rest", sealed: sealMessages},
 }
 
 // indexQueuedJobs writes the outbox_index entry of every queued job.
@@ -80,11 +87,17 @@ func setSchemaVersion(tx *bbolt.Tx, v int) error {
 
 // upgrade runs steps[from:] in turn, each in a transaction of its own with
 // the version it reaches, and logs each.
-func upgrade(db *bbolt.DB, path string, from int, steps []migration, log *slog.Logger) error {
+func upgrade(ctx context.Context, db *bbolt.DB, path string, from int, steps []migration, sealer Sealer, log *slog.Logger) error {
 	for v := from; v < len(steps); v++ {
 		start := time.Now()
 		err := db.Update(func(tx *bbolt.Tx) error {
-			if err := steps[v].apply(tx); err != nil {
+			var err error
+			if steps[v].sealed != nil {
+				err = steps[v].sealed(ctx, tx, sealer)
+			} else {
+				err = steps[v].apply(tx)
+			}
+			if err != nil {
 				return err
 			}
 			return setSchemaVersion(tx, v+1)

@@ -43,7 +43,7 @@ func TestSchemaUpgradesStepByStep(t *testing.T) {
 	d.Close()
 	var ran []string
 	three := append(append([]migration(nil), one...),
-		migration{"rename k", func(tx *bbolt.Tx) error {
+		migration{name: "rename k", apply: func(tx *bbolt.Tx) error {
 			ran = append(ran, "2")
 			m := tx.Bucket(bMeta)
 			v := m.Get([]byte("k"))
@@ -52,7 +52,7 @@ func TestSchemaUpgradesStepByStep(t *testing.T) {
 			}
 			return m.Delete([]byte("k"))
 		}},
-		migration{"third", func(tx *bbolt.Tx) error { ran = append(ran, "3"); return nil }})
+		migration{name: "third", apply: func(tx *bbolt.Tx) error { ran = append(ran, "3"); return nil }})
 	var logs syncbuf.Buffer
 	d, err = openSchema(t, dir, three, slog.New(slog.NewJSONHandler(&logs, nil)))
 	if err != nil {
@@ -96,7 +96,7 @@ func TestFailedStepChangesNothing(t *testing.T) {
 	}
 	d.Close()
 	fail := true
-	steps := []migration{migrations[0], {"half done", func(tx *bbolt.Tx) error {
+	steps := []migration{migrations[0], {name: "half done", apply: func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bMeta).Put([]byte("half"), []byte("x")); err != nil {
 			return err
 		}

@@ -69,6 +69,7 @@ type Store struct {
 	bgClosed bool
 	bgCtx    context.Context
 	stopBg   context.CancelFunc
+	sealer   Sealer
 }
 
 // DefaultFullCheckMaxBytes is the largest store Open checks in full before
@@ -108,6 +109,9 @@ type Options struct {
 	// recoveries, and each step of a schema upgrade (schema.go). Nil
 	// discards them.
 	Log *slog.Logger
+	// Sealer encrypts message content and tags at rest (atrest.go). The
+	// daemon always sets it; nil stores them in clear (store unit tests).
+	Sealer Sealer
 
 	migrations []migration // tests only: the schema steps instead of migrations
 }
@@ -198,7 +202,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if err != nil {
 			return err
 		}
-		return upgrade(db, path, version, steps, log)
+		return upgrade(ctx, db, path, version, steps, o.Sealer, log)
 	})
 	if err != nil {
 		if db != nil {
@@ -217,7 +221,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
-	d := &Store{db: db, path: path, appends: make(chan []*appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}}
+	d := &Store{db: db, path: path, appends: make(chan []*appendReq, maxGroup), committerDone: make(chan struct{}), health: health{log: log, path: path}, sealer: o.Sealer}
 	d.bgCtx, d.stopBg = context.WithCancel(context.Background())
 	d.loadQueueCounts() // an error has failed the store, which says why (Ping)
 	go d.committer()

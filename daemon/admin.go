@@ -26,7 +26,23 @@ import (
 // (incident response).
 
 func openForAdmin(ctx context.Context, cfg Config) (backend, error) {
-	return openBackend(ctx, cfg, time.Now, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	var vc *keys.VaultClient
+	if cfg.KeysBackend == "vault" { // the key of messages at rest is in Transit
+		var err error
+		if vc, err = keys.NewVaultClient(ctx, cfg.vaultConfig(log)); err != nil {
+			return backend{}, fmt.Errorf("vault: %w", err)
+		}
+	}
+	be, err := openBackend(ctx, cfg, time.Now, log, vc)
+	if vc != nil {
+		if err != nil {
+			vc.Close()
+		} else {
+			be.closers = append(be.closers, func() error { vc.Close(); return nil })
+		}
+	}
+	return be, err
 }
 
 // Promote gives an existing user the admin role.

@@ -108,12 +108,14 @@ func Backup(ctx context.Context, cfg Config, file string) (*BackupResult, error)
 	} else {
 		res.Notes = append(res.Notes, "the node's keys are in Vault Transit (KEYS_BACKEND=vault): back Vault up too")
 	}
-	if secret, err := os.ReadFile(filepath.Join(cfg.DataDir, devSecretFile)); err == nil {
-		if err := addFile(add, devSecretFile, secret); err != nil {
+	for _, name := range dataDirFiles {
+		if b, err := os.ReadFile(filepath.Join(cfg.DataDir, name)); err == nil {
+			if err := addFile(add, name, b); err != nil {
+				return nil, fmt.Errorf("backup: %w", err)
+			}
+		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("backup: %w", err)
 		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("backup: %w", err)
 	}
 	if cfg.JWTSecret != "" || cfg.JWTSecretVaultPath != "" {
 		res.Notes = append(res.Notes, "the JWT secret comes from the environment or Vault, not DATA_DIR: keep it with the backup, or every session ends at the restore")
@@ -184,9 +186,14 @@ func addFile(add func(string, int64) (io.Writer, error), name string, b []byte) 
 
 // backupContents is what an archive holds besides the store.
 type backupContents struct {
-	keys   map[string][]byte // keys/ file name -> content
-	secret []byte            // jwt_secret, or nil
+	keys  map[string][]byte // keys/ file name -> content
+	files map[string][]byte // dataDirFiles present: name -> content
 }
+
+// dataDirFiles are the small files of DATA_DIR a backup holds besides the
+// store and keys/: the development JWT secret, and the key-encryption key
+// of messages at rest (without which the store's messages are lost).
+var dataDirFiles = []string{devSecretFile, keys.KEKFile}
 
 // readBackup reads a backup archive from r, which may be anything (the
 // archive is the operator's, but it may be damaged or not a backup at
@@ -219,7 +226,7 @@ func readBackup(r io.Reader, db io.Writer) (backupContents, error) {
 			continue
 		case h.Size > maxSmallFile:
 			return c, fmt.Errorf("%q is %d bytes: no key or secret is that large", h.Name, h.Size)
-		case h.Name != devSecretFile && !(isKey && name != "" && !strings.ContainsAny(name, `/\`) && name != "." && name != ".."):
+		case !slices.Contains(dataDirFiles, h.Name) && !(isKey && name != "" && !strings.ContainsAny(name, `/\`) && name != "." && name != ".."):
 			return c, fmt.Errorf("the archive holds %q, which is not a file of a backup", h.Name)
 		}
 		b, err := io.ReadAll(tr)
@@ -232,7 +239,10 @@ func readBackup(r io.Reader, db io.Writer) (backupContents, error) {
 			}
 			c.keys[name] = b
 		} else {
-			c.secret = b
+			if c.files == nil {
+				c.files = map[string][]byte{}
+			}
+			c.files[h.Name] = b
 		}
 	}
 	if !seen[archiveStore] {
@@ -310,7 +320,7 @@ func Restore(ctx context.Context, cfg Config, file string) (*bolt.Report, error)
 	if cfg.RedisURL != "" {
 		return nil, fmt.Errorf("restore: %w", ErrRedisBackup)
 	}
-	for _, p := range []string{storeFile(cfg), filepath.Join(cfg.DataDir, "keys", keys.LocalListFile), filepath.Join(cfg.DataDir, adminSocketFile)} {
+	for _, p := range []string{storeFile(cfg), filepath.Join(cfg.DataDir, "keys", keys.LocalListFile), filepath.Join(cfg.DataDir, keys.KEKFile), filepath.Join(cfg.DataDir, adminSocketFile)} {
 		if _, err := os.Stat(p); err == nil {
 			return nil, fmt.Errorf("restore: %s exists, and a restore never replaces a node's store or keys. Stop the node and move its DATA_DIR aside first (mv %s %s.before-restore), then restore into an empty one", p, cfg.DataDir, cfg.DataDir)
 		}
@@ -340,8 +350,8 @@ func Restore(ctx context.Context, cfg Config, file string) (*bolt.Report, error)
 		}
 		syncDir(dir)
 	}
-	if c.secret != nil {
-		if err := writeSynced(filepath.Join(cfg.DataDir, devSecretFile), c.secret); err != nil {
+	for name, b := range c.files {
+		if err := writeSynced(filepath.Join(cfg.DataDir, name), b); err != nil {
 			return nil, fmt.Errorf("restore: %w", err)
 		}
 	}

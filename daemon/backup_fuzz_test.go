@@ -48,7 +48,7 @@ func TestReadBackupRefuses(t *testing.T) {
 	}
 	var db bytes.Buffer
 	c, err := readBackup(bytes.NewReader(tarOf(t, "fednode.db", "store", "keys/keyring.json", keyList, "keys/sig-0a.pem", "k", "jwt_secret", "s")), &db)
-	if err != nil || db.String() != "store" || string(c.keys["sig-0a.pem"]) != "k" || string(c.secret) != "s" {
+	if err != nil || db.String() != "store" || string(c.keys["sig-0a.pem"]) != "k" || string(c.files["jwt_secret"]) != "s" {
 		t.Fatalf("a good archive: %v %+v", err, c)
 	}
 }

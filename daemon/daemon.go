@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/atrest"
 	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/node"
@@ -146,7 +147,7 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 			return nil, fmt.Errorf("JWT_SECRET_VAULT_PATH: %w", err)
 		}
 	}
-	be, err := openBackend(ctx, cfg, now, log)
+	be, err := openBackend(ctx, cfg, now, log, vc)
 	if err != nil {
 		return nil, err
 	}
@@ -302,11 +303,27 @@ func (b backend) close() error {
 	return b.store.Close()
 }
 
-func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger) (backend, error) {
+func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger, vc *keys.VaultClient) (backend, error) {
+	sealer, check, err := openSealer(ctx, cfg, vc, log)
+	if err != nil {
+		return backend{}, err
+	}
+	be, err := openBackendSealed(ctx, cfg, now, log, sealer)
+	if err != nil {
+		return backend{}, err
+	}
+	if err := check(ctx, be.store); err != nil {
+		be.close()
+		return backend{}, err
+	}
+	return be, nil
+}
+
+func openBackendSealed(ctx context.Context, cfg Config, now func() time.Time, log *slog.Logger, sealer *atrest.Sealer) (backend, error) {
 	if cfg.RedisURL == "" {
 		// Never Create: a start made the store in prepareStore, and an
 		// admin command on a missing store must not make an empty one.
-		store, err := bolt.Open(ctx, bolt.Options{Dir: cfg.DataDir, Timeout: 2 * time.Second, Log: log})
+		store, err := bolt.Open(ctx, bolt.Options{Dir: cfg.DataDir, Timeout: 2 * time.Second, Log: log, Sealer: sealer})
 		if err != nil {
 			return backend{}, storeError(cfg, err)
 		}
@@ -314,7 +331,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 	}
 	goredis.SetLogger(redisLogger{log})
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}
-	opt.Log = log
+	opt.Log, opt.Sealer = log, sealer
 	store, err := redis.Open(ctx, opt)
 	if err != nil {
 		return backend{}, err

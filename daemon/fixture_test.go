@@ -20,6 +20,7 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/atrest"
 	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/client"
 	"github.com/fednode/fednode/daemon"
@@ -27,6 +28,7 @@ import (
 	"github.com/fednode/fednode/internal/redistest"
 	"github.com/fednode/fednode/internal/syncbuf"
 	"github.com/fednode/fednode/internal/testkeys"
+	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/redis"
 )
 
@@ -149,11 +151,15 @@ func fillFixture(t *testing.T, opts ...any) *testNode {
 func openFixtureStore(t *testing.T, cfg daemon.Config) fednode.Store {
 	t.Helper()
 	var s fednode.Store
-	var err error
+	kek, err := keys.OpenLocalKEK(cfg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealer := atrest.NewSealer(kek, nil)
 	if cfg.RedisURL != "" {
-		s, err = redis.Open(context.Background(), redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Namespace: cfg.RedisNamespace})
+		s, err = redis.Open(context.Background(), redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Namespace: cfg.RedisNamespace, Sealer: sealer})
 	} else {
-		s, err = bolt.Open(context.Background(), bolt.Options{Dir: cfg.DataDir, Timeout: time.Second})
+		s, err = bolt.Open(context.Background(), bolt.Options{Dir: cfg.DataDir, Timeout: time.Second, Sealer: sealer})
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +192,7 @@ func TestUpgradeFromStoreV0(t *testing.T) {
 			}
 			logs := &syncbuf.Buffer{}
 			a := startNode(t, append(opts, logTo{logs})...)
-			if !strings.Contains(logs.String(), "store schema upgraded from 0 to 1") {
+			if !strings.Contains(logs.String(), "store schema upgraded from 0 to 1") || !strings.Contains(logs.String(), "store schema upgraded from 2 to 3") {
 				t.Fatalf("no upgrade logged:\n%s", logs.String())
 			}
 			alice, carol := a.login("alice", "password-alice"), a.login("carol", "password-carol")
@@ -207,6 +213,23 @@ func TestUpgradeFromStoreV0(t *testing.T) {
 			}
 			a.srv.Close()
 			a.srv = nil
+			// Schema 3 sealed every message: no text of one is left at rest.
+			var raw []byte
+			if backend == "bolt" {
+				if raw, err = os.ReadFile(filepath.Join(dir, "fednode.db")); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				c := goredis.NewClient(&goredis.Options{Addr: strings.TrimPrefix(a.cfg.RedisURL, "redis://"), Password: redistest.Password})
+				defer c.Close()
+				c.ConfigSet(ctx, "rdbcompression", "no") // DUMP would hide text in LZF otherwise
+				for _, k := range c.Keys(ctx, "*").Val() {
+					raw = append(raw, c.Dump(ctx, k).Val()...)
+				}
+			}
+			if len(raw) == 0 || strings.Contains(string(raw), "before the upgrade") {
+				t.Fatalf("message text at rest after the upgrade (%d bytes)", len(raw))
+			}
 			s := openFixtureStore(t, a.cfg)
 			defer s.Close()
 			if v, err := s.Meta(ctx, fednode.SchemaKey); err != nil || string(v) != strconv.Itoa(fednode.SchemaVersion) {

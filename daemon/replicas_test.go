@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,6 +33,11 @@ func onRedis(url string, cluster bool) nodeOption {
 		k := 6
 		*gen = func() (*rsa.PrivateKey, error) { k++; return testkeys.Key(k - 1), nil }
 		c.OutboxLeaseTTL = time.Second
+		// The at-rest key-encryption key, shared as the keyring directory
+		// is (an operator copies it to every replica).
+		if err := os.WriteFile(filepath.Join(c.DataDir, keys.KEKFile), []byte(strings.Repeat("k", 32)), 0o600); err != nil {
+			panic(err)
+		}
 	}
 }
 

@@ -99,6 +99,14 @@ func VaultPolicy(p PolicyParams) (string, error) {
 				b.path(p.TransitMount+"/decrypt/"+name, []string{"update"}, []param{{"ciphertext", ""}}, nil)
 			}
 		}
+		name := transitKeyName(p.KeyPrefix, atRestKeySuffix)
+		key := p.TransitMount + "/keys/" + name
+		b.line("")
+		b.comment("The key that wraps the data keys of messages at rest: read it; create")
+		b.comment("it when absent, only as non-exportable " + atRestKeyType + "; encrypt and decrypt.")
+		b.path(key, []string{"read", "update"}, []param{{"type", `"` + atRestKeyType + `"`}, {"exportable", "false"}}, nil)
+		b.path(p.TransitMount+"/encrypt/"+name, []string{"update"}, []param{{"plaintext", ""}}, nil)
+		b.path(p.TransitMount+"/decrypt/"+name, []string{"update"}, []param{{"ciphertext", ""}}, nil)
 		b.line("")
 		b.comment("When each retired key version stops being published.")
 		b.path(p.KVMount+"/data/"+retirementsKey(p.KeyPrefix), []string{"create", "read", "update"}, nil, nil)

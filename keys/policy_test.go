@@ -140,6 +140,17 @@ func nodeOperations(t *testing.T, root *vault.Client, vc *keys.VaultClient, p ke
 	if got, err := tr.Decrypt(ctx, enc.ID, w); err != nil || !bytes.Equal(got, dk) {
 		t.Fatalf("Decrypt: %v", err)
 	}
+	kek, err := keys.OpenTransitKEK(ctx, vc)
+	if err != nil {
+		t.Fatalf("OpenTransitKEK: %v", err)
+	}
+	wrapped, err := kek.WrapDataKey(ctx, dk)
+	if err != nil || !keys.IsTransitWrapped(wrapped) || bytes.Contains(wrapped, dk) {
+		t.Fatalf("WrapDataKey: %q %v", wrapped, err)
+	}
+	if got, err := kek.UnwrapDataKey(ctx, wrapped); err != nil || !bytes.Equal(got, dk) {
+		t.Fatalf("UnwrapDataKey: %v", err)
+	}
 	for _, use := range []string{keys.UseSig, keys.UseEnc} {
 		if _, err := tr.Rotate(ctx, use, time.Hour); err != nil {
 			t.Fatalf("Rotate %s: %v", use, err)

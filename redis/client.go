@@ -22,6 +22,9 @@ type Options struct {
 	// Log receives each step of a schema upgrade at Open (schema.go). Nil
 	// discards them.
 	Log *slog.Logger
+	// Sealer encrypts message content and tags at rest (atrest.go). The
+	// daemon always sets it; nil stores them in clear (store unit tests).
+	Sealer Sealer
 
 	migrations []migration // tests only: the schema steps instead of migrations
 }

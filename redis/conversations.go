@@ -27,13 +27,17 @@ import (
 // lastRecord is what a conversation keeps of its newest message; the
 // cursor is its score in cvi.
 type lastRecord struct {
-	At      string `json:"at"`
-	Preview string `json:"preview"`
+	At string `json:"at"`
+	// ID is the last message's id: its preview is read from it when
+	// served, as the message is sealed at rest. Preview is what stores of
+	// schema 2 kept instead, in clear; the upgrade to 3 replaces it.
+	ID      string `json:"id,omitempty"`
+	Preview string `json:"preview,omitempty"`
 	FromMe  bool   `json:"from_me"`
 }
 
 func lastOf(m fednode.Message, fromMe bool) []byte {
-	b, _ := json.Marshal(lastRecord{At: m.CreatedAt.UTC().Format(timeLayout), Preview: fednode.Preview(m.Content), FromMe: fromMe})
+	b, _ := json.Marshal(lastRecord{At: m.CreatedAt.UTC().Format(timeLayout), ID: m.ID, FromMe: fromMe})
 	return b
 }
 
@@ -86,16 +90,30 @@ func (s *Store) Conversations(ctx context.Context, username string, before uint6
 		return nil, err
 	}
 	out := make([]fednode.Conversation, 0, len(zs))
+	var ids []string
+	recs := make([]lastRecord, len(zs))
 	for i, z := range zs {
-		var last lastRecord
-		if err := decodeReply(lasts[i], &last); err != nil {
+		last := &recs[i]
+		if err := decodeReply(lasts[i], last); err != nil {
 			return nil, fmt.Errorf("conversation %s: %w", withs[i], err)
 		}
 		c := fednode.Conversation{With: withs[i], LastCursor: uint64(z.Score), LastPreview: last.Preview, LastFromMe: last.FromMe, Unread: int(counts[i].Val())}
 		if c.LastAt, err = parseTime(last.At); err != nil {
 			return nil, fmt.Errorf("conversation %s: %w", withs[i], err)
 		}
+		if last.ID != "" {
+			ids = append(ids, last.ID)
+		}
 		out = append(out, c)
+	}
+	msgs, err := s.Messages(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if m, ok := msgs[recs[i].ID]; ok {
+			out[i].LastPreview = fednode.Preview(m.Content)
+		}
 	}
 	return out, nil
 }
@@ -256,24 +274,8 @@ func (s *Store) dropConversations(ctx context.Context, user string) error {
 // store written before it existed (schema 1 → 2). It is idempotent: it
 // writes the same entries again, oldest first, so the newest wins.
 func indexMailboxes(ctx context.Context, s *Store) error {
-	pre := s.key("mb") + ":"
-	var owners []string
-	scan := func(ctx context.Context, c goredis.Cmdable) error {
-		it := c.Scan(ctx, 0, pre+"*", 1000).Iterator()
-		for it.Next(ctx) {
-			owners = append(owners, strings.TrimPrefix(it.Val(), pre))
-		}
-		return it.Err()
-	}
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, s.prefix)
-		if err != nil {
-			return err
-		}
-		if err := scan(ctx, m); err != nil {
-			return err
-		}
-	} else if err := scan(ctx, s.c); err != nil {
+	owners, err := s.scanKeys(ctx, s.key("mb")+":")
+	if err != nil {
 		return err
 	}
 	for _, owner := range owners {
@@ -329,4 +331,29 @@ func parseTime(s string) (t time.Time, err error) {
 		return t, errNoTime
 	}
 	return time.Parse(time.RFC3339Nano, s)
+}
+
+// scanKeys returns the rest of every key of the namespace that starts with
+// pre. Every key of the namespace is in one hash slot, so on a cluster the
+// master of that slot holds them all.
+func (s *Store) scanKeys(ctx context.Context, pre string) ([]string, error) {
+	c, err := s.slotClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	it := c.Scan(ctx, 0, pre+"*", 1000).Iterator()
+	for it.Next(ctx) {
+		out = append(out, strings.TrimPrefix(it.Val(), pre))
+	}
+	return out, it.Err()
+}
+
+// slotClient is the client that holds every key of the namespace (they
+// share one hash slot): on a cluster, the master of that slot.
+func (s *Store) slotClient(ctx context.Context) (goredis.Cmdable, error) {
+	if cc, ok := s.c.(*goredis.ClusterClient); ok {
+		return cc.MasterForKey(ctx, s.prefix)
+	}
+	return s.c, nil
 }

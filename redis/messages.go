@@ -59,7 +59,11 @@ func (s *Store) appendMsg(ctx context.Context, m fednode.Message, mailboxes []st
 			distinct = append(distinct, mb)
 		}
 	}
-	b, _ := json.Marshal(m)
+	stored, err := s.seal(ctx, m)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(stored)
 	keys := []string{s.key("m", m.ID)}
 	var convArgs []any
 	for _, mb := range distinct {
@@ -122,8 +126,10 @@ func (s *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMai
 func (s *Store) Message(ctx context.Context, id string) (_ fednode.Message, err error) {
 	defer wrap(&err, "message")
 	var m fednode.Message
-	err = getJSON(ctx, s.c, s.key("m", id), &m)
-	return m, err
+	if err = getJSON(ctx, s.c, s.key("m", id), &m); err != nil {
+		return m, err
+	}
+	return s.open(ctx, m)
 }
 
 // Messages returns every stored message among ids, keyed by id, in one
@@ -150,6 +156,9 @@ func (s *Store) Messages(ctx context.Context, ids []string) (_ map[string]fednod
 		var m fednode.Message
 		if err := decodeReply(v, &m); err != nil {
 			return nil, fmt.Errorf("message %s: %w", ids[i], err)
+		}
+		if m, err = s.open(ctx, m); err != nil {
+			return nil, err
 		}
 		out[ids[i]] = m
 	}
@@ -184,6 +193,9 @@ func (s *Store) Mailbox(ctx context.Context, username string, after uint64, limi
 		var m fednode.Message
 		if err := decodeReply(v, &m); err != nil {
 			return nil, fmt.Errorf("message %v: %w", zs[i].Member, err)
+		}
+		if m, err = s.open(ctx, m); err != nil {
+			return nil, err
 		}
 		out = append(out, fednode.Entry{Cursor: uint64(zs[i].Score), Message: m})
 	}

@@ -21,7 +21,7 @@ var namespaces atomic.Int64 // the outage tests run in parallel
 // fresh returns a store in a namespace of its own, so every conformance
 // subtest starts empty on the same server.
 func fresh(t *testing.T, url string, cluster bool) fednode.Store {
-	s, err := redis.Open(context.Background(), redis.Options{URL: url, Password: redistest.Password, Cluster: cluster, Namespace: fmt.Sprintf("t%d", namespaces.Add(1))})
+	s, err := redis.Open(context.Background(), redis.Options{URL: url, Password: redistest.Password, Cluster: cluster, Namespace: fmt.Sprintf("t%d", namespaces.Add(1)), Sealer: storetest.NewSealer(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

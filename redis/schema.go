@@ -39,6 +39,9 @@ var migrations = []migration{
 	// 1 → 2: each user's conversation index (conversations.go), which
 	// appends keep from version 2 on, built from the mailboxes.
 	{name: "index conversations", apply: indexMailboxes},
+	// 2 → 3: message content and tags sealed at rest (atrest.go), and the
+	// conversation index's clear previews replaced by the last message's id.
+	{name: "seal messages at rest", apply: sealMessages},
 }
 
 // indexQueuedJobs writes the obidx entry of every queued job.
@@ -105,13 +108,9 @@ func (s *Store) schemaVersion(ctx context.Context) (v int, present bool, err err
 // of the namespace is in one hash slot, so on a cluster the master of that
 // slot holds them all.
 func (s *Store) empty(ctx context.Context) (bool, error) {
-	var c goredis.Cmdable = s.c
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		m, err := cc.MasterForKey(ctx, s.prefix)
-		if err != nil {
-			return false, err
-		}
-		c = m
+	c, err := s.slotClient(ctx)
+	if err != nil {
+		return false, err
 	}
 	var cursor uint64
 	for {

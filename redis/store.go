@@ -56,6 +56,7 @@ type Store struct {
 	closed atomic.Bool
 
 	usersIndexed atomic.Bool // uidx is known to be built (see useradmin.go)
+	sealer       Sealer
 }
 
 var _ fednode.Store = (*Store)(nil)
@@ -78,7 +79,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		c.Close()
 		return nil, fmt.Errorf("redis: namespace %q must match %s", ns, safePart)
 	}
-	s := &Store{c: c, prefix: "{" + ns + "}:"}
+	s := &Store{c: c, prefix: "{" + ns + "}:", sealer: o.Sealer}
 	if err := s.Ping(ctx); err != nil {
 		c.Close()
 		return nil, err

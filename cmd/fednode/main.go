@@ -36,6 +36,7 @@ const usage = `usage:
                                     while it runs or not, and check it; on Redis it says how to back Redis up
   fednode admin restore FILE        restore a backup archive into an empty DATA_DIR (node must be stopped)
   fednode admin repair-meta         accept the intact one of the store's two meta pages when the other is damaged
+  fednode admin reencrypt           seal every stored message again under a new data key (on bbolt, node stopped)
   fednode healthcheck               exit 0 if the node on LISTEN_ADDR answers /healthz (for containers)
   fednode --version                 print the version and build information
   fednode --help                    print this help
@@ -115,6 +116,13 @@ func run(args []string) error {
 		if rep.Damaged() {
 			return fmt.Errorf("%s is damaged; see \"Damage and recovery\" in docs/OPERATIONS.md", rep.Path)
 		}
+		return nil
+	case len(args) == 2 && args[0] == "admin" && args[1] == "reencrypt":
+		n, err := daemon.Reencrypt(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("re-encrypted %d messages under a new data key\n", n)
 		return nil
 	case len(args) == 2 && args[0] == "admin" && args[1] == "init-store":
 		path, err := daemon.InitStore(ctx, cfg)

@@ -1,11 +1,13 @@
 package main_test
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -26,6 +28,10 @@ func seedKeys(t *testing.T, dir string, sig, enc int) {
 		order = order[1:]
 		return k, nil
 	}}); err != nil {
+		t.Fatal(err)
+	}
+	// The key of messages at rest, shared by replicas as their keys are.
+	if err := os.WriteFile(filepath.Join(dir, keys.KEKFile), bytes.Repeat([]byte{byte(sig + 1)}, 32), 0o600); err != nil {
 		t.Fatal(err)
 	}
 }

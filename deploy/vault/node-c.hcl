@@ -66,6 +66,28 @@ path "transit/decrypt/node-c-enc" {
   }
 }
 
+# The key that wraps the data keys of messages at rest: read it; create
+# it when absent, only as non-exportable aes256-gcm96; encrypt and decrypt.
+path "transit/keys/node-c-atrest" {
+  capabilities = ["read", "update"]
+  allowed_parameters = {
+    "type"       = ["aes256-gcm96"]
+    "exportable" = [false]
+  }
+}
+path "transit/encrypt/node-c-atrest" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "plaintext" = []
+  }
+}
+path "transit/decrypt/node-c-atrest" {
+  capabilities = ["update"]
+  allowed_parameters = {
+    "ciphertext" = []
+  }
+}
+
 # When each retired key version stops being published.
 path "secret/data/node-c/key-retirements" {
   capabilities = ["create", "read", "update"]

@@ -1,0 +1,296 @@
+package atrest
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/fednode/fednode"
+)
+
+// Prefix starts the Content of every sealed message record.
+const Prefix = "\x00fednode-at-rest:"
+
+// aadLabel starts the additional data of every seal; "v1" is the envelope
+// version.
+const aadLabel = "fednode at rest v1"
+
+const (
+	kindMessage = "message"
+	version     = 1
+	keySize     = 32 // AES-256
+)
+
+// Data key limits: a new data key after this many seals or this age.
+const (
+	MaxSeals = 1 << 24
+	MaxAge   = 24 * time.Hour
+)
+
+// ErrDamaged is returned (wrapped in fednode.ErrStoreFailed) for a sealed
+// record that does not open: damaged on disk, or tampered with.
+var ErrDamaged = errors.New("at rest: sealed record does not open")
+
+// KeyWrapper protects data keys: the key-encryption key never leaves it.
+type KeyWrapper interface {
+	WrapDataKey(ctx context.Context, key []byte) ([]byte, error)
+	UnwrapDataKey(ctx context.Context, wrapped []byte) ([]byte, error)
+}
+
+// envelope is the stored form of one seal.
+type envelope struct {
+	V int    `json:"v"`
+	K string `json:"k"`
+	W []byte `json:"w"`
+	N []byte `json:"n"`
+	C []byte `json:"c"`
+}
+
+// body is what is sealed.
+type body struct {
+	Content string   `json:"content"`
+	Tags    []string `json:"tags"`
+}
+
+type dataKey struct {
+	id      string
+	wrapped []byte
+	aead    cipher.AEAD
+	made    time.Time
+	seals   int
+}
+
+var _ fednode.MessageSealer = (*Sealer)(nil)
+
+// Sealer seals and opens message records. It is safe for concurrent use.
+type Sealer struct {
+	w   KeyWrapper
+	now func() time.Time
+	// OnDamage, when set, is called for every record that fails to open,
+	// with its message id and why (to log and count it); the error is
+	// returned as well.
+	OnDamage func(id string, err error)
+
+	mu    sync.Mutex
+	cur   *dataKey
+	cache map[string]cipher.AEAD // unwrapped data keys by id
+}
+
+// NewSealer returns a Sealer whose data keys w wraps; now nil means
+// time.Now.
+func NewSealer(w KeyWrapper, now func() time.Time) *Sealer {
+	if now == nil {
+		now = time.Now
+	}
+	return &Sealer{w: w, now: now, cache: map[string]cipher.AEAD{}}
+}
+
+// keyID names a data key by its wrapped form.
+func keyID(wrapped []byte) string {
+	h := sha256.Sum256(wrapped)
+	return "dk-" + hex.EncodeToString(h[:8])
+}
+
+func newAEAD(key []byte) (cipher.AEAD, error) {
+	b, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
+// current returns the data key to seal with, making a new one when there is
+// none or the current one is spent.
+func (s *Sealer) current(ctx context.Context) (*dataKey, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.cur; k != nil && k.seals < MaxSeals && s.now().Sub(k.made) < MaxAge {
+		k.seals++
+		return k, nil
+	}
+	key := make([]byte, keySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	wrapped, err := s.w.WrapDataKey(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("at rest: wrap a new data key: %w", err)
+	}
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	k := &dataKey{id: keyID(wrapped), wrapped: wrapped, aead: aead, made: s.now(), seals: 1}
+	s.cur, s.cache[k.id] = k, aead
+	return k, nil
+}
+
+// Rotate makes the next seal use a new data key. Records sealed under
+// older keys stay readable: each envelope carries its wrapped key.
+func (s *Sealer) Rotate() {
+	s.mu.Lock()
+	s.cur = nil
+	s.mu.Unlock()
+}
+
+// CurrentKeyID returns the id of the data key new seals use, "" before the
+// first seal.
+func (s *Sealer) CurrentKeyID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return ""
+	}
+	return s.cur.id
+}
+
+func (s *Sealer) open(ctx context.Context, e envelope) (cipher.AEAD, error) {
+	if keyID(e.W) != e.K {
+		return nil, fmt.Errorf("key id %q does not name its wrapped key", e.K)
+	}
+	s.mu.Lock()
+	aead, ok := s.cache[e.K]
+	s.mu.Unlock()
+	if ok {
+		return aead, nil
+	}
+	key, err := s.w.UnwrapDataKey(ctx, e.W)
+	if err != nil {
+		return nil, fmt.Errorf("unwrap data key %s: %w", e.K, err)
+	}
+	if aead, err = newAEAD(key); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.cache[e.K] = aead
+	s.mu.Unlock()
+	return aead, nil
+}
+
+func lp(b []byte, s string) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// aad binds a seal to its record: see the crypto summary.
+func aad(m fednode.Message, keyID string) []byte {
+	b := []byte(aadLabel)
+	for _, f := range []string{kindMessage, m.ID, m.From.String(), m.To.String(), keyID} {
+		b = lp(b, f)
+	}
+	return b
+}
+
+// IsSealed reports whether m is a sealed record.
+func IsSealed(m fednode.Message) bool { return strings.HasPrefix(m.Content, Prefix) }
+
+// SealMessage returns the record to store for m: m with its content and
+// tags replaced by their envelope.
+func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
+	if IsSealed(m) {
+		return m, nil
+	}
+	k, err := s.current(ctx)
+	if err != nil {
+		return fednode.Message{}, err
+	}
+	pt, err := json.Marshal(body{Content: m.Content, Tags: m.Tags})
+	if err != nil {
+		return fednode.Message{}, err
+	}
+	e := envelope{V: version, K: k.id, W: k.wrapped, N: make([]byte, k.aead.NonceSize())}
+	if _, err := rand.Read(e.N); err != nil {
+		return fednode.Message{}, err
+	}
+	e.C = k.aead.Seal(nil, e.N, pt, aad(m, k.id))
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fednode.Message{}, err
+	}
+	m.Content, m.Tags = Prefix+string(b), nil
+	return m, nil
+}
+
+// OpenMessage returns the message a stored record holds. A plaintext record
+// (written before sealing) is returned as it is; a sealed one that does not
+// open is an error wrapping fednode.ErrStoreFailed and ErrDamaged.
+func (s *Sealer) OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
+	if !IsSealed(m) {
+		return m, nil
+	}
+	out, err := s.openMessage(ctx, m)
+	if err != nil {
+		if s.OnDamage != nil {
+			s.OnDamage(m.ID, err)
+		}
+		return fednode.Message{}, fmt.Errorf("%w: %w: message %s: %v", fednode.ErrStoreFailed, ErrDamaged, m.ID, err)
+	}
+	return out, nil
+}
+
+func (s *Sealer) openMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
+	var e envelope
+	if err := json.Unmarshal([]byte(m.Content[len(Prefix):]), &e); err != nil {
+		return m, fmt.Errorf("envelope: %v", err)
+	}
+	if e.V != version {
+		return m, fmt.Errorf("envelope version %d", e.V)
+	}
+	aead, err := s.open(ctx, e)
+	if err != nil {
+		return m, err
+	}
+	if len(e.N) != aead.NonceSize() {
+		return m, fmt.Errorf("nonce of %d bytes", len(e.N))
+	}
+	pt, err := aead.Open(nil, e.N, e.C, aad(m, e.K))
+	if err != nil {
+		return m, err
+	}
+	var b body
+	if err := json.Unmarshal(pt, &b); err != nil {
+		return m, fmt.Errorf("sealed body: %v", err)
+	}
+	m.Content, m.Tags = b.Content, b.Tags
+	return m, nil
+}
+
+// KeyID returns the id of the data key a sealed record uses, "" for a
+// plaintext or unreadable one (for re-encryption: records whose key is not
+// the current one).
+func KeyID(m fednode.Message) string {
+	if !IsSealed(m) {
+		return ""
+	}
+	var e envelope
+	if json.Unmarshal([]byte(m.Content[len(Prefix):]), &e) != nil {
+		return ""
+	}
+	return e.K
+}
+
+// Reseal returns a stored record sealed under the current data key, and
+// whether that changed it: a record already sealed under it is returned as
+// it is; an older or plaintext one is opened and sealed again. A record
+// that does not open is an error, as for OpenMessage.
+func (s *Sealer) Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error) {
+	if cur := s.CurrentKeyID(); cur != "" && KeyID(r) == cur {
+		return r, false, nil
+	}
+	m, err := s.OpenMessage(ctx, r)
+	if err != nil {
+		return fednode.Message{}, false, err
+	}
+	sealed, err := s.SealMessage(ctx, m)
+	return sealed, err == nil, err
+}
