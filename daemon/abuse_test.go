@@ -237,9 +237,7 @@ func TestBansForAuthAndSignatureFailures(t *testing.T) {
 
 func TestAdminBans(t *testing.T) {
 	n := startNode(t)
-	n.user("root")
-	n.promote("root")
-	root := n.login("root", "password-root")
+	root := n.admin("root")
 	for _, tt := range []struct {
 		body   map[string]any
 		status int

@@ -8,12 +8,8 @@ import (
 func TestAdminFederationControls(t *testing.T) {
 	a, b := startNode(t, fastRetry), startNode(t, fastRetry)
 	alice := a.user("alice")
-	a.user("root")
-	a.promote("root")
-	root := a.login("root", "password-root")
-	b.user("boss")
-	b.promote("boss")
-	boss := b.login("boss", "password-boss")
+	root := a.admin("root")
+	boss := b.admin("boss")
 	bob := b.user("bob")
 	bobAddr := "bob@" + b.srv.Domain()
 

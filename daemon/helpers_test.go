@@ -257,6 +257,15 @@ func (n *testNode) mailbox(token string) []map[string]any {
 	return out
 }
 
+// admin registers a user, makes them an admin the way an operator does
+// (offline), and returns their token.
+func (n *testNode) admin(name string) string {
+	n.t.Helper()
+	n.register(name, "password-"+name)
+	n.promote(name)
+	return n.login(name, "password-"+name)
+}
+
 // promote makes user an admin the way an operator does: offline.
 func (n *testNode) promote(user string) {
 	n.t.Helper()

@@ -51,9 +51,7 @@ func wantLines(t *testing.T, body string, lines ...string) {
 // status with their latency, the ban, the store's health and the build.
 func TestMetricsAfterActivity(t *testing.T) {
 	n := startNode(t)
-	n.user("root")
-	n.promote("root")
-	root := n.login("root", "password-root")
+	root := n.admin("root")
 	n.send(root, "bob@127.0.0.1:1", "to a peer that is not there")
 	n.do("GET", "/api/messages/01NOSUCHMESSAGE", root, nil)
 	n.do("GET", "/no/such/endpoint", "", nil)

@@ -365,9 +365,7 @@ func TestChallengeSurvivesJWTSecretRotation(t *testing.T) {
 		c.VaultToken = nodeToken(t, v, *c, "4h")
 		c.JWTRotationOverlap, c.ChallengeAfterLoginFailures, c.ChallengeMaxNumber = time.Hour, 0, 5000
 	})
-	n.register("root", "password-root")
-	n.promote("root")
-	root := n.login("root", "password-root") // the client solves the challenge
+	root := n.admin("root") // the client solves the challenge
 	before := solve(t, n)
 	if r := n.do("POST", "/api/admin/jwt/rotate", root, nil); r.Status != 200 {
 		t.Fatalf("rotate: %s", r.Raw)

@@ -357,12 +357,3 @@ func TestReplicasSuspensionAndRoleAtOnce(t *testing.T) {
 		t.Fatalf("replica 2 after the removal on replica 1: %d %s", r.Status, r.Raw)
 	}
 }
-
-// admin registers a user, makes them an admin the way an operator does
-// (offline), and returns their token.
-func (n *testNode) admin(name string) string {
-	n.t.Helper()
-	n.register(name, "password-"+name)
-	n.promote(name)
-	return n.login(name, "password-"+name)
-}

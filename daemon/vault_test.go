@@ -63,9 +63,7 @@ func TestVaultNodeFederatesWithLocalNode(t *testing.T) {
 func TestJWTSecretInVaultRotates(t *testing.T) {
 	v := vaulttest.Start(t)
 	n := startNode(t, onVault(t, v, "jwtnode", true), func(c *daemon.Config) { c.JWTRotationOverlap = time.Hour })
-	n.register("root", "password-root")
-	n.promote("root")
-	old := n.login("root", "password-root")
+	old := n.admin("root")
 	r := n.do("POST", "/api/admin/jwt/rotate", old, nil)
 	if r.Status != 200 || r.Body["version"].(float64) != 2 {
 		t.Fatalf("rotate: %s", r.Raw)
