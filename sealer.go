@@ -21,6 +21,11 @@ type MessageSealer interface {
 	Reseal(ctx context.Context, r Message) (Message, bool, error)
 }
 
+// ErrDamaged is returned (wrapped in ErrStoreFailed) for a sealed record
+// that does not open: damaged on disk, or tampered with. A key service that
+// cannot answer now is not damage: that error wraps ErrUnavailable instead.
+var ErrDamaged = errors.New("at rest: sealed record does not open")
+
 // ErrNoSealer is returned by a store's ReencryptMessages when it was opened
 // without a MessageSealer.
 var ErrNoSealer = errors.New("the store was opened without an at-rest sealer")

@@ -37,9 +37,9 @@ const (
 	MaxAge   = 24 * time.Hour
 )
 
-// ErrDamaged is returned (wrapped in fednode.ErrStoreFailed) for a sealed
-// record that does not open: damaged on disk, or tampered with.
-var ErrDamaged = errors.New("at rest: sealed record does not open")
+// ErrDamaged is fednode.ErrDamaged, returned (wrapped in
+// fednode.ErrStoreFailed) for a sealed record that does not open.
+var ErrDamaged = fednode.ErrDamaged
 
 // KeyWrapper protects data keys: the key-encryption key never leaves it.
 type KeyWrapper interface {
@@ -81,6 +81,7 @@ type Sealer struct {
 	// returned as well.
 	OnDamage func(id string, err error)
 
+	rot   sync.Mutex // held while a new data key is made and wrapped, not mu
 	mu    sync.Mutex
 	cur   *dataKey
 	cache map[string]cipher.AEAD // unwrapped data keys by id
@@ -110,12 +111,16 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 }
 
 // current returns the data key to seal with, making a new one when there is
-// none or the current one is spent.
+// none or the current one is spent. The wrap (a Vault round trip with
+// Transit) runs outside mu, so seals under a live key and opens of cached
+// keys never wait for it; rot makes one caller wrap while the others wait.
 func (s *Sealer) current(ctx context.Context) (*dataKey, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if k := s.cur; k != nil && k.seals < MaxSeals && s.now().Sub(k.made) < MaxAge {
-		k.seals++
+	if k := s.take(); k != nil {
+		return k, nil
+	}
+	s.rot.Lock()
+	defer s.rot.Unlock()
+	if k := s.take(); k != nil { // made while this caller waited
 		return k, nil
 	}
 	key := make([]byte, keySize)
@@ -131,8 +136,22 @@ func (s *Sealer) current(ctx context.Context) (*dataKey, error) {
 		return nil, err
 	}
 	k := &dataKey{id: keyID(wrapped), wrapped: wrapped, aead: aead, made: s.now(), seals: 1}
+	s.mu.Lock()
 	s.cur, s.cache[k.id] = k, aead
+	s.mu.Unlock()
 	return k, nil
+}
+
+// take counts one seal on the current data key and returns it, or nil
+// when there is none or it is spent.
+func (s *Sealer) take() *dataKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k := s.cur; k != nil && k.seals < MaxSeals && s.now().Sub(k.made) < MaxAge {
+		k.seals++
+		return k
+	}
+	return nil
 }
 
 // Rotate makes the next seal use a new data key. Records sealed under
@@ -223,19 +242,31 @@ func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Me
 
 // OpenMessage returns the message a stored record holds. A plaintext record
 // (written before sealing) is returned as it is; a sealed one that does not
-// open is an error wrapping fednode.ErrStoreFailed and ErrDamaged.
+// open is an error wrapping fednode.ErrStoreFailed and ErrDamaged; one whose
+// data key cannot be unwrapped now wraps the key service's error
+// (fednode.ErrUnavailable, or the context's) and is not damage.
 func (s *Sealer) OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
 	if !IsSealed(m) {
 		return m, nil
 	}
 	out, err := s.openMessage(ctx, m)
 	if err != nil {
+		if unavailable(err) { // the key service, not the record
+			return fednode.Message{}, fmt.Errorf("at rest: message %s: %w", m.ID, err)
+		}
 		if s.OnDamage != nil {
 			s.OnDamage(m.ID, err)
 		}
 		return fednode.Message{}, fmt.Errorf("%w: %w: message %s: %v", fednode.ErrStoreFailed, ErrDamaged, m.ID, err)
 	}
 	return out, nil
+}
+
+// unavailable reports whether err says the data key could not be unwrapped
+// now (the key service is away, or the caller gave up), rather than that
+// the record is bad.
+func unavailable(err error) bool {
+	return errors.Is(err, fednode.ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (s *Sealer) openMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -134,5 +135,52 @@ func BenchmarkSealOpen(b *testing.B) {
 		if _, err := s.OpenMessage(ctx, stored); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// flakyWrapper wraps like w, but cannot unwrap while down is set.
+type flakyWrapper struct {
+	KeyWrapper
+	down bool
+}
+
+func (f *flakyWrapper) UnwrapDataKey(ctx context.Context, wrapped []byte) ([]byte, error) {
+	if f.down {
+		return nil, fmt.Errorf("key service: %w", fednode.ErrUnavailable)
+	}
+	return f.KeyWrapper.UnwrapDataKey(ctx, wrapped)
+}
+
+// TestKeyServiceAwayIsNotDamage: a record whose data key cannot be
+// unwrapped because the key service is away (or the caller gave up) is not
+// served, but it is not damage either: the error wraps ErrUnavailable, not
+// ErrDamaged, OnDamage is not called, and the record opens once the service
+// is back.
+func TestKeyServiceAwayIsNotDamage(t *testing.T) {
+	ctx := context.Background()
+	k, err := keys.OpenLocalKEK(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &flakyWrapper{KeyWrapper: k}
+	r, err := NewSealer(f, nil).SealMessage(ctx, msg())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewSealer(f, nil) // a fresh node: nothing cached
+	damaged := 0
+	s.OnDamage = func(string, error) { damaged++ }
+	f.down = true
+	if _, err := s.OpenMessage(ctx, r); !errors.Is(err, fednode.ErrUnavailable) || errors.Is(err, ErrDamaged) || damaged != 0 {
+		t.Fatalf("key service away: %v (damage reported %d times); want ErrUnavailable, not ErrDamaged", err, damaged)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	f.down = false
+	if _, err := s.OpenMessage(cancelled, r); errors.Is(err, ErrDamaged) && damaged != 0 {
+		t.Fatalf("a cancelled read: %v; want no damage", err)
+	}
+	if got, err := s.OpenMessage(ctx, r); err != nil || got.Content != msg().Content {
+		t.Fatalf("after the key service is back: %+v, %v", got, err)
 	}
 }

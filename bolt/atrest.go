@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 
 	bbolt "go.etcd.io/bbolt"
@@ -32,9 +33,11 @@ func (d *Store) open(ctx context.Context, op string, m fednode.Message) (fednode
 		return m, nil
 	}
 	out, err := d.sealer.OpenMessage(ctx, m)
-	if err != nil {
+	if errors.Is(err, fednode.ErrDamaged) {
 		d.fail(op, "a read found a damaged record: "+err.Error(), nil) // logs it once; readiness reports it
-		return out, err                                                // wraps fednode.ErrStoreFailed and atrest.ErrDamaged
+	}
+	if err != nil { // damage, or the key service away (fednode.ErrUnavailable): not served either way
+		return out, err
 	}
 	return out, nil
 }
