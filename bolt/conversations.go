@@ -291,7 +291,7 @@ func (d *Store) DeleteMailboxMessage(ctx context.Context, username, id, domain s
 		if err := msgs.Delete([]byte(id)); err != nil {
 			return err
 		}
-		return tx.Bucket(bDead).Delete([]byte(id))
+		return d.deleteDeadLetters(tx, []byte(id))
 	})
 }
 

@@ -120,3 +120,24 @@ func pickDead(tx *bbolt.Tx, f fednode.DeadLetterFilter) ([]fednode.DeadLetter, e
 	}
 	return out, nil
 }
+
+// deleteDeadLetters deletes the dead letters of those ids that have one,
+// and moves the dead-letter count (queuestats.go) when tx commits: a
+// delete of a dead letter made elsewhere than here or PurgeDeadLetters
+// would leave QueueStats counting it until a restart.
+func (d *Store) deleteDeadLetters(tx *bbolt.Tx, ids ...[]byte) error {
+	dead, n := tx.Bucket(bDead), 0
+	for _, id := range ids {
+		if dead.Get(id) == nil {
+			continue
+		}
+		if err := dead.Delete(id); err != nil {
+			return err
+		}
+		n++
+	}
+	if n > 0 {
+		tx.OnCommit(func() { d.queue.add("", 0, -n) })
+	}
+	return nil
+}

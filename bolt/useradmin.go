@@ -87,7 +87,7 @@ func (d *Store) DeleteUser(ctx context.Context, tomb fednode.DeletedUser, domain
 		if mb == nil {
 			return nil
 		}
-		msgs, dead := tx.Bucket(bMessages), tx.Bucket(bDead)
+		msgs := tx.Bucket(bMessages)
 		exists := func(other string) bool { return users.Get([]byte(other)) != nil }
 		var doomed [][]byte
 		if err := mb.ForEach(func(_, id []byte) error {
@@ -109,9 +109,9 @@ func (d *Store) DeleteUser(ctx context.Context, tomb fednode.DeletedUser, domain
 			if err := msgs.Delete(id); err != nil {
 				return err
 			}
-			if err := dead.Delete(id); err != nil {
-				return err
-			}
+		}
+		if err := d.deleteDeadLetters(tx, doomed...); err != nil {
+			return err
 		}
 		del.Messages = len(doomed)
 		return tx.Bucket(bMailboxes).DeleteBucket(name)

@@ -87,4 +87,20 @@ func testQueueStats(t *testing.T, s fednode.Store) {
 		t.Fatalf("purge: %+v, %v", got, err)
 	}
 	want(0, fednode.PeerQueue{Peer: "b.example", Depth: 3, Oldest: t0.Add(time.Minute)}, fednode.PeerQueue{Peer: "c.example:8443", Depth: 2, Oldest: later})
+
+	// A dead letter whose message its sender deletes from their view, or
+	// whose sender is deleted, is gone, and counted gone.
+	jobs, _ = s.PeerJobs(ctx, "b.example", 0, 10)
+	results = nil
+	for _, j := range jobs[:2] {
+		results = append(results, fednode.JobResult{Seq: j.Seq, MessageID: j.MessageID, Status: fednode.StatusFailed, Reason: "gave up"})
+	}
+	if err := s.FinishJobs(ctx, "b.example", results, t0); err != nil {
+		t.Fatal(err)
+	}
+	want(2, fednode.PeerQueue{Peer: "b.example", Depth: 1, Oldest: t0.Add(4 * time.Minute)}, fednode.PeerQueue{Peer: "c.example:8443", Depth: 2, Oldest: later})
+	if err := s.DeleteMailboxMessage(ctx, "alice", jobs[0].MessageID, "a.example"); err != nil {
+		t.Fatal(err)
+	}
+	want(1, fednode.PeerQueue{Peer: "b.example", Depth: 1, Oldest: t0.Add(4 * time.Minute)}, fednode.PeerQueue{Peer: "c.example:8443", Depth: 2, Oldest: later})
 }
