@@ -105,8 +105,8 @@ func (o *Outbox) deliver(ctx context.Context, peer string, batch []fednode.Job, 
 			o.peers.RefreshTrusted(ctx, peer)
 			ae = &attemptError{code: fednode.DeliveryUnwrapFailed, reason: fmt.Sprintf("%s could not unwrap %d of %d messages; its keys were refetched", peer, unwrapFailed, len(again))}
 		}
-		o.retry(ctx, peer, again, ae, st, now)
-		o.event(peer, delivered, failed, len(again))
+		o.event(peer, delivered, failed, 0)
+		o.retry(ctx, peer, again, ae, st, now) // counts what it retries (and fails)
 		return false
 	}
 	o.event(peer, delivered, failed, 0)

@@ -302,3 +302,41 @@ func TestStoreErrorRetriesTheBatch(t *testing.T) {
 		t.Fatalf("%d requests, want 1", len(sc.times))
 	}
 }
+
+// TestRetriedCountedOnce: messages a peer asks to have again are counted
+// as retried once per attempt, by the retry itself, not again by the batch
+// that asked.
+func TestRetriedCountedOnce(t *testing.T) {
+	db := openBolt(t)
+	rec := &recorder{answer: func(int) (string, string) { return federation.StatusRetry, "" }}
+	srv := httptest.NewServer(rec)
+	t.Cleanup(srv.Close)
+	domain := strings.TrimPrefix(srv.URL, "http://")
+	cfg := slowRetries() // one attempt within the test
+	cfg.BatchSize = 4
+	ob := outbox.New(cfg, db, peerMap{domain: peerAt(domain, srv.URL, cheapKey())}, freeKeyring{},
+		federation.NewHTTPClient(federation.ClientOptions{AllowPrivate: true}), slog.New(slog.DiscardHandler), time.Now)
+	var mu sync.Mutex
+	var delivered, failed, retried int
+	ob.OnEvent(func(_ string, d, f, r int) {
+		mu.Lock()
+		delivered, failed, retried = delivered+d, failed+f, retried+r
+		mu.Unlock()
+	})
+	fill(t, db, domain, 4, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { ob.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	waitFor(t, 10*time.Second, "the peer's answer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return retried > 0
+	})
+	time.Sleep(100 * time.Millisecond) // room for a second count of the same answer
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rec.envelopes()) != 1 || retried != 4 || delivered != 0 || failed != 0 {
+		t.Fatalf("%d requests; counted delivered %d, failed %d, retried %d; want one request and 4 retried", len(rec.envelopes()), delivered, failed, retried)
+	}
+}
