@@ -17,16 +17,15 @@ const OfflineInviteIssuer = "(operator)"
 // node in REGISTRATION_MODE=invite, which has no admin yet. On the embedded
 // store the node must be stopped; on Redis it works while replicas run.
 func CreateInvite(ctx context.Context, cfg Config, ttl time.Duration) (fednode.Invite, error) {
-	if ttl < time.Minute {
-		return fednode.Invite{}, fmt.Errorf("invite: a lifetime of %s is too short", ttl)
+	inv, err := node.NewInvite(OfflineInviteIssuer, time.Now(), ttl)
+	if err != nil {
+		return fednode.Invite{}, fmt.Errorf("invite: %w", err)
 	}
 	be, err := openForAdmin(ctx, cfg)
 	if err != nil {
 		return fednode.Invite{}, err
 	}
 	defer be.close()
-	now := time.Now().UTC()
-	inv := fednode.Invite{Code: node.NewInviteCode(), CreatedBy: OfflineInviteIssuer, CreatedAt: now, ExpiresAt: now.Add(ttl).Truncate(time.Second)}
 	if err := be.store.CreateInvite(ctx, inv); err != nil {
 		return fednode.Invite{}, fmt.Errorf("invite: %w", err)
 	}

@@ -42,6 +42,11 @@ func inviteNode(t *testing.T, opts ...any) (*testNode, string) {
 	if err := n.srv.Close(); err != nil {
 		t.Fatal(err)
 	}
+	for _, ttl := range []time.Duration{30 * time.Second, 91 * 24 * time.Hour} { // the API's bounds hold offline too
+		if _, err := daemon.CreateInvite(context.Background(), n.cfg, ttl); err == nil {
+			t.Fatalf("an offline invite valid for %s was made; the API refuses that lifetime", ttl)
+		}
+	}
 	inv, err := daemon.CreateInvite(context.Background(), n.cfg, time.Hour)
 	if err != nil {
 		t.Fatal(err)

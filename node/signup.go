@@ -26,7 +26,7 @@ const (
 // Invite limits: how many one request may make, and how long one may live.
 const (
 	maxInvitesPerRequest = 100
-	defaultInviteTTL     = 7 * 24 * time.Hour
+	DefaultInviteTTL     = 7 * 24 * time.Hour // an invite's lifetime when none is asked for
 	maxInviteTTL         = 90 * 24 * time.Hour
 	// inviteKeep is how long an expired invite (used or not) stays listed
 	// before the janitor forgets it.
@@ -132,6 +132,21 @@ func toInviteJSON(inv fednode.Invite, now time.Time) inviteJSON {
 	return j
 }
 
+// NewInvite makes a single-use invite issued by by at now, valid for ttl:
+// the one rule for invites made through the admin API and offline
+// (fednode admin invite). ttl must be from 1 minute to 90 days.
+func NewInvite(by string, now time.Time, ttl time.Duration) (fednode.Invite, error) {
+	if ttl < time.Minute || ttl > maxInviteTTL {
+		return fednode.Invite{}, inviteTTLError()
+	}
+	now = now.UTC()
+	return fednode.Invite{Code: NewInviteCode(), CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(ttl).Truncate(time.Second)}, nil
+}
+
+func inviteTTLError() error {
+	return fednode.FieldError(fednode.EInvalid, "expires_in", "expires_in must be a duration from 1m to %s, such as 72h", maxInviteTTL)
+}
+
 func (s *Server) handleCreateInvites(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Count     *int   `json:"count"`
@@ -141,7 +156,7 @@ func (s *Server) handleCreateInvites(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, s.log, err)
 		return
 	}
-	count, ttl := 1, defaultInviteTTL
+	count, ttl := 1, DefaultInviteTTL
 	if req.Count != nil {
 		count = *req.Count
 	}
@@ -151,8 +166,8 @@ func (s *Server) handleCreateInvites(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.ExpiresIn != "" {
 		d, err := time.ParseDuration(req.ExpiresIn)
-		if err != nil || d < time.Minute || d > maxInviteTTL {
-			writeError(w, r, s.log, fednode.FieldError(fednode.EInvalid, "expires_in", "expires_in must be a duration from 1m to %s, such as 72h", maxInviteTTL))
+		if err != nil {
+			writeError(w, r, s.log, inviteTTLError())
 			return
 		}
 		ttl = d
@@ -161,7 +176,11 @@ func (s *Server) handleCreateInvites(w http.ResponseWriter, r *http.Request) {
 	now := s.now().UTC()
 	out := make([]inviteJSON, 0, count)
 	for range count {
-		inv := fednode.Invite{Code: NewInviteCode(), CreatedBy: p.Session.Username, CreatedAt: now, ExpiresAt: now.Add(ttl).Truncate(time.Second)}
+		inv, err := NewInvite(p.Session.Username, now, ttl)
+		if err != nil {
+			writeError(w, r, s.log, err)
+			return
+		}
 		if err := s.store.CreateInvite(r.Context(), inv); err != nil {
 			writeError(w, r, s.log, fmt.Errorf("create invite: %w", err))
 			return

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/internal/buildinfo"
+	"github.com/fednode/fednode/node"
 )
 
 const usage = `usage:
@@ -166,7 +167,7 @@ func run(args []string) error {
 		fmt.Printf("OK: restored into %s; start the node\n", cfg.DataDir)
 		return nil
 	case (len(args) == 2 || len(args) == 3) && args[0] == "admin" && args[1] == "invite":
-		ttl := 7 * 24 * time.Hour
+		ttl := node.DefaultInviteTTL
 		if len(args) == 3 {
 			if ttl, err = time.ParseDuration(args[2]); err != nil {
 				return fmt.Errorf("invite: %q is not a duration such as 72h", args[2])
