@@ -12,7 +12,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
 	"time"
+
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/keys"
@@ -168,7 +171,7 @@ func copyStore(ctx context.Context, cfg Config, add func(string, int64) (io.Writ
 	err = bolt.BackupFile(ctx, cfg.DataDir, 2*time.Second, func(size int64) (io.Writer, error) { return add(archiveStore, size) })
 	if err != nil {
 		err = storeError(cfg, err)
-		if strings.Contains(err.Error(), "in use by another process") {
+		if errors.Is(err, berrors.ErrTimeout) { // the file is locked: a node holds it
 			err = fmt.Errorf("%w\nThe node runs but does not answer on %s: is this the node's DATA_DIR, and did its log say why the admin socket is off?", err, filepath.Join(cfg.DataDir, adminSocketFile))
 		}
 		return fmt.Errorf("backup: %w", err)

@@ -9,7 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/fednode/fednode/bolt"
 	"github.com/fednode/fednode/daemon"
 )
 
@@ -123,5 +125,22 @@ func TestBackupOnRedisSaysHow(t *testing.T) {
 	}
 	if _, err := daemon.Restore(context.Background(), cfg, "b"); !errors.Is(err, daemon.ErrRedisBackup) {
 		t.Fatalf("restore on Redis: %v", err)
+	}
+}
+
+// TestBackupOfAStoreHeldWithoutItsSocket: a store another process holds,
+// with no node answering on the admin socket, is refused with the hint
+// that names the socket.
+func TestBackupOfAStoreHeldWithoutItsSocket(t *testing.T) {
+	cfg := daemon.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	db, err := bolt.Open(context.Background(), bolt.Options{Dir: cfg.DataDir, Timeout: time.Second, Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	_, err = daemon.Backup(context.Background(), cfg, filepath.Join(t.TempDir(), "b.tar"))
+	if err == nil || !strings.Contains(err.Error(), "does not answer on "+filepath.Join(cfg.DataDir, "admin.sock")) {
+		t.Fatalf("backup of a held store: %v; want the admin socket hint", err)
 	}
 }

@@ -56,6 +56,9 @@ func (k *TransitKEK) WrapDataKey(ctx context.Context, key []byte) ([]byte, error
 	if err != nil {
 		return nil, err
 	}
+	if s == nil {
+		return nil, fmt.Errorf("%w: transit encrypt answered nothing", ErrUnavailable)
+	}
 	ct, _ := s.Data["ciphertext"].(string)
 	if !IsTransitWrapped([]byte(ct)) {
 		return nil, fmt.Errorf("keys: transit encrypt answered %q", ct)
@@ -72,5 +75,12 @@ func (k *TransitKEK) UnwrapDataKey(ctx context.Context, wrapped []byte) ([]byte,
 	if err != nil {
 		return nil, err
 	}
-	return base64.StdEncoding.DecodeString(fmt.Sprint(s.Data["plaintext"]))
+	if s == nil {
+		return nil, fmt.Errorf("%w: transit decrypt answered nothing", ErrUnavailable)
+	}
+	pt, ok := s.Data["plaintext"].(string)
+	if !ok {
+		return nil, errors.New("keys: transit decrypt answered no plaintext")
+	}
+	return base64.StdEncoding.DecodeString(pt)
 }
