@@ -34,7 +34,11 @@ func TestAtRest(t *testing.T) {
 				err := d.db.Update(func(tx *bbolt.Tx) error {
 					b := tx.Bucket(bMessages)
 					v := bytes.Clone(b.Get([]byte(id)))
-					i := bytes.Index(v, []byte(`\"c\":\"`)) + 8
+					i := bytes.Index(v, []byte(`\"c\":\"`))
+					if i < 0 {
+						t.Fatalf("no ciphertext in the stored record %q", v)
+					}
+					i += 8
 					v[i] ^= 1 // a base64 letter stays a base64 letter
 					return b.Put([]byte(id), v)
 				})
