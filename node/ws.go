@@ -170,6 +170,7 @@ type liveClient struct {
 	cursor   uint64          // the last entry sent
 	flushing bool            // a writer goroutine runs
 	pending  bool            // woken while it ran, or before the upgrade
+	mail     bool            // the mailbox may hold entries after the cursor
 	closed   bool
 	statuses []statusEvent // status events waiting to be sent, at most maxPendingStatuses
 	why      string        // why it was closed before the upgrade finished
@@ -180,6 +181,13 @@ type liveClient struct {
 func (c *liveClient) wake() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.mail = true
+	c.startLocked()
+}
+
+// startLocked starts the writer goroutine unless it runs (then it goes
+// round once more) or the socket is not upgraded yet. c.mu is held.
+func (c *liveClient) startLocked() {
 	if c.closed {
 		return
 	}
@@ -196,15 +204,16 @@ func (c *liveClient) wake() {
 // it the oldest are dropped (GET /api/messages/{id} still tells).
 const maxPendingStatuses = 256
 
-// pushStatus queues a status event for the socket and wakes it.
+// pushStatus queues a status event for the socket and starts its writer,
+// which sends it without reading the mailbox: a status changes no entry.
 func (c *liveClient) pushStatus(ev statusEvent) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.statuses) >= maxPendingStatuses {
 		c.statuses = c.statuses[1:]
 	}
 	c.statuses = append(c.statuses, ev)
-	c.mu.Unlock()
-	c.wake()
+	c.startLocked()
 }
 
 // send writes one frame; a client that cannot take it is dropped (it
@@ -218,26 +227,35 @@ func (c *liveClient) send(v any) bool {
 	return true
 }
 
-// flush sends the mailbox after the cursor, then the status events
-// waiting, until nothing new is left.
+// flush sends the mailbox after the cursor when a wake asked for it, then
+// the status events waiting, until nothing new is left.
 func (c *liveClient) flush() {
 	defer c.s.bg.Done()
 	ctx := c.s.bgCtx // Close cancels a store read a socket is stuck in
 	for {
-		entries, err := c.s.messages.store.Mailbox(ctx, c.user, c.cursor, wsBatch)
-		if err != nil {
-			c.s.log.Error("websocket: read mailbox", "user", c.user, "err", err)
-			c.close(closeTryAgain)
-			return
-		}
-		for _, e := range entries {
-			if !c.send(entryJSON(e)) {
+		c.mu.Lock()
+		mail := c.mail
+		c.mail = false
+		c.mu.Unlock()
+		if mail {
+			entries, err := c.s.messages.store.Mailbox(ctx, c.user, c.cursor, wsBatch)
+			if err != nil {
+				c.s.log.Error("websocket: read mailbox", "user", c.user, "err", err)
+				c.close(closeTryAgain)
 				return
 			}
-			c.cursor = e.Cursor
-		}
-		if len(entries) == wsBatch {
-			continue
+			for _, e := range entries {
+				if !c.send(entryJSON(e)) {
+					return
+				}
+				c.cursor = e.Cursor
+			}
+			if len(entries) == wsBatch {
+				c.mu.Lock()
+				c.mail = true
+				c.mu.Unlock()
+				continue
+			}
 		}
 		c.mu.Lock()
 		statuses := c.statuses
