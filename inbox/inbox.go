@@ -319,17 +319,12 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	} else if !errors.Is(err, fednode.ErrNotFound) {
 		return in.unavailable(m.ID, err)
 	}
-	if u, err := in.Store.User(ctx, to.User); errors.Is(err, fednode.ErrNotFound) {
-		return refused(fednode.ERecipient, "there is no user %s", m.To)
-	} else if err != nil {
+	if err := fednode.CheckRecipient(ctx, in.Store, to, from); err != nil {
+		var e *fednode.Error
+		if errors.As(err, &e) {
+			return refused(e.Code, "%s", e.Message)
+		}
 		return in.unavailable(m.ID, err)
-	} else if u.Suspended() {
-		return refused(fednode.ERecipientSuspended, "%s is suspended and receives nothing", m.To)
-	}
-	if blocked, err := in.Store.Blocked(ctx, to.User, from); err != nil {
-		return in.unavailable(m.ID, err)
-	} else if blocked {
-		return refused(fednode.ERecipientRefused, "%s", fednode.RecipientRefusedMessage)
 	}
 	pt, err := in.Unwraps.OpenMessage(ctx, in.Keyring, env, m)
 	switch {

@@ -66,18 +66,13 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 	if addr.Domain != m.domain {
 		return m.sendRemote(ctx, msg)
 	}
-	if u, err := m.store.User(ctx, addr.User); err != nil {
-		if errors.Is(err, fednode.ErrNotFound) {
-			return fednode.Message{}, fednode.FieldError(fednode.ERecipient, "to", "there is no user %s", addr)
+	if err := fednode.CheckRecipient(ctx, m.store, addr, msg.From); err != nil {
+		var e *fednode.Error
+		if errors.As(err, &e) {
+			e.Field = "to"
+			return fednode.Message{}, e
 		}
-		return fednode.Message{}, fmt.Errorf("send: recipient: %w", err)
-	} else if u.Suspended() {
-		return fednode.Message{}, fednode.FieldError(fednode.ERecipientSuspended, "to", "%s is suspended and receives nothing", addr)
-	}
-	if blocked, err := m.store.Blocked(ctx, addr.User, msg.From); err != nil {
-		return fednode.Message{}, fmt.Errorf("send: blocks: %w", err)
-	} else if blocked {
-		return fednode.Message{}, fednode.FieldError(fednode.ERecipientRefused, "to", "%s", fednode.RecipientRefusedMessage)
+		return fednode.Message{}, fmt.Errorf("send: %w", err)
 	}
 	if _, err := m.store.AppendMessage(ctx, msg, from, addr.User); err != nil {
 		return fednode.Message{}, fmt.Errorf("send: %w", err)
