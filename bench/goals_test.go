@@ -16,6 +16,7 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/bolt"
+	"github.com/fednode/fednode/internal/testnet"
 	"github.com/fednode/fednode/internal/vaulttest"
 )
 
@@ -418,7 +419,7 @@ func benchDeadPeers(b *testing.B) {
 	clean, burdened, peer := startNode(b), startNode(b), startNode(b)
 	dead := burdened.user(b, "deadsender")
 	for p := 0; p < 10; p++ {
-		to := fmt.Sprintf("nobody@%s", freeAddr(b)) // nothing listens there
+		to := fmt.Sprintf("nobody@%s", testnet.FreeAddr(b)) // nothing listens there
 		for i := 0; i < 50; i++ {
 			post(burdened.url+"/api/messages", dead, mustJSON(map[string]any{"to": to, "content": "to a dead peer"}))
 		}

@@ -23,7 +23,9 @@ import (
 	"time"
 
 	"github.com/fednode/fednode/client"
+	"github.com/fednode/fednode/internal/baseline"
 	"github.com/fednode/fednode/internal/testkeys"
+	"github.com/fednode/fednode/internal/testnet"
 	"github.com/fednode/fednode/keys"
 )
 
@@ -48,20 +50,7 @@ func servePlain() {
 		panic(err)
 	}
 	fmt.Println(ln.Addr().String())
-	http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var v struct {
-			To      string   `json:"to"`
-			Content string   `json:"content"`
-			Tags    []string `json:"tags"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 96<<10)).Decode(&v); err != nil {
-			http.Error(w, "bad", 400)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		w.Write([]byte(`{"id":"x","status":"delivered"}`))
-	}))
+	http.Serve(ln, baseline.Send)
 }
 
 var (
@@ -131,7 +120,7 @@ func startNode(tb testing.TB, env ...string) *proc {
 // startIn runs the binary on an existing DATA_DIR.
 func startIn(tb testing.TB, dir string, env ...string) *proc {
 	tb.Helper()
-	addr := freeAddr(tb)
+	addr := testnet.FreeAddr(tb)
 	cmd := exec.Command(binary(tb))
 	cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "DATA_DIR=" + dir, "LISTEN_ADDR=" + addr}, benchEnv...), env...)
 	var stderr bytes.Buffer
@@ -175,15 +164,6 @@ func startPlain(tb testing.TB) *proc {
 		tb.Fatal(err)
 	}
 	return &proc{cmd: cmd, url: "http://" + strings.TrimSpace(line)}
-}
-
-func freeAddr(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // cpu is the CPU time (user and system) the process has used.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/fednode/fednode/internal/baseline"
 )
 
 // BenchmarkSendPath measures messages accepted per second through
@@ -53,20 +55,7 @@ func BenchmarkSendPath(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 	}
 
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var v struct {
-			To      string   `json:"to"`
-			Content string   `json:"content"`
-			Tags    []string `json:"tags"`
-		}
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 96<<10)).Decode(&v); err != nil {
-			http.Error(w, "bad", 400)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusAccepted)
-		w.Write([]byte(`{"id":"x","status":"delivered"}`))
-	}))
+	plain := httptest.NewServer(baseline.Send)
 	defer plain.Close()
 
 	n := startNode(b)

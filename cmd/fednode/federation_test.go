@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"fmt"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fednode/fednode/internal/testkeys"
+	"github.com/fednode/fednode/internal/testnet"
 	"github.com/fednode/fednode/keys"
 )
 
@@ -22,15 +22,6 @@ type binNode struct {
 	env  []string
 	p    *proc
 	addr string
-}
-
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // startBinNode seeds DATA_DIR with fixed test keys (generation takes
@@ -54,7 +45,7 @@ func startBinNode(t *testing.T, bin string, sigKey, encKey int) *binNode {
 	if out, err := initStore.CombinedOutput(); err != nil {
 		t.Fatalf("init-store: %v\n%s", err, out)
 	}
-	addr := freeAddr(t)
+	addr := testnet.FreeAddr(t)
 	n := &binNode{t: t, bin: bin, addr: addr, env: []string{
 		"DATA_DIR=" + dir, "LISTEN_ADDR=" + addr,
 		"FEDERATION_ALLOW_PRIVATE=true", "FEDERATION_PLAIN_HTTP=true",
