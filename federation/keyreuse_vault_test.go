@@ -80,21 +80,5 @@ func TestTransitUnwrapsOncePerDataKey(t *testing.T) {
 //	go test ./federation -run '^$' -bench OpenMessageTransit
 func BenchmarkOpenMessageTransit(b *testing.B) {
 	kr, _ := transitReceiver(b, nil, 2, 5)
-	r := recipientOf(b, kr)
-	e := seal(b, NewSealer(SealerOptions{}), r, 16)
-	ctx := context.Background()
-	for _, bc := range []struct {
-		name  string
-		cache *UnwrapCache
-	}{{"unwrap-each", nil}, {"cached", NewUnwrapCache(UnwrapCacheOptions{})}} {
-		b.Run(bc.name, func(b *testing.B) {
-			i := 0
-			for b.Loop() {
-				if _, err := bc.cache.OpenMessage(ctx, kr, e, e.Messages[i%len(e.Messages)]); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-	}
+	benchOpenMessage(b, kr)
 }
