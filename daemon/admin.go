@@ -27,12 +27,9 @@ import (
 
 func openForAdmin(ctx context.Context, cfg Config) (backend, error) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	var vc *keys.VaultClient
-	if cfg.KeysBackend == "vault" { // the key of messages at rest is in Transit
-		var err error
-		if vc, err = keys.NewVaultClient(ctx, cfg.vaultConfig(log)); err != nil {
-			return backend{}, fmt.Errorf("vault: %w", err)
-		}
+	vc, err := openVault(ctx, &cfg, log) // the key of messages at rest, the Redis password
+	if err != nil {
+		return backend{}, err
 	}
 	be, err := openBackend(ctx, cfg, time.Now, log, vc)
 	if vc != nil {

@@ -113,19 +113,12 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var vc *keys.VaultClient
-	if cfg.usesVault() {
-		if vc, err = keys.NewVaultClient(ctx, cfg.vaultConfig(log)); err != nil {
-			return nil, fmt.Errorf("vault: %w", err)
-		}
-		undo = append(undo, func() { vc.Close() })
+	vc, err := openVault(ctx, &cfg, log)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.RedisPasswordVaultPath != "" {
-		v, err := keys.NewSecrets(vc).Read(ctx, cfg.RedisPasswordVaultPath, 0)
-		if err != nil {
-			return nil, fmt.Errorf("REDIS_PASSWORD_VAULT_PATH: %w", err)
-		}
-		cfg.RedisPassword = v.Value
+	if vc != nil {
+		undo = append(undo, func() { vc.Close() })
 	}
 	var keyring node.Keyring
 	if cfg.KeysBackend == "vault" {
@@ -355,4 +348,26 @@ func openBackendSealed(ctx context.Context, cfg Config, now func() time.Time, lo
 		broker:  redis.NewBroker(store.Client(), cfg.RedisNamespace, log),
 		closers: []func() error{fast.Close},
 	}, nil
+}
+
+// openVault makes the Vault client when the configuration uses Vault (nil
+// otherwise), and reads into cfg the Redis password kept there: what the
+// node and the offline admin commands both need before they open the store.
+func openVault(ctx context.Context, cfg *Config, log *slog.Logger) (*keys.VaultClient, error) {
+	if !cfg.usesVault() {
+		return nil, nil
+	}
+	vc, err := keys.NewVaultClient(ctx, cfg.vaultConfig(log))
+	if err != nil {
+		return nil, fmt.Errorf("vault: %w", err)
+	}
+	if cfg.RedisPasswordVaultPath != "" {
+		v, err := keys.NewSecrets(vc).Read(ctx, cfg.RedisPasswordVaultPath, 0)
+		if err != nil {
+			vc.Close()
+			return nil, fmt.Errorf("REDIS_PASSWORD_VAULT_PATH: %w", err)
+		}
+		cfg.RedisPassword = v.Value
+	}
+	return vc, nil
 }

@@ -256,4 +256,8 @@ func TestRedisPasswordFromVault(t *testing.T) {
 	if r := n.do("GET", "/readyz", "", nil); r.Status != 200 {
 		t.Fatalf("a node on Redis with its password from Vault: %s", r.Raw)
 	}
+	// The offline admin commands open the store the same way.
+	if err := daemon.Promote(context.Background(), n.cfg, "alice"); err != nil {
+		t.Fatalf("fednode admin promote with the Redis password in Vault: %v", err)
+	}
 }
