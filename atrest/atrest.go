@@ -174,14 +174,14 @@ func (s *Sealer) CurrentKeyID() string {
 }
 
 func (s *Sealer) open(ctx context.Context, e envelope) (cipher.AEAD, error) {
-	if keyID(e.W) != e.K {
-		return nil, fmt.Errorf("key id %q does not name its wrapped key", e.K)
-	}
 	s.mu.Lock()
 	aead, ok := s.cache[e.K]
 	s.mu.Unlock()
-	if ok {
+	if ok { // cached under its id, which the AAD binds: W is not read
 		return aead, nil
+	}
+	if keyID(e.W) != e.K { // before a key is cached under the id
+		return nil, fmt.Errorf("key id %q does not name its wrapped key", e.K)
 	}
 	key, err := s.w.UnwrapDataKey(ctx, e.W)
 	if err != nil {
