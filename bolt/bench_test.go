@@ -73,7 +73,7 @@ func generate(tb testing.TB, dir string, size int64) string {
 				if job {
 					m.To.Domain = "b.test"
 				}
-				if _, err := appendOne(tx, m, m, []string{from, to}, job); err != nil {
+				if _, err := appendOne(tx, m, []string{from, to}, job); err != nil {
 					return err
 				}
 				n++

@@ -14,8 +14,7 @@ import (
 
 // appendReq is one AppendMessage call waiting for the group committer.
 type appendReq struct {
-	m         fednode.Message
-	stored    fednode.Message // m as stored: sealed
+	m         fednode.Message // the record as stored: sealed (only its content and tags differ)
 	mailboxes []string
 	job       bool // also enqueue m for delivery to m.To.Domain
 	cursors   []uint64
@@ -53,7 +52,7 @@ func (d *Store) committer() {
 		}
 		err := d.write("append messages", func(tx *bbolt.Tx) error {
 			for _, r := range group {
-				r.cursors, r.err = appendOne(tx, r.m, r.stored, r.mailboxes, r.job)
+				r.cursors, r.err = appendOne(tx, r.m, r.mailboxes, r.job)
 				if r.err != nil && !errors.Is(r.err, fednode.ErrDuplicate) {
 					return r.err // a storage failure fails the whole group
 				}
@@ -72,14 +71,15 @@ func (d *Store) committer() {
 	}
 }
 
-// appendOne writes one message inside tx, and its outbox job when job is
-// set; stored is m as stored (sealed). A duplicate id writes nothing.
-func appendOne(tx *bbolt.Tx, m, stored fednode.Message, mailboxes []string, job bool) ([]uint64, error) {
+// appendOne writes one message record (as stored: sealed) inside tx, and
+// its outbox job when job is set. Its mailbox, conversation and job entries
+// read only its id, addresses and time. A duplicate id writes nothing.
+func appendOne(tx *bbolt.Tx, m fednode.Message, mailboxes []string, job bool) ([]uint64, error) {
 	msgs := tx.Bucket(bMessages)
 	if msgs.Get([]byte(m.ID)) != nil {
 		return nil, fednode.ErrDuplicate
 	}
-	if err := put(msgs, []byte(m.ID), stored); err != nil {
+	if err := put(msgs, []byte(m.ID), m); err != nil {
 		return nil, err
 	}
 	cursors := make([]uint64, len(mailboxes))
@@ -143,7 +143,7 @@ func (d *Store) AppendMessage(ctx context.Context, m fednode.Message, mailboxes 
 	if err != nil {
 		return nil, err
 	}
-	return d.append(&appendReq{m: m, stored: stored, mailboxes: mailboxes, done: make(chan struct{})})
+	return d.append(&appendReq{m: stored, mailboxes: mailboxes, done: make(chan struct{})})
 }
 
 // AppendOutgoing stores m (addressed to another node), appends it to the
@@ -156,7 +156,7 @@ func (d *Store) AppendOutgoing(ctx context.Context, m fednode.Message, senderMai
 	if err != nil {
 		return 0, err
 	}
-	c, err := d.append(&appendReq{m: m, stored: stored, mailboxes: []string{senderMailbox}, job: true, done: make(chan struct{})})
+	c, err := d.append(&appendReq{m: stored, mailboxes: []string{senderMailbox}, job: true, done: make(chan struct{})})
 	if err != nil {
 		return 0, err
 	}
@@ -188,7 +188,7 @@ func (d *Store) AppendMessages(ctx context.Context, msgs []fednode.Message, mail
 			}
 			return cursors, errs
 		}
-		set[i] = &appendReq{m: m, stored: stored, mailboxes: mailboxes[i], done: make(chan struct{})}
+		set[i] = &appendReq{m: stored, mailboxes: mailboxes[i], done: make(chan struct{})}
 	}
 	if err := d.enqueue(set); err != nil {
 		for i, m := range msgs {
