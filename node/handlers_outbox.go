@@ -34,8 +34,8 @@ func (d deadLetterSelection) filter() (fednode.DeadLetterFilter, []any, error) {
 	case d.MessageID != "" && !fednode.ValidID(d.MessageID):
 		return fednode.DeadLetterFilter{}, nil, fednode.FieldError(fednode.EInvalid, "message_id", "message_id is not a message id")
 	case d.Peer != "":
-		if p, err := fednode.ParseDomain(d.Peer); err != nil || p != d.Peer {
-			return fednode.DeadLetterFilter{}, nil, fednode.FieldError(fednode.EInvalid, "peer", "%q is not a lower-case node domain", d.Peer)
+		if err := checkPeerDomain("peer", d.Peer); err != nil {
+			return fednode.DeadLetterFilter{}, nil, err
 		}
 		return fednode.DeadLetterFilter{Peer: d.Peer}, []any{"peer", d.Peer}, nil
 	case d.MessageID != "":
@@ -137,8 +137,8 @@ func (s *Server) redriven(dead []fednode.DeadLetter) {
 // serves it.
 func (s *Server) handleRetryPeer(w http.ResponseWriter, r *http.Request) {
 	peer := mux.Vars(r)["peer"]
-	if p, err := fednode.ParseDomain(peer); err != nil || p != peer {
-		writeError(w, r, s.log, fednode.FieldError(fednode.EInvalid, "peer", "%q is not a lower-case node domain", peer))
+	if err := checkPeerDomain("peer", peer); err != nil {
+		writeError(w, r, s.log, err)
 		return
 	}
 	s.wakePeers(peer)

@@ -29,8 +29,8 @@ func (p Policy) validate() error {
 	}
 	for field, l := range map[string][]string{"allowlist": p.Allowlist, "blocklist": p.Blocklist} {
 		for _, d := range l {
-			if cd, err := fednode.ParseDomain(d); err != nil || cd != d {
-				return fednode.FieldError(fednode.EInvalid, field, "%q is not a lower-case node domain", d)
+			if err := checkPeerDomain(field, d); err != nil {
+				return err
 			}
 		}
 	}
@@ -115,4 +115,14 @@ func (p *federationPolicy) set(ctx context.Context, np Policy, reset bool) (Poli
 	p.cur = np
 	p.mu.Unlock()
 	return np, nil
+}
+
+// checkPeerDomain refuses a peer domain an admin names (in field) unless it
+// is already in canonical form: lower case, with its port if any, so that it
+// matches the domains the node stores and compares.
+func checkPeerDomain(field, d string) error {
+	if cd, err := fednode.ParseDomain(d); err != nil || cd != d {
+		return fednode.FieldError(fednode.EInvalid, field, "%q is not a lower-case node domain", d)
+	}
+	return nil
 }
