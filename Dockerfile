@@ -10,8 +10,7 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/fednode/fednode/internal/buildinfo.version=${VERSION}" -o /out/fednode ./cmd/fednode \
- && CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/fednode/fednode/internal/buildinfo.version=${VERSION}" -o /out/fedctl ./cmd/fedctl
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X github.com/fednode/fednode/internal/buildinfo.version=${VERSION}" -o /out/ ./cmd/fednode ./cmd/fedctl
 # The data directory, made here because the final image has no shell, and
 # copied with its owner below: a fresh named volume mounted on /data takes
 # the ownership and mode of the image's /data, so the node can write there.

@@ -202,7 +202,7 @@ func (c Config) Validate() error {
 		}
 	}
 	errs = append(errs, c.acmeProblems()...)
-	if strings.HasPrefix(c.PublicURL, "https://") && !c.servesTLS() && !c.TLSTerminatedByProxy {
+	if strings.HasPrefix(c.PublicURL, "https://") && !c.ServesTLS() && !c.TLSTerminatedByProxy {
 		// The node document would advertise an https:// inbox nobody serves.
 		bad("PUBLIC_URL: %q is https:// but this node serves plain HTTP; set TLS_ENABLED or TLS_ACME, or TLS_TERMINATED_BY_PROXY=true if a proxy terminates TLS in front of it", c.PublicURL)
 	}
@@ -264,7 +264,7 @@ func (c Config) Validate() error {
 		if slices.Contains(c.AllowedOrigins, "*") {
 			bad("ALLOWED_ORIGINS: * is refused in production; list the origins of your web clients")
 		}
-		if !c.servesTLS() && !c.TLSTerminatedByProxy {
+		if !c.ServesTLS() && !c.TLSTerminatedByProxy {
 			bad("TLS_ENABLED: TLS is required in production; set TLS_ENABLED=true (with a certificate) or TLS_ACME=true, or TLS_TERMINATED_BY_PROXY=true if a trusted proxy terminates TLS in front of the node")
 		}
 		if c.NodeDomain == "" {

@@ -6,8 +6,8 @@ import (
 	"log/slog"
 )
 
-// servesTLS reports whether this process serves HTTPS itself.
-func (c Config) servesTLS() bool { return c.TLSEnabled || c.TLSACME }
+// ServesTLS reports whether this process serves HTTPS itself.
+func (c Config) ServesTLS() bool { return c.TLSEnabled || c.TLSACME }
 
 // serverTLS is the listener's TLS configuration: from the certificate
 // files (TLS_ENABLED), from an ACME CA (TLS_ACME, with the manager that

@@ -89,7 +89,7 @@ func run(args []string) error {
 		audit := slog.New(slog.NewJSONHandler(auditOut, nil)).With("stream", "audit")
 		return daemon.Run(ctx, cfg, daemon.Options{Log: log, Audit: audit})
 	case len(args) == 1 && args[0] == "healthcheck":
-		return healthcheck(cfg.ListenAddr, cfg.TLSEnabled || cfg.TLSACME)
+		return healthcheck(cfg.ListenAddr, cfg.ServesTLS())
 	case len(args) == 3 && args[0] == "admin" && args[1] == "promote":
 		return daemon.Promote(ctx, cfg, args[2])
 	case len(args) == 2 && args[0] == "admin" && args[1] == "migrate-keys-to-vault":
