@@ -39,6 +39,9 @@ type Message struct {
 	Reason string
 	// ReasonCode is Reason's stable code (a Delivery* constant).
 	ReasonCode string `json:",omitempty"`
+	// E2E, when set, is the end-to-end encrypted body; Content is then
+	// empty and Tags nil: they are inside the ciphertext.
+	E2E *E2E `json:",omitempty"`
 }
 
 // NormalizeContent applies the seed's content rules in order: null bytes are
