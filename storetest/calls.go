@@ -88,7 +88,7 @@ func Calls() map[string]Call {
 		}},
 		"UserKeys":       {"user keys", func(ctx context.Context, s fednode.Store) error { _, err := s.UserKeys(ctx, "alice"); return err }},
 		"DeleteUserKeys": {"delete user keys", func(ctx context.Context, s fednode.Store) error { return s.DeleteUserKeys(ctx, "alice") }},
-		"Blocks": {"blocks", func(ctx context.Context, s fednode.Store) error { _, err := s.Blocks(ctx, "alice"); return err }},
+		"Blocks":         {"blocks", func(ctx context.Context, s fednode.Store) error { _, err := s.Blocks(ctx, "alice"); return err }},
 		"Blocked": {"blocked", func(ctx context.Context, s fednode.Store) error {
 			_, err := s.Blocked(ctx, "alice", fednode.Address{User: "bob", Domain: "b.example"})
 			return err
