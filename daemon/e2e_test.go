@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/internal/testkeys"
 )
@@ -368,6 +369,11 @@ func TestE2EFederation(t *testing.T) {
 			t.Fatalf("%s on B through A: %d %s", who, r.Status, r.Raw)
 		}
 	}
+	// A node that does not federate with B refuses as it refuses to send.
+	c := startNode(t, func(cfg *daemon.Config) { cfg.FederationBlocklist = []string{b.srv.Domain()} })
+	if r := c.do("GET", "/api/users/"+url.PathEscape(bobAddr)+"/keys", c.user("carol"), nil); r.Status != 422 || r.code() != fednode.ERemote {
+		t.Fatalf("bob's keys from a node that blocks B: %d %s", r.Status, r.Raw)
+	}
 	// B refuses an unsigned read.
 	if r := b.do("GET", federation.UserKeysPath("bob"), "", nil); r.Status != 401 || r.code() != fednode.ESigMissing {
 		t.Fatalf("an unsigned GET of bob's keys: %d %s", r.Status, r.Raw)
@@ -428,6 +434,32 @@ func TestE2EFederation(t *testing.T) {
 	}
 	if r := a.do("GET", "/api/users/eve@127.0.0.1:1/keys", alice, nil); r.Status != 503 || r.code() != fednode.EUnavailable {
 		t.Fatalf("an unreachable peer: %d %s", r.Status, r.Raw)
+	}
+
+	// B answers a peer's signed GET as it checks a delivery.
+	signedGet := func(path string, date time.Time) response {
+		req, _ := http.NewRequest("GET", b.url+path, nil)
+		if err := federation.SignGet(t.Context(), m.kr, m.domain, req, date); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		out := response{Status: resp.StatusCode, Raw: string(raw)}
+		json.Unmarshal(raw, &out.Body)
+		return out
+	}
+	if d := keyDocument(t, signedGet(federation.UserKeysPath("bob"), time.Now())); d.Address != bobAddr || d.EncKeyID != kb.encID() {
+		t.Fatalf("bob's keys for the test peer: %+v", d)
+	}
+	if r := signedGet(federation.UserKeysPath("bob"), time.Now().Add(-time.Hour)); r.Status != 401 || r.code() != fednode.EDate {
+		t.Fatalf("a GET signed an hour ago: %d %s", r.Status, r.Raw)
+	}
+	if r := signedGet(federation.UserKeysPath("nokeys"), time.Now()); r.Status != 404 || r.code() != fednode.ENotFound {
+		t.Fatalf("a user without keys, for a peer: %d %s", r.Status, r.Raw)
 	}
 
 	// A peer's e2e message that breaks the rules is refused alone.
