@@ -121,7 +121,7 @@ func peerOf(t testing.TB, n *testNode) *federation.Peer {
 	body, _ := io.ReadAll(resp.Body)
 	p, err := federation.ParseNodeDocument(body, n.srv.Domain(), "http", time.Now())
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("node document: %v\n%s", err, body)
 	}
 	return p
 }

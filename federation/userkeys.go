@@ -108,18 +108,7 @@ func SignGet(ctx context.Context, kr keys.Keyring, domain string, r *http.Reques
 	r.Host = r.URL.Host
 	r.Header.Set("Host", r.URL.Host)
 	r.Header.Set("Date", now.UTC().Format(http.TimeFormat))
-	p := SignatureParams{Algorithm: "hs2019", Headers: SignedGetHeaders}
-	ss, err := SigningString(r, p)
-	if err != nil {
-		return fmt.Errorf("federation: sign: %w", err)
-	}
-	kid, sig, err := kr.Sign(ctx, []byte(ss))
-	if err != nil {
-		return fmt.Errorf("federation: sign: %w", err)
-	}
-	p.KeyID, p.Signature = KeyID(domain, kid), sig
-	r.Header.Set("Signature", p.Header())
-	return nil
+	return signHeaders(ctx, kr, r, SignedGetHeaders, func(kid string) string { return KeyID(domain, kid) })
 }
 
 // PeerDocs is what fetching a peer's user keys needs of the directory.
