@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fednode/fednode"
@@ -81,11 +82,16 @@ type Sealer struct {
 	// returned as well.
 	OnDamage func(id string, err error)
 
-	rot   sync.Mutex // held while a new data key is made and wrapped, not mu
-	mu    sync.Mutex
-	cur   *dataKey
-	cache map[string]cipher.AEAD // unwrapped data keys by id
+	damaged atomic.Uint64 // records that failed to open, since start
+	rot     sync.Mutex    // held while a new data key is made and wrapped, not mu
+	mu      sync.Mutex
+	cur     *dataKey
+	cache   map[string]cipher.AEAD // unwrapped data keys by id
 }
+
+// Damaged returns how many records have failed to open since s was made
+// (the fednode_store_damaged_records_total metric).
+func (s *Sealer) Damaged() uint64 { return s.damaged.Load() }
 
 // NewSealer returns a Sealer whose data keys w wraps; now nil means
 // time.Now.
@@ -254,6 +260,7 @@ func (s *Sealer) OpenMessage(ctx context.Context, m fednode.Message) (fednode.Me
 		if unavailable(err) { // the key service, not the record
 			return fednode.Message{}, fmt.Errorf("at rest: message %s: %w", m.ID, err)
 		}
+		s.damaged.Add(1)
 		if s.OnDamage != nil {
 			s.OnDamage(m.ID, err)
 		}
