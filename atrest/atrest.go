@@ -246,15 +246,13 @@ func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	return m, nil
 }
 
-// OpenMessage returns the message a stored record holds. A plaintext record
-// (written before sealing) is returned as it is; a sealed one that does not
-// open is an error wrapping fednode.ErrStoreFailed and ErrDamaged; one whose
+// OpenMessage returns the message a stored record holds. A record that is
+// not sealed, or does not open, is an error wrapping fednode.ErrStoreFailed
+// and ErrDamaged: the schema upgrade to 3 sealed every record written
+// before, so a record in clear was put there by someone else. One whose
 // data key cannot be unwrapped now wraps the key service's error
 // (fednode.ErrUnavailable, or the context's) and is not damage.
 func (s *Sealer) OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
-	if !IsSealed(m) {
-		return m, nil
-	}
 	out, err := s.openMessage(ctx, m)
 	if err != nil {
 		if unavailable(err) { // the key service, not the record
@@ -277,6 +275,9 @@ func unavailable(err error) bool {
 }
 
 func (s *Sealer) openMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
+	if !IsSealed(m) {
+		return m, errors.New("the record is not sealed")
+	}
 	var e envelope
 	if err := json.Unmarshal([]byte(m.Content[len(Prefix):]), &e); err != nil {
 		return m, fmt.Errorf("envelope: %v", err)
@@ -319,8 +320,9 @@ func KeyID(m fednode.Message) string {
 
 // Reseal returns a stored record sealed under the current data key, and
 // whether that changed it: a record already sealed under it is returned as
-// it is; an older or plaintext one is opened and sealed again. A record
-// that does not open is an error, as for OpenMessage.
+// it is; an older one is opened and sealed again. A record that is not
+// sealed, or does not open, is an error, as for OpenMessage: re-encryption
+// never launders a record it cannot vouch for.
 func (s *Sealer) Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error) {
 	if cur := s.CurrentKeyID(); cur != "" && KeyID(r) == cur {
 		return r, false, nil
