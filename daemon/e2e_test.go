@@ -162,6 +162,22 @@ func TestE2EKeysAPI(t *testing.T) {
 		t.Fatalf("a bare name is a local user: %+v", short)
 	}
 
+	// After the node rotates its signing key, documents are signed with
+	// the new one at once (none is answered from before).
+	root := n.admin("root")
+	alice, bob = n.login("alice", "password-alice"), n.login("bob", "password-bob")
+	keyDocument(t, n.do("GET", "/api/users/alice/keys", bob, nil)) // signed, and kept a while
+	if r := n.do("POST", "/api/admin/keys/rotate", root, map[string]any{"use": "sig"}); r.Status != 200 {
+		t.Fatalf("rotate: %d %s", r.Status, r.Raw)
+	}
+	rotated := keyDocument(t, n.do("GET", "/api/users/alice/keys", bob, nil))
+	if rotated.NodeKeyID == doc.NodeKeyID {
+		t.Fatalf("after a rotation the document is still signed by %s", rotated.NodeKeyID)
+	}
+	if err := federation.VerifyUserKeys(rotated, aliceAddr, peerOf(t, n)); err != nil {
+		t.Fatalf("the document after a rotation: %v", err)
+	}
+
 	// Replacing the keys is a key change: a new document.
 	k2 := newUserKeys(t, 1)
 	publish(t, n, alice, k2)

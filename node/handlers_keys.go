@@ -145,10 +145,18 @@ func (s *Server) handleDeleteKeys(w http.ResponseWriter, r *http.Request) {
 }
 
 // localKeyDocument is the document of a local user's keys, signed by this
-// node.
+// node (or as it signed it a moment ago, see keyDocs).
 func (s *Server) localKeyDocument(r *http.Request, name string, k fednode.UserKeys) (fednode.UserKeyDocument, error) {
-	addr := fednode.Address{User: fednode.CanonicalUsername(name), Domain: s.cfg.NodeDomain}
-	return federation.SignUserKeys(r.Context(), s.keyring, s.cfg.NodeDomain, addr.String(), k)
+	addr := fednode.Address{User: fednode.CanonicalUsername(name), Domain: s.cfg.NodeDomain}.String()
+	now := s.now()
+	if d, ok := s.keyDocs.get(addr, k, now); ok {
+		return d, nil
+	}
+	d, err := federation.SignUserKeys(r.Context(), s.keyring, s.cfg.NodeDomain, addr, k)
+	if err == nil {
+		s.keyDocs.put(addr, k, d, now)
+	}
+	return d, err
 }
 
 // localUserKeys returns the keys of the local user name; ENotFound, with

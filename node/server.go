@@ -70,6 +70,7 @@ type Server struct {
 	outbox    *outbox.Outbox
 	inbox     *inbox.Inbox
 	userKeys  *federation.UserKeysFetcher // peers' users' end-to-end keys
+	keyDocs   keyDocs                     // user key documents this node signed lately
 	policy    *federationPolicy
 	abuse     *abuse
 	ips       *clientip.Resolver
@@ -312,6 +313,7 @@ func (s *Server) RotateKeys(ctx context.Context, use string, overlap time.Durati
 	if err != nil {
 		return "", err
 	}
+	s.keyDocs.clear() // documents are signed with the current signing key
 	return federation.KeyID(s.cfg.NodeDomain, k.ID), nil
 }
 
