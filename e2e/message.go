@@ -86,7 +86,7 @@ func sealWith(dataKey, nonce []byte, id string, from, to fednode.Address, conten
 	}
 	e.Ciphertext = aead.Seal(nil, nonce, pt, fednode.E2EAAD(id, from, to, e.SigKey, ids))
 	e.Signature = make([]byte, 2*sigHalf) // filled below
-	if err := e.Validate(); err != nil { // too many recipients, content too long
+	if err := e.Validate(); err != nil {  // too many recipients, content too long
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, fednode.ErrorMessage(err))
 	}
 	digest := sha256.Sum256(fednode.E2ESignedBytes(id, from, to, e))
