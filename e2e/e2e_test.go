@@ -207,6 +207,12 @@ func TestOpenRefusesChangedMetadataAndKeys(t *testing.T) {
 			}
 		})
 	}
+	// Tags absent or null mean none, as in the node-level plaintext.
+	for _, pt := range []string{`{"content":"x"}`, `{"content":"x","tags":null}`} {
+		if c, tags, err := Open(testID, alice, bob, sealRaw(t, []byte(pt), a, b), b, a.Public()); err != nil || c != "x" || tags == nil || len(tags) != 0 {
+			t.Fatalf("%s: %q %v %v", pt, c, tags, err)
+		}
+	}
 	// Re-signed by the sender under other metadata or key ids: the AAD,
 	// rebuilt from the message's own metadata, no longer matches.
 	x := with(e, func(x *fednode.E2E) { x.Keys[1].KeyID = c.Public().EncKeyID() })
@@ -227,7 +233,7 @@ func TestOpenRefusesBadPlaintext(t *testing.T) {
 	for name, pt := range map[string]string{
 		"not JSON":       `hello`,
 		"unknown member": `{"content":"x","tags":[],"extra":1}`,
-		"missing tags":   `{"content":"x"}`,
+		"missing content": `{"tags":[]}`,
 		"repeated":       `{"content":"x","content":"y","tags":[]}`,
 		"empty content":  `{"content":"  ","tags":[]}`,
 		"bad tag":        `{"content":"x","tags":["a b"]}`,
