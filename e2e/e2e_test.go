@@ -231,13 +231,13 @@ func with(e *fednode.E2E, f func(*fednode.E2E)) *fednode.E2E {
 func TestOpenRefusesBadPlaintext(t *testing.T) {
 	a, b := aliceKeys(t), bobKeys(t)
 	for name, pt := range map[string]string{
-		"not JSON":       `hello`,
-		"unknown member": `{"content":"x","tags":[],"extra":1}`,
+		"not JSON":        `hello`,
+		"unknown member":  `{"content":"x","tags":[],"extra":1}`,
 		"missing content": `{"tags":[]}`,
-		"repeated":       `{"content":"x","content":"y","tags":[]}`,
-		"empty content":  `{"content":"  ","tags":[]}`,
-		"bad tag":        `{"content":"x","tags":["a b"]}`,
-		"bad case":       `{"Content":"x","tags":[]}`,
+		"repeated":        `{"content":"x","content":"y","tags":[]}`,
+		"empty content":   `{"content":"  ","tags":[]}`,
+		"bad tag":         `{"content":"x","tags":["a b"]}`,
+		"bad case":        `{"Content":"x","tags":[]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := sealRaw(t, []byte(pt), a, b)
