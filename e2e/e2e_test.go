@@ -348,11 +348,19 @@ func TestBackupRoundTrip(t *testing.T) {
 	if k, err := UnwrapBackup("correct horsf", alice, pub.EncKeyID(), pub.SigKeyID(), b); !errors.Is(err, ErrWrongPassphrase) || k != nil {
 		t.Fatalf("wrong passphrase: %v %v", k, err)
 	}
-	if _, err := UnwrapBackup("correct horse", carol, pub.EncKeyID(), pub.SigKeyID(), b); !errors.Is(err, ErrWrongPassphrase) {
+	// The AAD binds the address and key ids (cheap iterations from here).
+	cheap, err := wrapBackupWith(make([]byte, 16), make([]byte, 12), 2, "correct horse", alice, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unwrapBackup("correct horse", carol, pub.EncKeyID(), pub.SigKeyID(), cheap); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("another address: %v", err)
 	}
-	if _, err := UnwrapBackup("correct horse", alice, bobKeys(t).Public().EncKeyID(), pub.SigKeyID(), b); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := unwrapBackup("correct horse", alice, bobKeys(t).Public().EncKeyID(), pub.SigKeyID(), cheap); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("other key ids: %v", err)
+	}
+	if _, err := unwrapBackup("correct horse", alice, pub.EncKeyID(), pub.SigKeyID(), cheap); err != nil {
+		t.Fatalf("the cheap backup itself: %v", err)
 	}
 	weak := *b
 	weak.Iterations = fednode.BackupMinIter - 1
