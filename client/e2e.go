@@ -66,3 +66,17 @@ func IsNotFound(err error) bool {
 	var ae *APIError
 	return errors.As(err, &ae) && (ae.Code == fednode.ENotFound || ae.Status == http.StatusNotFound)
 }
+
+// Me is the caller as GET /api/me describes it.
+type Me struct {
+	Username string `json:"username"`
+	Address  string `json:"address"`
+	Role     string `json:"role"`
+}
+
+// Me returns who the token belongs to.
+func (c *Client) Me(ctx context.Context) (Me, error) {
+	var out Me
+	err := c.do(ctx, "GET", "/api/me", nil, &out)
+	return out, err
+}
