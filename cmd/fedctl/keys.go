@@ -170,17 +170,28 @@ func (k *keyring) ownKeys(ctx context.Context) (*e2e.Keys, error) {
 	return e2e.ParsePrivate(raw)
 }
 
-func (k *keyring) saveOwnKeys(me fednode.Address, keys *e2e.Keys) error {
+// saveOwnKeys keeps keys as the caller's on this device; undo puts back
+// what was there before.
+func (k *keyring) saveOwnKeys(me fednode.Address, keys *e2e.Keys) (undo func() error, err error) {
 	all, err := readJSONFile[json.RawMessage](k.keysFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raw, err := e2e.MarshalPrivate(keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	old, had := all[me.String()]
 	all[me.String()] = raw
-	return writeJSONFile(k.keysFile, all)
+	undo = func() error {
+		if had {
+			all[me.String()] = old
+		} else {
+			delete(all, me.String())
+		}
+		return writeJSONFile(k.keysFile, all)
+	}
+	return undo, writeJSONFile(k.keysFile, all)
 }
 
 func (k *keyring) setPin(addr fednode.Address, p *e2e.PublicKeys) error {
@@ -324,12 +335,13 @@ func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) e
 	}
 	// Kept on the device before they are published: published keys
 	// without their private half would make messages nobody can read.
-	if err := k.saveOwnKeys(me, keys); err != nil {
+	undo, err := k.saveOwnKeys(me, keys)
+	if err != nil {
 		return err
 	}
 	pub := keys.Public()
 	if _, err := k.c.PutKeys(ctx, pub.EncSPKI, pub.SigSPKI, backup); err != nil {
-		return err
+		return errors.Join(err, undo())
 	}
 	if err := k.setPin(me, pub); err != nil {
 		return err
@@ -368,7 +380,7 @@ func (k *keyring) restore(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := k.saveOwnKeys(me, keys); err != nil {
+	if _, err := k.saveOwnKeys(me, keys); err != nil {
 		return err
 	}
 	if err := k.setPin(me, pub); err != nil {
