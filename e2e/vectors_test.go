@@ -17,6 +17,7 @@ import (
 	"github.com/fednode/fednode"
 	fcrypto "github.com/fednode/fednode/crypto"
 	"github.com/fednode/fednode/internal/strictjson"
+	"github.com/fednode/fednode/internal/vectordoc"
 )
 
 var update = flag.Bool("update", false, "rewrite the end-to-end test vectors in docs/PROTOCOL.md")
@@ -104,29 +105,21 @@ func (v vectorSet) appendix() string {
 		der, _ := x509.MarshalPKCS8PrivateKey(u.k.Enc)
 		w("`%s`: encryption key id `%s`, signing key id `%s`, fingerprint `%s`.\n\n", u.addr, p.EncKeyID(), p.SigKeyID(), p.Fingerprint())
 		w("Encryption key (RSA-4096, PKCS#8):\n\n```\n%s```\n\n", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-		w("Encryption key SubjectPublicKeyInfo (base64):\n\n```\n%s\n```\n\n", wrapText(base64.StdEncoding.EncodeToString(p.EncSPKI)))
+		w("Encryption key SubjectPublicKeyInfo (base64):\n\n```\n%s\n```\n\n", vectordoc.Wrap(base64.StdEncoding.EncodeToString(p.EncSPKI)))
 		w("Signing key (P-256), private scalar (hex): `%s`  \nSubjectPublicKeyInfo (base64): `%s`\n\n", u.raw, base64.StdEncoding.EncodeToString(p.SigSPKI))
 	}
 	w("### 5.9.2 Message\n\n`%s` → `%s`, id `%s`.  \nData key (hex): `%x`  \nNonce (hex): `%x`  \nPlaintext (UTF-8, exactly these bytes):\n\n```\n%s\n```\n\n", alice, bob, vecID, vecDataKey, vecNonce, v.plaintext)
 	w("AAD (exactly these bytes, lines joined by \\n, no final newline):\n\n```\n%s\n```\n\n", v.aad)
-	w("Ciphertext with tag (hex):\n\n```\n%s\n```\n\n", wrapText(hex.EncodeToString(v.e2e.Ciphertext)))
+	w("Ciphertext with tag (hex):\n\n```\n%s\n```\n\n", vectordoc.Wrap(hex.EncodeToString(v.e2e.Ciphertext)))
 	w("The wrapped keys and the signature are randomised (RSA-OAEP, ECDSA): yours will differ, but these must unwrap with bob's and alice's keys to the data key and verify under alice's signing key. Signed bytes:\n\n```\n%s\n```\n\n", v.signed)
 	w("The `e2e` member of the message (JSON):\n\n```json\n%s\n```\n\n", v.e2eJSON)
 	w("### 5.9.3 Backup\n\nalice's private keys under the passphrase `%s`; salt (hex) `%x`, nonce (hex) `%x`, %d iterations.\n\n", vecPassphrase, vecBackupSalt, vecBackupNonce, fednode.BackupMinIter)
 	kek := mustKEK(vecPassphrase, vecBackupSalt)
 	w("Key-encryption key (hex): `%x`  \nAAD:\n\n```\n%s\n```\n\n", kek, BackupAAD(alice, v.alice.Public().EncKeyID(), v.alice.Public().SigKeyID()))
-	w("Plaintext (exactly these bytes):\n\n```\n%s\n```\n\n", wrapText(string(v.backupPT)))
+	w("Plaintext (exactly these bytes):\n\n```\n%s\n```\n\n", vectordoc.Wrap(string(v.backupPT)))
 	w("Backup (JSON, deterministic given the values above):\n\n```json\n%s\n```\n\n", v.backupJSON)
 	w("%s", endMarker)
 	return b.String()
-}
-
-func wrapText(s string) string {
-	var lines []string
-	for len(s) > 64 {
-		lines, s = append(lines, s[:64]), s[64:]
-	}
-	return strings.Join(append(lines, s), "\n")
 }
 
 // TestProtocolVectors recomputes every vector, requires docs/PROTOCOL.md
@@ -134,24 +127,8 @@ func wrapText(s string) string {
 // published values as a client would.
 func TestProtocolVectors(t *testing.T) {
 	v := buildVectors(t)
-	doc, err := os.ReadFile(docPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, end := bytes.Index(doc, []byte(beginMarker)), bytes.Index(doc, []byte(endMarker))
-	if start < 0 || end < start {
-		t.Fatalf("%s has no e2e vectors between the markers", docPath)
-	}
-	want := v.appendix()
-	if *update {
-		out := append(append(append([]byte{}, doc[:start]...), want...), doc[end+len(endMarker):]...)
-		if err := os.WriteFile(docPath, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if !vectordoc.Check(t, docPath, beginMarker, endMarker, v.appendix(), *update, "go test ./e2e -run TestProtocolVectors") {
 		return
-	}
-	if got := string(doc[start : end+len(endMarker)]); got != want {
-		t.Fatalf("docs/PROTOCOL.md e2e vectors differ from what the code computes; run go test ./e2e -run TestProtocolVectors -update and review the diff")
 	}
 
 	// The deterministic parts are what the code makes.

@@ -220,6 +220,17 @@ func (k *keyring) trustState(addr fednode.Address, cur *e2e.PublicKeys) (first b
 	return false, nil, nil
 }
 
+// userKeys parses who (a bare name is on the caller's node) and fetches
+// its keys.
+func (k *keyring) userKeys(ctx context.Context, who string) (fednode.Address, *e2e.PublicKeys, error) {
+	addr, err := k.address(ctx, who)
+	if err != nil {
+		return addr, nil, err
+	}
+	keys, err := k.document(ctx, addr)
+	return addr, keys, err
+}
+
 // document fetches addr's key document through the caller's node and
 // checks it (once per run).
 func (k *keyring) document(ctx context.Context, addr fednode.Address) (*e2e.PublicKeys, error) {
@@ -353,30 +364,36 @@ func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) e
 	return nil
 }
 
-func (k *keyring) restore(ctx context.Context, stdout io.Writer) error {
+// published is the caller's address, published keys and backup.
+func (k *keyring) published(ctx context.Context) (fednode.Address, *e2e.PublicKeys, *fednode.KeyBackup, error) {
 	me, err := k.whoami(ctx)
 	if err != nil {
-		return err
+		return me, nil, nil, err
 	}
 	mine, err := k.c.MyKeys(ctx)
 	if client.IsNotFound(err) {
-		return errors.New("you have not published end-to-end keys: run fedctl keys init")
+		return me, nil, nil, errors.New("you have not published end-to-end keys: run fedctl keys init")
 	}
 	if err != nil {
-		return err
-	}
-	if mine.Backup == nil {
-		return errors.New("your keys have no backup on the node: on the device that has them, run fedctl keys init --backup (new keys: a key change for your contacts)")
+		return me, nil, nil, err
 	}
 	pub, err := e2e.VerifyDocument(&mine.Document, me)
+	return me, pub, mine.Backup, err
+}
+
+func (k *keyring) restore(ctx context.Context, stdout io.Writer) error {
+	me, pub, backup, err := k.published(ctx)
 	if err != nil {
 		return err
+	}
+	if backup == nil {
+		return errors.New("your keys have no backup on the node: on the device that has them, run fedctl keys init --backup (new keys: a key change for your contacts)")
 	}
 	pass, err := k.passphrase(false)
 	if err != nil {
 		return err
 	}
-	keys, err := e2e.UnwrapBackup(pass, me, pub.EncKeyID(), pub.SigKeyID(), mine.Backup)
+	keys, err := e2e.UnwrapBackup(pass, me, pub.EncKeyID(), pub.SigKeyID(), backup)
 	if err != nil {
 		return err
 	}
@@ -391,18 +408,7 @@ func (k *keyring) restore(ctx context.Context, stdout io.Writer) error {
 }
 
 func (k *keyring) showOwn(ctx context.Context, stdout io.Writer) error {
-	me, err := k.whoami(ctx)
-	if err != nil {
-		return err
-	}
-	mine, err := k.c.MyKeys(ctx)
-	if client.IsNotFound(err) {
-		return errors.New("you have not published end-to-end keys: run fedctl keys init")
-	}
-	if err != nil {
-		return err
-	}
-	pub, err := e2e.VerifyDocument(&mine.Document, me)
+	me, pub, backup, err := k.published(ctx)
 	if err != nil {
 		return err
 	}
@@ -412,20 +418,16 @@ func (k *keyring) showOwn(ctx context.Context, stdout io.Writer) error {
 	} else if op := own.Public(); op.EncKeyID() != pub.EncKeyID() || op.SigKeyID() != pub.SigKeyID() {
 		device = "this device holds OTHER keys than the published ones: run fedctl keys restore"
 	}
-	backup := "no backup on the node"
-	if mine.Backup != nil {
-		backup = "a passphrase-sealed backup is on the node"
+	onNode := "no backup on the node"
+	if backup != nil {
+		onNode = "a passphrase-sealed backup is on the node"
 	}
-	fmt.Fprintf(stdout, "%s\nfingerprint: %s\n%s; %s\n", me, pub.Fingerprint(), device, backup)
+	fmt.Fprintf(stdout, "%s\nfingerprint: %s\n%s; %s\n", me, pub.Fingerprint(), device, onNode)
 	return nil
 }
 
 func (k *keyring) show(ctx context.Context, who string, stdout io.Writer) error {
-	addr, err := k.address(ctx, who)
-	if err != nil {
-		return err
-	}
-	cur, err := k.document(ctx, addr)
+	addr, cur, err := k.userKeys(ctx, who)
 	if err != nil {
 		return err
 	}
@@ -446,11 +448,7 @@ func (k *keyring) show(ctx context.Context, who string, stdout io.Writer) error 
 }
 
 func (k *keyring) trust(ctx context.Context, who string, stdout io.Writer) error {
-	addr, err := k.address(ctx, who)
-	if err != nil {
-		return err
-	}
-	cur, err := k.document(ctx, addr)
+	addr, cur, err := k.userKeys(ctx, who)
 	if err != nil {
 		return err
 	}
@@ -472,11 +470,7 @@ func (k *keyring) sendE2E(ctx context.Context, to, content string, tags []string
 	if err != nil {
 		return err
 	}
-	addr, err := k.address(ctx, to)
-	if err != nil {
-		return err
-	}
-	cur, err := k.document(ctx, addr)
+	addr, cur, err := k.userKeys(ctx, to)
 	if err != nil {
 		return fmt.Errorf("cannot send end-to-end encrypted: %w", err)
 	}
