@@ -214,10 +214,14 @@ func (p SignatureParams) Header() string {
 	return b.String()
 }
 
-// MissingSignedHeaders returns the required headers p does not cover.
-func MissingSignedHeaders(p SignatureParams) []string {
+// MissingSignedHeaders returns the headers a delivery must sign
+// (SignedHeaders) that p does not cover.
+func MissingSignedHeaders(p SignatureParams) []string { return MissingHeaders(p, SignedHeaders) }
+
+// MissingHeaders returns the headers of required that p does not cover.
+func MissingHeaders(p SignatureParams, required []string) []string {
 	var missing []string
-	for _, h := range SignedHeaders {
+	for _, h := range required {
 		if !slices.Contains(p.Headers, h) {
 			missing = append(missing, h)
 		}
