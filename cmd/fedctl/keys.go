@@ -335,6 +335,9 @@ func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) e
 			return err
 		}
 	}
+	if _, err := k.c.MyKeys(ctx); err == nil {
+		fmt.Fprintln(stdout, "replacing your published keys: your contacts will be warned that your keys changed")
+	}
 	keys, err := generateKeys()
 	if err != nil {
 		return err

@@ -181,7 +181,9 @@ func TestFedctlE2E(t *testing.T) {
 	}
 
 	// bob makes new keys: a key change for alice.
-	must("bob", "bob-laptop", "", "keys", "init")
+	if out := must("bob", "bob-laptop", "", "keys", "init"); !strings.Contains(out, "replacing your published keys") {
+		t.Fatalf("keys init over published keys must say it is a key change: %q", out)
+	}
 	newFP := fingerprint(t, must("bob", "bob-laptop", "", "keys", "show"))
 	if _, _, err := fedctl("alice", "alice-laptop", "", "send", "--e2e", "bob", "after the change"); err == nil || !strings.Contains(err.Error(), "keys of bob@") || !strings.Contains(err.Error(), "keys trust") {
 		t.Fatalf("send --e2e to changed keys must be refused: %v", err)
