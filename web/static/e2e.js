@@ -332,7 +332,9 @@ export function pinOf(me, contact) { return pins(me)[contact] || null; }
 
 export function pin(me, contact, pub) {
   const p = pins(me);
-  p[contact] = { enc_key_id: pub.encID, sig_key_id: pub.sigID, fingerprint: pub.fingerprint };
+  // The signing key itself is kept, so that messages signed before a key
+  // change still verify against the key that was trusted then.
+  p[contact] = { enc_key_id: pub.encID, sig_key_id: pub.sigID, fingerprint: pub.fingerprint, sig_key: b64(pub.sig) };
   localStorage.setItem(pinsKey(me), JSON.stringify(p));
 }
 
