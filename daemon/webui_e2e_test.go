@@ -5,6 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +17,7 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/e2e"
+	"github.com/fednode/fednode/internal/syncbuf"
 )
 
 // The web client's end-to-end encryption (web/static/e2e.js, WebCrypto)
@@ -194,5 +199,197 @@ func TestWebUIE2EVectors(t *testing.T) {
 	}
 	if p := page.takeProblems(); len(p) > 0 {
 		t.Fatalf("the page reported: %v", p)
+	}
+}
+
+// logInPage logs user in on the page at url and waits for the live socket.
+func (tb *tab) logInPage(url, user, password, address string) {
+	tb.t.Helper()
+	tb.do("open the login", chromedp.Navigate(url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	tb.do("log in",
+		chromedp.SendKeys(chromedp.CSS(`input[name=username]`), user),
+		chromedp.SendKeys(chromedp.CSS(`input[name=password]`), password+"\r"))
+	tb.waitFor("logged in", `document.getElementById('me') && document.getElementById('me').textContent === `+js(address), waitLive)
+	tb.waitFor("the socket", `document.getElementById('conn').dataset.state === 'live'`, waitLive)
+}
+
+// text is the text of the first element matching a CSS selector, or "".
+func (tb *tab) text(selector string) string {
+	tb.t.Helper()
+	v, err := chromedp.Run(tb.ctx, chromedp.Evaluate[string](`(document.querySelector(`+js(selector)+`) || {}).textContent || ''`))
+	if err != nil {
+		tb.t.Fatalf("%s: text of %s: %v", tb.name, selector, err)
+	}
+	return v
+}
+
+// makeKeys creates keys on the Encryption page and returns the fingerprint.
+func (tb *tab) makeKeys(url, passphrase string) string {
+	tb.t.Helper()
+	tb.do("open Encryption", chromedp.Navigate(url+"/#/encryption"), chromedp.WaitVisible(chromedp.CSS(`#e2e-create input[name=new-passphrase]`)))
+	old := tb.text(`#my-fp`)
+	tb.do("fill the passphrases",
+		chromedp.SendKeys(chromedp.CSS(`#e2e-create input[name=new-passphrase]`), passphrase),
+		chromedp.SendKeys(chromedp.CSS(`#e2e-create input[name=new-passphrase-again]`), passphrase),
+		chromedp.Click(chromedp.CSS(`#e2e-create button[type=submit]`)))
+	tb.waitFor("the keys made", `document.getElementById('my-fp') && document.getElementById('my-fp').textContent !== `+js(old), keygenWait)
+	return tb.text(`#my-fp`)
+}
+
+// keygenWait bounds an RSA-4096 key generation in a busy headless browser.
+const keygenWait = 3 * time.Minute
+
+// lockedShown is a condition: the open conversation shows content with the
+// end-to-end lock.
+func lockedShown(content string) string {
+	return `[...document.querySelectorAll('#thread li')].some(li => li.querySelector('.body').textContent === ` + js(content) + ` && li.querySelector('.lock'))`
+}
+
+// notIn fails the test if any file under dir, or the log, holds secret.
+func notIn(t *testing.T, secret string, dir string, log *syncbuf.Buffer) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("%s holds the end-to-end encrypted text", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(log.String(), secret) {
+		t.Error("the node's log holds the end-to-end encrypted text")
+	}
+}
+
+// TestWebUIE2E is end-to-end encryption as two people use it in the web
+// client, alice on node A and bob on node B: keys made in the browser,
+// a message only the browsers can read, a second browser restored from
+// the backup, and a key change that holds sending until it is accepted.
+func TestWebUIE2E(t *testing.T) {
+	browser := newBrowser(t)
+	logA, logB := &syncbuf.Buffer{}, &syncbuf.Buffer{}
+	a, b := startNode(t, fastRetry, logTo{logA}), startNode(t, fastRetry, logTo{logB})
+	a.register("alice", "password-alice")
+	b.register("bob", "password-bob")
+	alice, bob := "alice@"+a.srv.Domain(), "bob@"+b.srv.Domain()
+
+	ta, tb := newTab(t, browser, "alice"), newTab(t, browser, "bob")
+	ta.logInPage(a.url, "alice", "password-alice", alice)
+	tb.logInPage(b.url, "bob", "password-bob", bob)
+
+	// Without keys, a conversation says why it is not encrypted.
+	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
+	tb.waitFor("not encrypted: bob has no keys", `document.querySelector('[data-e2e=off]') && document.querySelector('[data-e2e=off]').textContent.includes('you have no keys')`, waitLive)
+
+	// The passphrase is asked twice and must be long enough.
+	ta.do("open Encryption", chromedp.Navigate(a.url+"/#/encryption"), chromedp.WaitVisible(chromedp.CSS(`#e2e-create input[name=new-passphrase]`)))
+	ta.do("a short passphrase",
+		chromedp.SendKeys(chromedp.CSS(`#e2e-create input[name=new-passphrase]`), "short"),
+		chromedp.SendKeys(chromedp.CSS(`#e2e-create input[name=new-passphrase-again]`), "short"))
+	ta.eval(`document.getElementById('e2e-create').requestSubmit() || true`) // past the browser's own minlength check
+	ta.waitFor("too short, in words", `document.querySelector('#e2e-create .error').textContent.includes('at least 10')`, 5*time.Second)
+	aliceFP := ta.makeKeys(a.url, "alice's long passphrase")
+
+	// Bob has no keys yet: alice's conversation says so.
+	ta.do("alice opens bob", chromedp.Navigate(a.url+"/#/c/"+url.PathEscape(bob)))
+	ta.waitFor("not encrypted: bob has none", `document.querySelector('[data-e2e=off]') && document.querySelector('[data-e2e=off]').textContent.includes(`+js(bob+" has no keys")+`)`, waitLive)
+
+	const bobPass = "bob's backup passphrase"
+	bobFP := tb.makeKeys(b.url, bobPass)
+	if bobFP == aliceFP || len(bobFP) != 79 {
+		t.Fatalf("fingerprints: alice %q, bob %q", aliceFP, bobFP)
+	}
+
+	// Both have keys: alice's conversation is encrypted, with bob's fingerprint.
+	ta.do("reload", chromedp.Reload())
+	ta.waitFor("encrypted with bob's fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(bobFP), waitLive)
+	ta.screenshot("e2e-conversation")
+	canary := "canary " + fednode.NewID(time.Now()) + " only the browsers read"
+	ta.do("send the canary",
+		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), canary),
+		chromedp.SendKeys(chromedp.CSS(`form.composer input[name=tags]`), "secret"),
+		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	ta.waitFor("alice sees her message, locked", lockedShown(canary), waitLive)
+
+	// Bob's page opens it.
+	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
+	tb.waitFor("the canary in clear at bob, locked", lockedShown(canary), waitLive)
+	tb.waitFor("encrypted with alice's fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(aliceFP), waitLive)
+
+	// The nodes carried it without reading it.
+	box := b.mailbox(b.login("bob", "password-bob"))
+	if len(box) != 1 || box[0]["content"] != "" || box[0]["e2e"] == nil {
+		t.Fatalf("bob's mailbox through the API: %v", box)
+	}
+	a.srv.Close()
+	b.srv.Close()
+	notIn(t, canary, a.cfg.DataDir, logA)
+	notIn(t, canary, b.cfg.DataDir, logB)
+	a.open()
+	b.open()
+	ta.waitFor("alice's socket back", `document.getElementById('conn').dataset.state === 'live'`, waitLive)
+	tb.waitFor("bob's socket back", `document.getElementById('conn').dataset.state === 'live'`, waitLive)
+
+	// A second browser for bob: a wrong passphrase restores nothing, the
+	// right one restores the keys, and the page then reads the canary.
+	tb2 := newTab(t, browser, "bob's second browser")
+	tb2.logInPage(b.url, "bob", "password-bob", bob)
+	tb2.do("open Encryption", chromedp.Navigate(b.url+"/#/encryption"), chromedp.WaitVisible(chromedp.CSS(`#e2e-restore input[name=restore-passphrase]`)))
+	tb2.do("a wrong passphrase",
+		chromedp.SendKeys(chromedp.CSS(`#e2e-restore input[name=restore-passphrase]`), "not bob's passphrase"),
+		chromedp.Click(chromedp.CSS(`#e2e-restore button[type=submit]`)))
+	tb2.waitFor("wrong passphrase, in words", `document.querySelector('#e2e-restore .error').textContent.includes('Wrong passphrase')`, keygenWait)
+	var stored bool
+	tb2.evalJSON("nothing stored", `return (await E.loadKeys(`+js(bob)+`)) !== null`, &stored)
+	if stored {
+		t.Fatal("a wrong passphrase stored keys")
+	}
+	tb2.eval(`(document.querySelector('#e2e-restore input').value = '') || true`)
+	tb2.do("the right passphrase",
+		chromedp.SendKeys(chromedp.CSS(`#e2e-restore input[name=restore-passphrase]`), bobPass),
+		chromedp.Click(chromedp.CSS(`#e2e-restore button[type=submit]`)))
+	tb2.waitFor("restored", `document.getElementById('my-fp') && document.getElementById('my-fp').textContent === `+js(bobFP), keygenWait)
+	tb2.do("open alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
+	tb2.waitFor("the canary in the second browser", lockedShown(canary), waitLive)
+
+	// Bob makes new keys: alice is warned with both fingerprints, and
+	// nothing is sent until she accepts the new key.
+	tb.screenshot("encryption")
+	newFP := tb.makeKeys(b.url, "bob's new passphrase!")
+	if newFP == bobFP {
+		t.Fatal("new keys, same fingerprint")
+	}
+	ta.do("reload", chromedp.Reload())
+	ta.waitFor("the key-change warning", `document.querySelector('[data-e2e=changed] .fp.old') && document.querySelector('[data-e2e=changed] .fp.old').textContent === `+js(bobFP)+
+		` && document.querySelector('[data-e2e=changed] .fp.new').textContent === `+js(newFP), waitLive)
+	ta.screenshot("e2e-key-change")
+	ta.do("send before accepting",
+		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), "before accepting"),
+		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	ta.waitFor("refused, in words", `document.querySelector('form.composer .error').textContent.includes('Accept new key')`, waitLive)
+	if box := b.mailbox(b.login("bob", "password-bob")); len(box) != 1 {
+		t.Fatalf("a message went out before the new key was accepted: %v", box)
+	}
+	ta.do("accept the new key", chromedp.Click(chromedp.Search(`//button[text()="Accept new key"]`)))
+	ta.waitFor("encrypted with the new fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(newFP), waitLive)
+	ta.do("send after accepting", chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	ta.waitFor("sent", lockedShown("before accepting"), waitLive)
+	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
+	tb.waitFor("bob reads it with the new keys", lockedShown("before accepting"), waitLive)
+	// The second browser kept the old keys: it says why it cannot read it.
+	tb2.waitFor("could not decrypt, in words", `[...document.querySelectorAll('#thread li .body')].some(e => e.textContent === "could not decrypt: not for this device's key")`, waitLive)
+
+	for _, tt := range []*tab{ta, tb, tb2} {
+		if p := tt.takeProblems(); len(p) > 0 {
+			t.Fatalf("%s's page reported: %v", tt.name, p)
+		}
 	}
 }
