@@ -629,7 +629,7 @@ function renderThread() {
 
 async function renderConversation(w) {
   S.thread = { with: w, ids: new Set(), next_before: '', more: false, e2e: null };
-  $e2eBox = h('div', { id: 'e2e-state' }, h('p', { class: 'hint', text: 'Checking end-to-end encryption…' }));
+  $e2eBox = h('div', { id: 'e2e-state', 'aria-live': 'polite' }, h('p', { class: 'hint', text: 'Checking end-to-end encryption…' }));
   $thread = h('ol', { class: 'thread', id: 'thread', 'aria-label': 'Messages' });
   $threadErr = errorBox();
   const older = h('button', { class: 'secondary', type: 'button', id: 'older', text: 'Load older messages', hidden: true });
