@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fednode/fednode"
 	"github.com/gorilla/websocket"
 )
 
@@ -59,6 +60,9 @@ type Message struct {
 	Event string `json:"event,omitempty"`
 	// Delivery is the state of a queued remote message, for its sender.
 	Delivery *Delivery `json:"delivery,omitempty"`
+	// E2E is the end-to-end encrypted body (client/e2e.go); Content and
+	// Tags are then empty.
+	E2E *fednode.E2E `json:"e2e,omitempty"`
 }
 
 // Delivery is the state of a queued remote message.

@@ -43,7 +43,7 @@ func wrapBackupWith(salt, nonce []byte, iterations int, passphrase string, addre
 	if err != nil {
 		return nil, err
 	}
-	kek, err := pbkdf2.Key(sha256.New, passphrase, salt, iterations, 32)
+	kek, err := pbkdf2Key(passphrase, salt, iterations)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: pbkdf2: %w", err)
 	}
@@ -76,7 +76,7 @@ func unwrapBackup(passphrase string, address fednode.Address, encKeyID, sigKeyID
 	if b.Iterations < 1 || len(b.Nonce) != fednode.E2ENonceLen {
 		return nil, fmt.Errorf("%w: bad parameters", ErrBadBackup)
 	}
-	kek, err := pbkdf2.Key(sha256.New, passphrase, b.Salt, b.Iterations, 32)
+	kek, err := pbkdf2Key(passphrase, b.Salt, b.Iterations)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadBackup, err)
 	}
@@ -98,4 +98,10 @@ func unwrapBackup(passphrase string, address fednode.Address, encKeyID, sigKeyID
 		return nil, fmt.Errorf("%w: it holds other keys than the published ones", ErrBadBackup)
 	}
 	return k, nil
+}
+
+// pbkdf2Key derives the backup's AES-256 key: PBKDF2-HMAC-SHA256 of the
+// UTF-8 passphrase.
+func pbkdf2Key(passphrase string, salt []byte, iterations int) ([]byte, error) {
+	return pbkdf2.Key(sha256.New, passphrase, salt, iterations, 32)
 }

@@ -30,7 +30,9 @@
 //     over fednode.E2ESignedBytes: the AAD and every byte of the payload.
 //     GCM alone authenticates only to holders of K, which include the
 //     recipient's node if it were given K; the signature makes the sender,
-//     not just "someone who knew K", the author.
+//     not just "someone who knew K", the author. An ECDSA signature is
+//     not unique (r, n-s verifies as well as r, s), so nothing may use a
+//     signature as a message's identity; the id is the message id.
 //
 // A private-key backup, for a second device: the PKCS#8 keys sealed with
 // AES-256-GCM under a key from PBKDF2-HMAC-SHA256 (600,000 iterations, the

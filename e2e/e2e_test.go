@@ -207,6 +207,12 @@ func TestOpenRefusesChangedMetadataAndKeys(t *testing.T) {
 			}
 		})
 	}
+	// Tags absent or null mean none, as in the node-level plaintext.
+	for _, pt := range []string{`{"content":"x"}`, `{"content":"x","tags":null}`} {
+		if c, tags, err := Open(testID, alice, bob, sealRaw(t, []byte(pt), a, b), b, a.Public()); err != nil || c != "x" || tags == nil || len(tags) != 0 {
+			t.Fatalf("%s: %q %v %v", pt, c, tags, err)
+		}
+	}
 	// Re-signed by the sender under other metadata or key ids: the AAD,
 	// rebuilt from the message's own metadata, no longer matches.
 	x := with(e, func(x *fednode.E2E) { x.Keys[1].KeyID = c.Public().EncKeyID() })
@@ -225,13 +231,13 @@ func with(e *fednode.E2E, f func(*fednode.E2E)) *fednode.E2E {
 func TestOpenRefusesBadPlaintext(t *testing.T) {
 	a, b := aliceKeys(t), bobKeys(t)
 	for name, pt := range map[string]string{
-		"not JSON":       `hello`,
-		"unknown member": `{"content":"x","tags":[],"extra":1}`,
-		"missing tags":   `{"content":"x"}`,
-		"repeated":       `{"content":"x","content":"y","tags":[]}`,
-		"empty content":  `{"content":"  ","tags":[]}`,
-		"bad tag":        `{"content":"x","tags":["a b"]}`,
-		"bad case":       `{"Content":"x","tags":[]}`,
+		"not JSON":        `hello`,
+		"unknown member":  `{"content":"x","tags":[],"extra":1}`,
+		"missing content": `{"tags":[]}`,
+		"repeated":        `{"content":"x","content":"y","tags":[]}`,
+		"empty content":   `{"content":"  ","tags":[]}`,
+		"bad tag":         `{"content":"x","tags":["a b"]}`,
+		"bad case":        `{"Content":"x","tags":[]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			e := sealRaw(t, []byte(pt), a, b)
@@ -342,11 +348,19 @@ func TestBackupRoundTrip(t *testing.T) {
 	if k, err := UnwrapBackup("correct horsf", alice, pub.EncKeyID(), pub.SigKeyID(), b); !errors.Is(err, ErrWrongPassphrase) || k != nil {
 		t.Fatalf("wrong passphrase: %v %v", k, err)
 	}
-	if _, err := UnwrapBackup("correct horse", carol, pub.EncKeyID(), pub.SigKeyID(), b); !errors.Is(err, ErrWrongPassphrase) {
+	// The AAD binds the address and key ids (cheap iterations from here).
+	cheap, err := wrapBackupWith(make([]byte, 16), make([]byte, 12), 2, "correct horse", alice, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unwrapBackup("correct horse", carol, pub.EncKeyID(), pub.SigKeyID(), cheap); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("another address: %v", err)
 	}
-	if _, err := UnwrapBackup("correct horse", alice, bobKeys(t).Public().EncKeyID(), pub.SigKeyID(), b); !errors.Is(err, ErrWrongPassphrase) {
+	if _, err := unwrapBackup("correct horse", alice, bobKeys(t).Public().EncKeyID(), pub.SigKeyID(), cheap); !errors.Is(err, ErrWrongPassphrase) {
 		t.Fatalf("other key ids: %v", err)
+	}
+	if _, err := unwrapBackup("correct horse", alice, pub.EncKeyID(), pub.SigKeyID(), cheap); err != nil {
+		t.Fatalf("the cheap backup itself: %v", err)
 	}
 	weak := *b
 	weak.Iterations = fednode.BackupMinIter - 1

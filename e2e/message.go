@@ -38,7 +38,7 @@ const (
 // plaintext is what an E2E ciphertext seals.
 type plaintext struct {
 	Content string   `json:"content" strictjson:"required"`
-	Tags    []string `json:"tags" strictjson:"required"`
+	Tags    []string `json:"tags"` // absent or null: no tags, as in PROTOCOL §2.2
 }
 
 // Seal encrypts content and tags from one user to another (PROTOCOL §5):

@@ -19,6 +19,7 @@ import (
 
 	fcrypto "github.com/fednode/fednode/crypto"
 	"github.com/fednode/fednode/internal/testkeys"
+	"github.com/fednode/fednode/internal/vectordoc"
 	"github.com/fednode/fednode/keys"
 )
 
@@ -183,7 +184,7 @@ func (v vectorSet) appendix() string {
 	aad := bindingOf(m, v.encKeyID).AAD()
 	w("Associated data (hex, %d bytes):\n\n```\n%s\n```\n\n", len(aad), wrapHex(aad))
 	w("Ciphertext with tag (hex):\n\n```\n%s\n```\n\n", wrapHex(m.Ciphertext))
-	w("Wrapped data key (RSA-OAEP-SHA256 to the encryption key above; randomised, so yours will differ, but this one must unwrap to the data key):\n\n```\n%s\n```\n\n", wrapText(base64.StdEncoding.EncodeToString(v.wrapped)))
+	w("Wrapped data key (RSA-OAEP-SHA256 to the encryption key above; randomised, so yours will differ, but this one must unwrap to the data key):\n\n```\n%s\n```\n\n", vectordoc.Wrap(base64.StdEncoding.EncodeToString(v.wrapped)))
 	w("### Envelope (the exact request body)\n\n```json\n%s\n```\n\n", v.body)
 	w("### Signed request\n\n```\nPOST %s HTTP/1.1\nHost: %s\nDate: %s\nContent-Type: application/json\nDigest: %s\nSignature: %s\n```\n\n", InboxPath, vecTo, vecDate, v.digest, v.signature)
 	w("Signing string (the lines joined with \\n, no trailing newline):\n\n```\n%s\n```\n\n", v.signingString)
@@ -200,38 +201,14 @@ func (v vectorSet) appendix() string {
 	return b.String()
 }
 
-func wrapHex(b []byte) string { return wrapText(hex.EncodeToString(b)) }
-
-func wrapText(s string) string {
-	var lines []string
-	for len(s) > 64 {
-		lines, s = append(lines, s[:64]), s[64:]
-	}
-	return strings.Join(append(lines, s), "\n")
-}
+func wrapHex(b []byte) string { return vectordoc.Wrap(hex.EncodeToString(b)) }
 
 // TestProtocolVectors recomputes every vector and requires docs/PROTOCOL.md
 // to hold exactly them; it also opens the envelope as a receiver would.
 func TestProtocolVectors(t *testing.T) {
 	v := buildVectors(t)
-	doc, err := os.ReadFile(docPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	start, end := bytes.Index(doc, []byte(beginMarker)), bytes.Index(doc, []byte(endMarker))
-	if start < 0 || end < start {
-		t.Fatalf("%s has no vectors section between the markers", docPath)
-	}
-	want := v.appendix()
-	if *update {
-		out := append(append(append([]byte{}, doc[:start]...), want...), doc[end+len(endMarker):]...)
-		if err := os.WriteFile(docPath, out, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	if !vectordoc.Check(t, docPath, beginMarker, endMarker, v.appendix(), *update, "go test ./federation -run TestProtocolVectors") {
 		return
-	}
-	if got := string(doc[start : end+len(endMarker)]); got != want {
-		t.Fatalf("docs/PROTOCOL.md vectors differ from what the code computes; run go test ./federation -run TestProtocolVectors -update and review the diff")
 	}
 
 	// The receiver's side, from the published values only.

@@ -17,7 +17,7 @@ const environment = `environment:
   FEDNODE_URL        the node's base URL (default ` + defaultURL + `)
   FEDNODE_TOKEN      a session token; when set, the token file is not read
   FEDCTL_TOKEN_FILE  where login saves the session token (mode 0600) and the
-                     other commands read it (default $HOME/.config/fednode/token)
+                     other commands read it (default $HOME/.config/fednode/token)` + e2eEnvironment + `
 
 other:
        fedctl help | -h | --help     this text

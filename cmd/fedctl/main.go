@@ -3,6 +3,8 @@
 //	fedctl register [--invite CODE] USERNAME (password read from standard input)
 //	fedctl login USERNAME           (password from standard input; saves the token)
 //	fedctl send TO CONTENT [TAG...]
+//	fedctl send --e2e TO CONTENT [TAG...]  (end-to-end encrypted)
+//	fedctl keys init [--backup] | restore | show [ADDRESS] | trust ADDRESS
 //	fedctl inbox [-after CURSOR] [-limit N]
 //	fedctl tail [-after CURSOR]     (follows the live socket, reconnecting)
 //	fedctl logout
@@ -30,6 +32,14 @@
 // password is read from the terminal without echo, or as one line of
 // standard input when that is not a terminal (scripts). The usage text
 // (fedctl help) says the same; run adds help, version and hints.
+//
+// End-to-end encryption (keys.go): this device's private keys are in
+// FEDCTL_E2E_KEYS and the keys it trusts in FEDCTL_KNOWN_KEYS (both mode
+// 0600 under $HOME/.config/fednode by default); inbox and tail show E2E
+// messages decrypted, marked "[e2e] ", and warn when a sender's keys
+// changed; send --e2e refuses a recipient whose keys changed until keys
+// trust accepts them. A backup passphrase is read like a password, or from
+// FEDCTL_PASSPHRASE_FILE.
 package main
 
 import (
@@ -70,7 +80,7 @@ const usage = `usage: fedctl register [--invite CODE] USERNAME   (password from 
        fedctl admin revoke-sessions
        fedctl admin bans | ban KEY [DURATION [REASON]] | unban KEY
        fedctl admin rotate-jwt-secret
-       fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE` + usersUsage
+       fedctl admin invites create [-n N] [-expires DURATION] | list | revoke CODE` + usersUsage + keysUsage
 
 // command runs one command; run (cli.go) wraps it.
 func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) error {
@@ -137,7 +147,23 @@ func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		_ = os.Remove(tokenFile)
 		fmt.Fprintln(stdout, "logged out")
 		return nil
+	case "keys":
+		k, err := newKeyring(c, stdin, stderr, getenv)
+		if err != nil {
+			return err
+		}
+		return keysCommand(ctx, k, rest, stdout, stderr)
 	case "send":
+		if len(rest) > 0 && rest[0] == "--e2e" {
+			if len(rest) < 3 {
+				return errors.New(usage)
+			}
+			k, err := newKeyring(c, stdin, stderr, getenv)
+			if err != nil {
+				return err
+			}
+			return k.sendE2E(ctx, rest[1], rest[2], rest[3:], out)
+		}
 		if len(rest) < 2 {
 			return errors.New(usage)
 		}
@@ -158,7 +184,12 @@ func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err != nil {
 			return err
 		}
+		k, err := newKeyring(c, stdin, stderr, getenv)
+		if err != nil {
+			return err
+		}
 		for _, m := range p.Messages {
+			k.reveal(ctx, &m)
 			if err := out.Encode(m); err != nil {
 				return err
 			}
@@ -172,7 +203,11 @@ func command(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}
-		return c.Tail(ctx, *after, func(m client.Message) error { return out.Encode(m) },
+		k, err := newKeyring(c, stdin, stderr, getenv)
+		if err != nil {
+			return err
+		}
+		return c.Tail(ctx, *after, func(m client.Message) error { k.reveal(ctx, &m); return out.Encode(m) },
 			func(state string) { fmt.Fprintln(stderr, "tail:", state) })
 	case "admin":
 		return admin(ctx, c, rest, out, stderr)

@@ -170,7 +170,8 @@ func TestREADMEDocumentsFedctlEnvironment(t *testing.T) {
 	}
 	_, section, _ := strings.Cut(string(b), "\n## fedctl\n")
 	section, _, _ = strings.Cut(section, "\n## ")
-	for _, want := range []string{"`FEDNODE_URL` | `" + defaultURL + "`", "`FEDNODE_TOKEN`", "`FEDCTL_TOKEN_FILE` | `$HOME/.config/fednode/token`", "--version", "--help"} {
+	for _, want := range []string{"`FEDNODE_URL` | `" + defaultURL + "`", "`FEDNODE_TOKEN`", "`FEDCTL_TOKEN_FILE` | `$HOME/.config/fednode/token`", "--version", "--help",
+		"`FEDCTL_E2E_KEYS` | `$HOME/.config/fednode/e2e-keys.json`", "`FEDCTL_KNOWN_KEYS` | `$HOME/.config/fednode/known-keys.json`", "`FEDCTL_PASSPHRASE_FILE`"} {
 		if !strings.Contains(section, want) || !strings.Contains(environment+usage, strings.Trim(strings.Split(want, " |")[0], "`")) {
 			t.Errorf("the README's fedctl section and the usage text must both mention %q", want)
 		}
