@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -391,5 +392,72 @@ func TestWebUIE2E(t *testing.T) {
 		if p := tt.takeProblems(); len(p) > 0 {
 			t.Fatalf("%s's page reported: %v", tt.name, p)
 		}
+	}
+}
+
+// protocolVectors reads what a client needs of PROTOCOL §5.9: alice's
+// public keys, the message alice sealed to bob, and alice's backup.
+func protocolVectors(t *testing.T) (aliceDoc, message, backup string) {
+	t.Helper()
+	raw, err := os.ReadFile("../docs/PROTOCOL.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(raw)
+	find := func(what, pattern, in string) string {
+		t.Helper()
+		m := regexp.MustCompile(pattern).FindStringSubmatch(in)
+		if m == nil {
+			t.Fatalf("PROTOCOL §5.9 has no %s (%s)", what, pattern)
+		}
+		return m[1]
+	}
+	keys := find("alice's keys", "(?s)(`alice@a\\.example`: encryption key id.*?)`bob@b\\.example`", doc)
+	enc := strings.ReplaceAll(find("alice's encryption key", "(?s)Encryption key SubjectPublicKeyInfo \\(base64\\):\n\n```\n(.*?)\n```", keys), "\n", "")
+	sig := find("alice's signing key", "SubjectPublicKeyInfo \\(base64\\): `([^`]+)`", keys)
+	encB, err1 := base64.StdEncoding.DecodeString(enc)
+	sigB, err2 := base64.StdEncoding.DecodeString(sig)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("PROTOCOL §5.9: alice's keys: %v %v", err1, err2)
+	}
+	p, err := e2e.ParsePublicKeys(encB, sigB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceDoc = jsValue(t, publicDoc(fednode.Address{User: "alice", Domain: "a.example"}, p))
+	message = find("the message", "(?s)The `e2e` member of the message \\(JSON\\):\n\n```json\n(.*?)\n```", doc)
+	backup = find("the backup", "(?s)Backup \\(JSON, deterministic given the values above\\):\n\n```json\n(.*?)\n```", doc)
+	return aliceDoc, message, backup
+}
+
+// TestWebUIE2EProtocolVectors: the page restores alice's keys from the
+// backup of PROTOCOL §5.9 and opens the message published there, as its
+// sender's other device would.
+func TestWebUIE2EProtocolVectors(t *testing.T) {
+	aliceDoc, message, backup := protocolVectors(t)
+	browser := newBrowser(t)
+	n := startNode(t)
+	page := newTab(t, browser, "page")
+	page.do("open the page", chromedp.Navigate(n.url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	var got struct {
+		Content string
+		Tags    []string
+		Wrong   string
+		Moved   string
+	}
+	page.evalJSON("open the vectors", `const addr = 'alice@a.example', pub = await E.publicKeys(`+aliceDoc+`, addr);
+		const keys = await E.openBackup(addr, pub, `+backup+`, 'correct horse battery staple');
+		let wrong = '';
+		try { await E.openBackup(addr, pub, `+backup+`, 'correct horse battery stapler') } catch (e) { wrong = e.code }
+		const m = { id: '01KBQ8E2E0ABCDEFGHJKMNPQRS', from: addr, to: 'bob@b.example', e2e: `+message+` };
+		const o = await E.open(m, keys, pub);
+		let moved = '';
+		try { await E.open({ ...m, e2e: { ...m.e2e, signature: E.b64(new Uint8Array(64)) } }, keys, pub) } catch (e) { moved = e.code }
+		return { Content: o.content, Tags: o.tags, Wrong: wrong, Moved: moved }`, &got)
+	if got.Content != "Hello, Bob! Only you can read this. Grüße." || strings.Join(got.Tags, ",") != "greeting,e2e" {
+		t.Fatalf("the page opened the vector as %q %v", got.Content, got.Tags)
+	}
+	if got.Wrong != "wrong_passphrase" || got.Moved != "bad_signature" {
+		t.Fatalf("a wrong passphrase: %q; a zero signature: %q", got.Wrong, got.Moved)
 	}
 }
