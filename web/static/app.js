@@ -718,7 +718,8 @@ function composer(w) {
       let body = { to: w, content: c.text, tags: c.tags };
       if (st.mode === 'e2e') {
         const id = E2E.newID();
-        body = { to: w, id, e2e: await E2E.seal(id, S.me.address, w, myKeys(), st.pub, c.text, c.tags) };
+        // The AAD binds the address as the node writes it: canonical.
+        body = { to: w, id, e2e: await E2E.seal(id, S.me.address, canonical(w) || w, myKeys(), st.pub, c.text, c.tags) };
         S.e2e.opened.set(id, { content: c.text, tags: c.tags });
       }
       const r = await api('POST', '/api/messages', body);
