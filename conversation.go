@@ -21,6 +21,7 @@ type Conversation struct {
 	LastAt      time.Time
 	LastPreview string // the first PreviewChars characters of its content
 	LastFromMe  bool   // the user sent the newest message
+	LastE2E     bool   // the newest message is end-to-end encrypted (its preview is empty)
 	// Unread counts the messages the user received (not sent) with a
 	// cursor after the conversation's read mark.
 	Unread int

@@ -104,6 +104,15 @@ type Store interface {
 	// the local node's). A message not in the mailbox is ErrNotFound.
 	DeleteMailboxMessage(ctx context.Context, username, id, domain string) error
 
+	// PutUserKeys stores (or replaces) a user's published end-to-end keys
+	// and their backup. A user that does not exist is ErrNotFound.
+	PutUserKeys(ctx context.Context, username string, k UserKeys) error
+	// UserKeys returns a user's published end-to-end keys, or ErrNotFound.
+	UserKeys(ctx context.Context, username string) (UserKeys, error)
+	// DeleteUserKeys removes a user's keys and backup; removing absent
+	// keys is not an error. DeleteUser removes them too.
+	DeleteUserKeys(ctx context.Context, username string) error
+
 	// AddBlock stores (or replaces) b.
 	AddBlock(ctx context.Context, b Block) error
 	// DeleteBlock removes the block of username with b's Address or Domain,

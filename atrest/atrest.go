@@ -56,10 +56,13 @@ type envelope struct {
 	C []byte `json:"c"`
 }
 
-// body is what is sealed.
+// body is what is sealed: a message's content and tags, or its
+// end-to-end payload (whose key ids and sender's signing key id, though
+// public, say who talks with which device, so they are sealed too).
 type body struct {
-	Content string   `json:"content"`
-	Tags    []string `json:"tags"`
+	Content string       `json:"content"`
+	Tags    []string     `json:"tags"`
+	E2E     *fednode.E2E `json:"e2e,omitempty"`
 }
 
 type dataKey struct {
@@ -213,8 +216,8 @@ func aad(m fednode.Message, keyID string) []byte {
 // IsSealed reports whether m is a sealed record.
 func IsSealed(m fednode.Message) bool { return strings.HasPrefix(m.Content, Prefix) }
 
-// SealMessage returns the record to store for m: m with its content and
-// tags replaced by their envelope.
+// SealMessage returns the record to store for m: m with its content, tags
+// and end-to-end payload replaced by their envelope.
 func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
 	if IsSealed(m) {
 		return m, nil
@@ -223,7 +226,7 @@ func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	if err != nil {
 		return fednode.Message{}, err
 	}
-	pt, err := json.Marshal(body{Content: m.Content, Tags: m.Tags})
+	pt, err := json.Marshal(body{Content: m.Content, Tags: m.Tags, E2E: m.E2E})
 	if err != nil {
 		return fednode.Message{}, err
 	}
@@ -236,7 +239,7 @@ func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	if err != nil {
 		return fednode.Message{}, err
 	}
-	m.Content, m.Tags = Prefix+string(b), nil
+	m.Content, m.Tags, m.E2E = Prefix+string(b), nil, nil
 	return m, nil
 }
 
@@ -292,7 +295,7 @@ func (s *Sealer) openMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	if err := json.Unmarshal(pt, &b); err != nil {
 		return m, fmt.Errorf("sealed body: %v", err)
 	}
-	m.Content, m.Tags = b.Content, b.Tags
+	m.Content, m.Tags, m.E2E = b.Content, b.Tags, b.E2E
 	return m, nil
 }
 

@@ -3,7 +3,8 @@
 // reveals no message text.
 //
 // Crypto summary. Each stored message's content and tags, as one JSON value
-// {"content","tags"}, are sealed with AES-256-GCM under a data key: 32
+// {"content","tags"} (with "e2e", the end-to-end payload the node cannot
+// open, for an end-to-end encrypted message), are sealed with AES-256-GCM under a data key: 32
 // random bytes, made by the node and kept only in memory in clear. A data
 // key is stored only wrapped by a KeyWrapper (a key-encryption key kept
 // outside the store: the local file DATA_DIR/atrest.kek with RFC 5649 key

@@ -40,7 +40,7 @@ func (kvStringer) KeyToString(k []byte) string { return strconv.Quote(keyString(
 func (kvStringer) ValueToString(v []byte) string { return strconv.Quote(keyString(v)) }
 
 // recordBuckets are the top-level buckets, in the order a report lists them.
-var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta", "invites", "deleted_users", "conversations", "conversation_order", "conversation_messages", "mailbox_ids", "blocks"}
+var recordBuckets = []string{"users", "sessions", "user_sessions", "messages", "mailboxes", "login_failures", "outbox", "outbox_index", "dead_letters", "bans", "peer_documents", "meta", "invites", "deleted_users", "conversations", "conversation_order", "conversation_messages", "mailbox_ids", "blocks", "user_keys"}
 
 // recordScope is how many records a check decodes.
 type recordScope int
@@ -196,6 +196,7 @@ func checkTx(ctx context.Context, tx *bbolt.Tx, rep *Report, scope recordScope) 
 		return nil
 	})
 	nested(ctx, tx, rep, bBlocks, func(_ *bbolt.Bucket, _, v []byte) error { var b fednode.Block; return undecodable(v, &b) })
+	records(ctx, tx, rep, bUserKeys, func(_, v []byte) error { var k fednode.UserKeys; return undecodable(v, &k) })
 	if scope == allRecords {
 		nested(ctx, tx, rep, bConvMessages, func(_ *bbolt.Bucket, k, v []byte) error {
 			if len(k) < 9 || len(v) < 2 || !hasMessage(v[1:]) {

@@ -152,7 +152,7 @@ func (d *Store) Conversations(ctx context.Context, username string, before uint6
 		if err != nil {
 			return nil, err
 		}
-		out[i].LastPreview = fednode.Preview(m.Content)
+		out[i].LastPreview, out[i].LastE2E = fednode.Preview(m.Content), m.E2E != nil
 	}
 	return out, nil
 }

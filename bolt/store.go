@@ -188,7 +188,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 			return &fednode.SchemaTooNewError{Store: path, Found: version, Supported: len(steps)}
 		}
 		err = db.Update(func(tx *bbolt.Tx) error {
-			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bOutboxIndex, bDead, bBans, bPeers, bMeta, bInvites, bDeleted, bConversations, bConvOrder, bConvMessages, bMailboxIDs, bBlocks} {
+			for _, b := range [][]byte{bUsers, bSessions, bUserSessions, bMessages, bMailboxes, bFailures, bOutbox, bOutboxIndex, bDead, bBans, bPeers, bMeta, bInvites, bDeleted, bConversations, bConvOrder, bConvMessages, bMailboxIDs, bBlocks, bUserKeys} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}

@@ -76,6 +76,9 @@ func (d *Store) DeleteUser(ctx context.Context, tomb fednode.DeletedUser, domain
 		if err := tx.Bucket(bFailures).Delete(name); err != nil {
 			return err
 		}
+		if err := tx.Bucket(bUserKeys).Delete(name); err != nil {
+			return err
+		}
 		for _, top := range userIndexBuckets {
 			if t := tx.Bucket(top); t != nil && t.Bucket(name) != nil {
 				if err := t.DeleteBucket(name); err != nil {

@@ -57,17 +57,7 @@ func (p *peer) sigKeyID() string {
 // recipientOf fetches a node's document the way a peer would.
 func recipientOf(t *testing.T, n *testNode) federation.Recipient {
 	t.Helper()
-	resp, err := http.Get(n.url + federation.WellKnownPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	pr, err := federation.ParseNodeDocument(body, n.srv.Domain(), "http", time.Now())
-	if err != nil {
-		t.Fatalf("node document: %v\n%s", err, body)
-	}
-	return pr.Enc
+	return peerOf(t, n).Enc
 }
 
 // envelope seals one message from user@peer to `to` for node n.

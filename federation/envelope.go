@@ -45,10 +45,13 @@ type EncryptedMessage struct {
 	Ciphertext []byte `json:"ciphertext" strictjson:"required"`
 }
 
-// Plaintext is what a message's ciphertext holds.
+// Plaintext is what a message's ciphertext holds. An end-to-end encrypted
+// message has E2E, and then an empty Content and no Tags: they are inside
+// E2E's ciphertext, which only the users' devices open.
 type Plaintext struct {
-	Content string   `json:"content" strictjson:"required"`
-	Tags    []string `json:"tags"`
+	Content string       `json:"content" strictjson:"required"`
+	Tags    []string     `json:"tags"`
+	E2E     *fednode.E2E `json:"e2e,omitempty"`
 }
 
 // TimeFormat is how created_at is written: RFC 3339, UTC, milliseconds.
@@ -57,8 +60,10 @@ const TimeFormat = "2006-01-02T15:04:05.000Z"
 var dataKeyIDRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // maxCiphertext bounds one sealed message: 10,000 code points of up to 4
-// bytes, JSON-escaped at most 6 bytes each, tags, and the GCM tag.
-const maxCiphertext = 64 << 10
+// bytes, JSON-escaped at most 6 bytes each, tags, and the GCM tag (60 KiB);
+// or an end-to-end payload (fednode.E2E) in JSON: a ciphertext of up to
+// 64 KiB and up to 4 wrapped keys of 512 bytes, in base64 (about 90 KiB).
+const maxCiphertext = 128 << 10
 
 // DecodeEnvelope parses an envelope strictly and checks its shape: version
 // 1; canonical node domains; 1 to 64 keys with unique ids, each naming a key

@@ -121,7 +121,7 @@ func (s *Sealer) Seal(fromNode string, r Recipient, msgs []fednode.Message) (Env
 		if tags == nil {
 			tags = []string{}
 		}
-		pt, _ := json.Marshal(Plaintext{Content: m.Content, Tags: tags})
+		pt, _ := json.Marshal(Plaintext{Content: m.Content, Tags: tags, E2E: m.E2E})
 		em := EncryptedMessage{ID: m.ID, From: m.From.String(), To: m.To.String(), CreatedAt: m.CreatedAt.UTC().Format(TimeFormat), KeyID: k.wrapped.ID}
 		var err error
 		em.Nonce, em.Ciphertext, err = fcrypto.Seal(k.key, bindingOf(em, r.EncKeyID), pt)

@@ -214,10 +214,14 @@ func (p SignatureParams) Header() string {
 	return b.String()
 }
 
-// MissingSignedHeaders returns the required headers p does not cover.
-func MissingSignedHeaders(p SignatureParams) []string {
+// MissingSignedHeaders returns the headers a delivery must sign
+// (SignedHeaders) that p does not cover.
+func MissingSignedHeaders(p SignatureParams) []string { return MissingHeaders(p, SignedHeaders) }
+
+// MissingHeaders returns the headers of required that p does not cover.
+func MissingHeaders(p SignatureParams, required []string) []string {
 	var missing []string
-	for _, h := range SignedHeaders {
+	for _, h := range required {
 		if !slices.Contains(p.Headers, h) {
 			missing = append(missing, h)
 		}
@@ -292,7 +296,13 @@ func SignRequest(ctx context.Context, kr keys.Keyring, domain string, r *http.Re
 // signManually builds the draft-cavage signing string and header itself.
 func signManually(ctx context.Context, kr keys.Keyring, r *http.Request, body []byte, keyID func(string) string) error {
 	r.Header.Set("Digest", DigestHeader(body))
-	p := SignatureParams{Algorithm: "hs2019", Headers: SignedHeaders}
+	return signHeaders(ctx, kr, r, SignedHeaders, keyID)
+}
+
+// signHeaders signs the headers of r that headers names, in that order,
+// with the keyring's current signing key, and sets the Signature header.
+func signHeaders(ctx context.Context, kr keys.Keyring, r *http.Request, headers []string, keyID func(string) string) error {
+	p := SignatureParams{Algorithm: "hs2019", Headers: headers}
 	ss, err := SigningString(r, p)
 	if err != nil {
 		return fmt.Errorf("federation: sign: %w", err)

@@ -12,7 +12,8 @@
 //     own for requests from addresses the peer's verified deliveries came
 //     from), and the signature, verified as step 2 parsed it;
 //  6. per message: sender and recipient domains, replayed id, unknown
-//     recipient, then RSA unwrap and GCM open, then the content rules.
+//     recipient, then RSA unwrap and GCM open, then the content rules (or
+//     an end-to-end payload's structure rules).
 //
 // go-fed/httpsig verifies the signature bytes only; everything else above is
 // ours.
@@ -120,50 +121,10 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 	if err := in.LimitIP(ctx, clientIP); err != nil {
 		return federation.Answer{}, err
 	}
-	// 2. Signature parameters.
-	sigHeaders := r.Header.Values("Signature")
-	if len(sigHeaders) == 0 || sigHeaders[0] == "" {
-		return federation.Answer{}, refuse(fednode.ESigMissing, "the request is not signed")
-	}
-	if len(sigHeaders) > 1 {
-		return federation.Answer{}, refuse(fednode.ESigMalformed, "the request has more than one Signature header")
-	}
-	params, err := federation.ParseSignature(sigHeaders[0])
+	// 2 and 3. Signature parameters, per-peer limit, Date, Host, policy.
+	params, keyDomain, err := in.checkRequest(ctx, r, federation.SignedHeaders)
 	if err != nil {
-		return federation.Answer{}, refuse(fednode.ESigMalformed, "the Signature header does not parse: %v", err)
-	}
-	if missing := federation.MissingSignedHeaders(params); len(missing) > 0 {
-		return federation.Answer{}, refuse(fednode.ESigHeaders, "the signature must cover %s", strings.Join(missing, ", "))
-	}
-	if bad := federation.UncoveredHeaders(r, params); len(bad) > 0 {
-		return federation.Answer{}, refuse(fednode.ESigHeaders, "the signature covers %s, which the request must carry exactly once", strings.Join(bad, ", "))
-	}
-	if !federation.AlgorithmAllowed(params.Algorithm) {
-		return federation.Answer{}, refuse(fednode.ESigAlgorithm, "algorithm %q is not allowed for RSA keys; use hs2019 or rsa-sha256", params.Algorithm)
-	}
-	keyDomain, _, err := federation.ParseKeyID(params.KeyID)
-	if err != nil {
-		return federation.Answer{}, refuse(fednode.ESigMalformed, "keyId must be <node domain>#<key id>")
-	}
-	if err := in.LimitPeer(ctx, keyDomain); err != nil {
 		return federation.Answer{}, err
-	}
-	// 3. Date, Host, policy.
-	date, err := http.ParseTime(r.Header.Get("Date"))
-	if err != nil {
-		return federation.Answer{}, refuse(fednode.EDate, "the Date header is missing or malformed")
-	}
-	if skew := in.Now().Sub(date); skew > in.cfg.DateWindow || skew < -in.cfg.DateWindow {
-		return federation.Answer{}, refuse(fednode.EDate, "Date is %s away from this node's clock; at most %s is accepted", skew.Round(time.Second), in.cfg.DateWindow)
-	}
-	if err := federation.CheckSignatureTime(params, in.Now()); err != nil {
-		return federation.Answer{}, refuse(fednode.EDate, "%v", err)
-	}
-	if r.Host != in.cfg.Domain {
-		return federation.Answer{}, refuse(fednode.EWrongHost, "this node is %s, not %s", in.cfg.Domain, r.Host)
-	}
-	if !in.Allowed(keyDomain) {
-		return federation.Answer{}, refuse(fednode.EPeerBlocked, "this node does not federate with %s", keyDomain)
 	}
 	// 4. Body, digest, envelope.
 	body, err := io.ReadAll(io.LimitReader(r.Body, federation.MaxEnvelopeBytes+1))
@@ -217,6 +178,85 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 		return federation.Answer{}, &fednode.Error{Code: fednode.EUnavailable, Message: "this node cannot decrypt right now; retry later", RetryAfter: 10}
 	}
 	return out, nil
+}
+
+// checkRequest does steps 2 and 3 for a request that must sign required:
+// it parses the Signature header strictly, charges the per-peer limit of
+// the keyId's node, and checks Date, Host and the federation policy. It
+// returns the signature parameters and the requesting node.
+func (in *Inbox) checkRequest(ctx context.Context, r *http.Request, required []string) (federation.SignatureParams, string, error) {
+	sigHeaders := r.Header.Values("Signature")
+	if len(sigHeaders) == 0 || sigHeaders[0] == "" {
+		return federation.SignatureParams{}, "", refuse(fednode.ESigMissing, "the request is not signed")
+	}
+	if len(sigHeaders) > 1 {
+		return federation.SignatureParams{}, "", refuse(fednode.ESigMalformed, "the request has more than one Signature header")
+	}
+	params, err := federation.ParseSignature(sigHeaders[0])
+	if err != nil {
+		return federation.SignatureParams{}, "", refuse(fednode.ESigMalformed, "the Signature header does not parse: %v", err)
+	}
+	if missing := federation.MissingHeaders(params, required); len(missing) > 0 {
+		return federation.SignatureParams{}, "", refuse(fednode.ESigHeaders, "the signature must cover %s", strings.Join(missing, ", "))
+	}
+	if bad := federation.UncoveredHeaders(r, params); len(bad) > 0 {
+		return federation.SignatureParams{}, "", refuse(fednode.ESigHeaders, "the signature covers %s, which the request must carry exactly once", strings.Join(bad, ", "))
+	}
+	if !federation.AlgorithmAllowed(params.Algorithm) {
+		return federation.SignatureParams{}, "", refuse(fednode.ESigAlgorithm, "algorithm %q is not allowed for RSA keys; use hs2019 or rsa-sha256", params.Algorithm)
+	}
+	keyDomain, _, err := federation.ParseKeyID(params.KeyID)
+	if err != nil {
+		return federation.SignatureParams{}, "", refuse(fednode.ESigMalformed, "keyId must be <node domain>#<key id>")
+	}
+	if err := in.LimitPeer(ctx, keyDomain); err != nil {
+		return federation.SignatureParams{}, "", err
+	}
+	// 3. Date, Host, policy.
+	date, err := http.ParseTime(r.Header.Get("Date"))
+	if err != nil {
+		return federation.SignatureParams{}, "", refuse(fednode.EDate, "the Date header is missing or malformed")
+	}
+	if skew := in.Now().Sub(date); skew > in.cfg.DateWindow || skew < -in.cfg.DateWindow {
+		return federation.SignatureParams{}, "", refuse(fednode.EDate, "Date is %s away from this node's clock; at most %s is accepted", skew.Round(time.Second), in.cfg.DateWindow)
+	}
+	if err := federation.CheckSignatureTime(params, in.Now()); err != nil {
+		return federation.SignatureParams{}, "", refuse(fednode.EDate, "%v", err)
+	}
+	if r.Host != in.cfg.Domain {
+		return federation.SignatureParams{}, "", refuse(fednode.EWrongHost, "this node is %s, not %s", in.cfg.Domain, r.Host)
+	}
+	if !in.Allowed(keyDomain) {
+		return federation.SignatureParams{}, "", refuse(fednode.EPeerBlocked, "this node does not federate with %s", keyDomain)
+	}
+	return params, keyDomain, nil
+}
+
+// AuthenticateGet checks a signed bodiless GET from a peer node (the user
+// keys endpoint): the per-IP limit, then steps 2, 3 and 5 with
+// federation.SignedGetHeaders. It returns the requesting node, or a
+// refusal as for a delivery.
+func (in *Inbox) AuthenticateGet(ctx context.Context, r *http.Request, clientIP string) (string, error) {
+	peer, err := in.authenticateGet(ctx, r, clientIP)
+	if err != nil && in.OnRefusal != nil {
+		in.OnRefusal(ctx, fednode.ErrorCode(err), clientIP)
+	}
+	return peer, err
+}
+
+func (in *Inbox) authenticateGet(ctx context.Context, r *http.Request, clientIP string) (string, error) {
+	if err := in.LimitIP(ctx, clientIP); err != nil {
+		return "", err
+	}
+	params, keyDomain, err := in.checkRequest(ctx, r, federation.SignedGetHeaders)
+	if err != nil {
+		return "", err
+	}
+	if err := in.verify(ctx, r, params, keyDomain, clientIP); err != nil {
+		return "", err
+	}
+	in.sources.add(keyDomain, clientIP, in.Now())
+	return keyDomain, nil
 }
 
 // verify finds the signing key in the peer's document, refetching it early
@@ -335,25 +375,47 @@ func (in *Inbox) accept(ctx context.Context, env federation.Envelope, m federati
 	case err != nil:
 		return refused(federation.CodeOpenFailed, "the ciphertext does not open")
 	}
-	content, err := fednode.NormalizeContent(pt.Content)
+	msg, err := messageOf(m, from, to, pt)
 	if err != nil {
 		return refused(fednode.ErrorCode(err), "%s", fednode.ErrorMessage(err))
 	}
-	if err := fednode.ValidateTags(pt.Tags); err != nil {
-		return refused(fednode.ErrorCode(err), "%s", fednode.ErrorMessage(err))
-	}
-	created, _ := time.Parse(time.RFC3339Nano, m.CreatedAt)
-	tags := pt.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	msg := fednode.Message{ID: m.ID, From: from, To: to, Content: content, Tags: tags, CreatedAt: created.UTC(), Status: fednode.StatusDelivered}
 	if _, err := in.Store.AppendMessage(ctx, msg, to.User); errors.Is(err, fednode.ErrDuplicate) {
 		return federation.Result{ID: m.ID, Status: federation.StatusDuplicate}, "", nil // raced with a concurrent redelivery
 	} else if err != nil {
 		return in.unavailable(m.ID, err)
 	}
 	return federation.Result{ID: m.ID, Status: federation.StatusAccepted}, to.User, nil
+}
+
+// messageOf is the message to store for an opened one: its content and
+// tags checked by the content rules, or its end-to-end payload by its
+// structure rules (with no content or tags beside it). A message that
+// breaks them is refused with the rule's code.
+func messageOf(m federation.EncryptedMessage, from, to fednode.Address, pt federation.Plaintext) (fednode.Message, error) {
+	created, _ := time.Parse(time.RFC3339Nano, m.CreatedAt)
+	msg := fednode.Message{ID: m.ID, From: from, To: to, CreatedAt: created.UTC(), Status: fednode.StatusDelivered}
+	if pt.E2E != nil {
+		if pt.Content != "" || len(pt.Tags) > 0 {
+			return msg, fednode.Errorf(fednode.EInvalidE2E, "an end-to-end encrypted message has no content or tags beside e2e")
+		}
+		if err := pt.E2E.Validate(); err != nil {
+			return msg, err
+		}
+		msg.E2E = pt.E2E
+		return msg, nil
+	}
+	content, err := fednode.NormalizeContent(pt.Content)
+	if err != nil {
+		return msg, err
+	}
+	if err := fednode.ValidateTags(pt.Tags); err != nil {
+		return msg, err
+	}
+	msg.Content, msg.Tags = content, pt.Tags
+	if msg.Tags == nil {
+		msg.Tags = []string{}
+	}
+	return msg, nil
 }
 
 // unavailable answers a message the node could not process for an internal

@@ -24,11 +24,14 @@ type conversationJSON struct {
 	LastPreview string `json:"last_preview"`
 	LastFromMe  bool   `json:"last_from_me"`
 	Unread      int    `json:"unread"`
+	// E2E says that the last message is end-to-end encrypted (its preview
+	// is empty).
+	E2E bool `json:"e2e,omitempty"`
 }
 
 func toConversationJSON(c fednode.Conversation) conversationJSON {
 	return conversationJSON{With: c.With, LastCursor: c.LastCursor, LastAt: c.LastAt.UTC().Format(timeFormat),
-		LastPreview: c.LastPreview, LastFromMe: c.LastFromMe, Unread: c.Unread}
+		LastPreview: c.LastPreview, LastFromMe: c.LastFromMe, Unread: c.Unread, E2E: c.LastE2E}
 }
 
 // blockJSON is a block on the wire: an address or a domain.

@@ -13,7 +13,9 @@ import (
 
 // maxBody is the cap on any JSON request body, applied before parsing. The
 // largest legitimate body is a message: 10,000 code points of up to 4 bytes,
-// or 6 when JSON-escaped, plus tags and the address.
+// or 6 when JSON-escaped, plus tags and the address; or an end-to-end
+// encrypted one: a 64 KiB ciphertext and 4 wrapped keys in base64 (about
+// 91 KiB, fednode.E2E).
 const maxBody = 96 << 10
 
 // decodeBody reads one JSON object from r into dst (a pointer to a struct

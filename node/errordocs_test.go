@@ -15,8 +15,8 @@ import (
 func TestErrorCodesDocumented(t *testing.T) {
 	documented := map[string]map[int]bool{}
 	rows := map[string]*regexp.Regexp{
-		"../docs/API.md":      regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| ([0-9]{3}) \\|"),
-		"../docs/PROTOCOL.md": regexp.MustCompile("(?m)^\\| [^|]+ \\| `([a-z_]+)`[^|]* \\| ([0-9]{3}) \\|$"),
+		"../docs/API.md":      regexp.MustCompile("(?m)^\\| `([a-z0-9_]+)` \\| ([0-9]{3}) \\|"),
+		"../docs/PROTOCOL.md": regexp.MustCompile("(?m)^\\| [^|]+ \\| `([a-z0-9_]+)`[^|]* \\| ([0-9]{3}) \\|$"),
 	}
 	for file, row := range rows {
 		b, err := os.ReadFile(file)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/federation"
@@ -67,6 +68,10 @@ var statusOf = map[string]int{
 	fednode.EInviteExpired:      http.StatusForbidden,
 	fednode.EChallengeRequired:  http.StatusForbidden,
 	fednode.EChallengeInvalid:   http.StatusForbidden,
+
+	fednode.EInvalidE2E:      http.StatusBadRequest,
+	fednode.EInvalidUserKeys: http.StatusBadRequest,
+	fednode.EPeerKeysInvalid: http.StatusBadGateway,
 }
 
 // unavailable reports whether err means a dependency could not answer in
@@ -123,7 +128,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="fednode"`)
 	}
-	if r.URL.Path == federation.InboxPath {
+	if strings.HasPrefix(r.URL.Path, "/federation/") { // the inbox, and peers' reads of user keys
 		var body federation.ErrorBody
 		body.Error.Code, body.Error.Message, body.Error.Field = e.Code, e.Message, e.Field
 		writeJSON(w, status, body)

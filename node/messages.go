@@ -22,6 +22,7 @@ type messageStore interface {
 	MailboxHead(ctx context.Context, username string) (uint64, error)
 	AppendOutgoing(ctx context.Context, m fednode.Message, senderMailbox string) (uint64, error)
 	Blocked(ctx context.Context, username string, from fednode.Address) (bool, error)
+	UserKeys(ctx context.Context, username string) (fednode.UserKeys, error)
 }
 
 // messaging accepts and serves messages. Each message lives once in the
@@ -63,6 +64,13 @@ func (m *messaging) send(ctx context.Context, from string, to string, content st
 		CreatedAt: now,
 		Status:    fednode.StatusDelivered,
 	}
+	return m.commit(ctx, msg)
+}
+
+// commit stores msg, from a local user, for a local recipient or another
+// node, and wakes whoever it concerns.
+func (m *messaging) commit(ctx context.Context, msg fednode.Message) (fednode.Message, error) {
+	addr, from := msg.To, msg.From.User
 	if addr.Domain != m.domain {
 		return m.sendRemote(ctx, msg)
 	}
@@ -118,6 +126,9 @@ type messageJSON struct {
 	// Delivery is the state of a queued remote message, for its sender,
 	// in GET /api/messages/{id} only.
 	Delivery *deliveryJSON `json:"delivery,omitempty"`
+	// E2E is the end-to-end encrypted body, as its sender made it; Content
+	// is then "" and Tags [].
+	E2E *fednode.E2E `json:"e2e,omitempty"`
 }
 
 // timeFormat is RFC 3339 in UTC with milliseconds.
@@ -131,6 +142,7 @@ func toJSON(m fednode.Message) messageJSON {
 	return messageJSON{
 		ID: m.ID, From: m.From.String(), To: m.To.String(), Content: m.Content, Tags: tags,
 		CreatedAt: m.CreatedAt.UTC().Format(timeFormat), Status: m.Status, Reason: m.Reason, ReasonCode: m.ReasonCode,
+		E2E: m.E2E,
 	}
 }
 
@@ -161,17 +173,19 @@ const (
 )
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		To      string   `json:"to" strictjson:"required"`
-		Content string   `json:"content" strictjson:"required"`
-		Tags    []string `json:"tags"`
-	}
+	var req sendRequest
 	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, r, s.log, err)
+		writeError(w, r, s.log, reclassify(err, fednode.EInvalidE2E, "e2e"))
 		return
 	}
 	p, _ := principalFromContext(r.Context())
-	msg, err := s.messages.send(r.Context(), p.Session.Username, req.To, req.Content, req.Tags)
+	var msg fednode.Message
+	var err error
+	if req.E2E != nil {
+		msg, err = s.messages.sendE2E(r.Context(), p.Session.Username, req)
+	} else if err = req.plain(); err == nil {
+		msg, err = s.messages.send(r.Context(), p.Session.Username, req.To, *req.Content, req.tags())
+	}
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return

@@ -56,8 +56,15 @@ func (s *Server) Handler() http.Handler {
 	r.Handle("/api/me/export", s.authed(s.handleExport)).Methods(http.MethodGet)
 	r.HandleFunc("/api/ws", s.handleWS).Methods(http.MethodGet) // limits per user once authenticated
 
+	// End-to-end keys (handlers_keys.go).
+	r.Handle("/api/keys", s.authed(s.handlePutKeys)).Methods(http.MethodPut)
+	r.Handle("/api/keys", s.authed(s.handleGetKeys)).Methods(http.MethodGet)
+	r.Handle("/api/keys", s.authed(s.handleDeleteKeys)).Methods(http.MethodDelete)
+	r.Handle("/api/users/{address}/keys", s.authed(s.handleUserKeys)).Methods(http.MethodGet)
+
 	r.Handle(federation.WellKnownPath, s.public(ClassAPIAnon, s.handleNodeDocument)).Methods(http.MethodGet)
-	r.HandleFunc(federation.InboxPath, s.handleInbox).Methods(http.MethodPost) // limits per IP and per peer itself
+	r.HandleFunc(federation.InboxPath, s.handleInbox).Methods(http.MethodPost)                 // limits per IP and per peer itself
+	r.HandleFunc(federation.UserKeysRoute, s.handleFederationUserKeys).Methods(http.MethodGet) // limits as the inbox does
 
 	r.Handle("/api/admin/sessions/revoke-all", s.admin(s.handleRevokeAll)).Methods(http.MethodPost)
 	r.Handle("/api/admin/federation", s.admin(s.handleGetPolicy)).Methods(http.MethodGet)

@@ -65,6 +65,7 @@ type Server struct {
 	directory *federation.Directory
 	outbox    *outbox.Outbox
 	inbox     *inbox.Inbox
+	userKeys  *federation.UserKeysFetcher // peers' users' end-to-end keys
 	policy    *federationPolicy
 	abuse     *abuse
 	ips       *clientip.Resolver
@@ -165,6 +166,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 			}
 		},
 	})
+	s.userKeys = &federation.UserKeysFetcher{Domain: cfg.NodeDomain, Scheme: cfg.FederationScheme(), Client: client, Keyring: keyring, Peers: s.directory, Now: now}
 	tokens := &tokenIssuer{secrets: secrets, alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
 	s.accounts, err = newAccounts(store, tokens, cfg, audit, s.revoked)
 	if err != nil {

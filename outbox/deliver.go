@@ -12,9 +12,18 @@ import (
 
 // worstCaseBytes bounds one message's share of an envelope: content
 // JSON-escaped at up to 6 bytes a character, base64 (4/3), plus metadata, a
-// wrapped key and tags.
+// wrapped key and tags. An end-to-end payload's byte strings are base64 in
+// the plaintext (4/3), which is base64 again in the envelope (4/3).
 func worstCaseBytes(m fednode.Message) int {
-	return len(m.Content)*6*4/3 + 2048
+	n := len(m.Content)*6*4/3 + 2048
+	if e := m.E2E; e != nil {
+		raw := len(e.Nonce) + len(e.Ciphertext) + len(e.Signature) + 256
+		for _, k := range e.Keys {
+			raw += len(k.Wrapped) + 128
+		}
+		n += raw * 16 / 9
+	}
+	return n
 }
 
 // fit loads a batch's messages in one read, shortening the batch so that

@@ -112,7 +112,7 @@ func (s *Store) Conversations(ctx context.Context, username string, before uint6
 	}
 	for i := range out {
 		if m, ok := msgs[recs[i].ID]; ok {
-			out[i].LastPreview = fednode.Preview(m.Content)
+			out[i].LastPreview, out[i].LastE2E = fednode.Preview(m.Content), m.E2E != nil
 		}
 	}
 	return out, nil

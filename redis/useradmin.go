@@ -114,9 +114,10 @@ func (s *Store) indexUsers(ctx context.Context) error {
 	return nil
 }
 
-// deleteAccount deletes a user's record, sessions and login failures and
-// keeps its tomb, atomically. It answers {0} for no such user and no tomb,
-// {1} for a name already deleted, and {2, session ids...} when it deleted.
+// deleteAccount deletes a user's record, sessions, login failures and
+// end-to-end keys and keeps its tomb, atomically. It answers {0} for no
+// such user and no tomb, {1} for a name already deleted, and
+// {2, session ids...} when it deleted.
 var deleteAccount = goredis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return {1} end
@@ -131,7 +132,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
   redis.call('ZREM', KEYS[4], ARGV[2] .. '/' .. id)
   table.insert(out, id)
 end
-redis.call('DEL', KEYS[3], KEYS[6])
+redis.call('DEL', KEYS[3], KEYS[6], KEYS[8])
 redis.call('ZREM', KEYS[7], ARGV[2])
 return out`)
 
@@ -150,7 +151,7 @@ func (s *Store) DeleteUser(ctx context.Context, tomb fednode.DeletedUser, domain
 	}
 	b, _ := json.Marshal(tomb)
 	res, err := deleteAccount.Run(ctx, s.c,
-		[]string{s.key("u", name), s.key("ud", name), s.key("us", name), s.key("sall"), s.key("uidx"), s.key("f", name), s.key("fidx")},
+		[]string{s.key("u", name), s.key("ud", name), s.key("us", name), s.key("sall"), s.key("uidx"), s.key("f", name), s.key("fidx"), s.key("uk", name)},
 		b, name, s.key("s")+":").Slice()
 	if err != nil {
 		return fednode.UserDeletion{}, err

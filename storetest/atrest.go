@@ -80,9 +80,29 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 		}
 	}
 
+	// An end-to-end encrypted message: its payload is sealed with the
+	// record, so not even its key ids show at rest.
+	e2e := e2eMessage("m5", "frank", "gina")
+	if _, err := s.AppendMessage(ctx, e2e, "frank", "gina"); err != nil {
+		t.Fatal(err)
+	}
+
 	raw := b.Raw(t)
 	if len(raw) == 0 {
 		t.Fatal("the backend's raw bytes are empty: the test would prove nothing")
+	}
+	for _, secret := range e2eSecrets(e2e.E2E) {
+		for i := 0; i+canaryWindow <= len(secret); i += canaryWindow / 2 {
+			if w := secret[i : i+canaryWindow]; bytes.Contains(raw, []byte(w)) {
+				t.Fatalf("%q, part of an end-to-end payload, appears at rest", w)
+			}
+		}
+	}
+	if got, err := s.Message(ctx, "m5"); err != nil || !sameE2E(got, e2e) {
+		t.Fatalf("the end-to-end message read back as %+v, %v", got, err)
+	}
+	if es, err := s.Mailbox(ctx, "gina", 0, 10); err != nil || len(es) != 1 || !sameE2E(es[0].Message, e2e) {
+		t.Fatalf("the end-to-end message in the mailbox: %+v, %v", es, err)
 	}
 	for _, secret := range []string{canary, canaryTag} {
 		for i := 0; i+canaryWindow <= len(secret); i++ {
@@ -135,8 +155,8 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 		t.Fatal("the store has no ReencryptMessages")
 	}
 	b.Sealer.Rotate()
-	if n, err := re.ReencryptMessages(ctx, 3); err != nil || n != 4 {
-		t.Fatalf("ReencryptMessages after a rotation: %d, %v; want all 4", n, err)
+	if n, err := re.ReencryptMessages(ctx, 3); err != nil || n != 5 {
+		t.Fatalf("ReencryptMessages after a rotation: %d, %v; want all 5", n, err)
 	}
 	if n, err := re.ReencryptMessages(ctx, 3); err != nil || n != 0 {
 		t.Fatalf("ReencryptMessages again: %d, %v; want none", n, err)
@@ -146,6 +166,9 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 	}
 	for id, got := range all {
 		intact(got, id)
+	}
+	if got, err := s.Message(ctx, "m5"); err != nil || !sameE2E(got, e2e) {
+		t.Fatalf("the end-to-end message after ReencryptMessages: %+v, %v", got, err)
 	}
 
 	b.Damage(t, "m4")

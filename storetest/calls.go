@@ -83,7 +83,12 @@ func Calls() map[string]Call {
 		"DeleteBlock": {"delete block", func(ctx context.Context, s fednode.Store) error {
 			return s.DeleteBlock(ctx, "alice", fednode.Block{Domain: "b.example"})
 		}},
-		"Blocks": {"blocks", func(ctx context.Context, s fednode.Store) error { _, err := s.Blocks(ctx, "alice"); return err }},
+		"PutUserKeys": {"put user keys", func(ctx context.Context, s fednode.Store) error {
+			return s.PutUserKeys(ctx, "alice", fednode.UserKeys{Enc: []byte("e"), Sig: []byte("s"), CreatedAt: t0})
+		}},
+		"UserKeys":       {"user keys", func(ctx context.Context, s fednode.Store) error { _, err := s.UserKeys(ctx, "alice"); return err }},
+		"DeleteUserKeys": {"delete user keys", func(ctx context.Context, s fednode.Store) error { return s.DeleteUserKeys(ctx, "alice") }},
+		"Blocks":         {"blocks", func(ctx context.Context, s fednode.Store) error { _, err := s.Blocks(ctx, "alice"); return err }},
 		"Blocked": {"blocked", func(ctx context.Context, s fednode.Store) error {
 			_, err := s.Blocked(ctx, "alice", fednode.Address{User: "bob", Domain: "b.example"})
 			return err

@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) fednode.Store) {
 	t.Run("Conversations", func(t *testing.T) { testConversations(t, open(t)) })
 	t.Run("DeleteMailboxMessage", func(t *testing.T) { testDeleteMailboxMessage(t, open(t)) })
 	t.Run("Blocks", func(t *testing.T) { testBlocks(t, open(t)) })
+	t.Run("UserKeys", func(t *testing.T) { testUserKeys(t, open(t)) })
+	t.Run("E2EMessages", func(t *testing.T) { testE2EMessages(t, open(t)) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
 }
 
