@@ -312,7 +312,6 @@ func TestWebUIE2E(t *testing.T) {
 	// Both have keys: alice's conversation is encrypted, with bob's fingerprint.
 	ta.do("reload", chromedp.Reload())
 	ta.waitFor("encrypted with bob's fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(bobFP), waitLive)
-	ta.screenshot("e2e-conversation")
 	canary := "canary " + fednode.NewID(time.Now()) + " only the browsers read"
 	ta.do("send the canary",
 		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), canary),
@@ -324,6 +323,7 @@ func TestWebUIE2E(t *testing.T) {
 	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
 	tb.waitFor("the canary in clear at bob, locked", lockedShown(canary), waitLive)
 	tb.waitFor("encrypted with alice's fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(aliceFP), waitLive)
+	tb.screenshot("e2e-conversation")
 
 	// The nodes carried it without reading it.
 	box := b.mailbox(b.login("bob", "password-bob"))
@@ -363,8 +363,8 @@ func TestWebUIE2E(t *testing.T) {
 
 	// Bob makes new keys: alice is warned with both fingerprints, and
 	// nothing is sent until she accepts the new key.
-	tb.screenshot("encryption")
 	newFP := tb.makeKeys(b.url, "bob's new passphrase!")
+	tb.screenshot("encryption")
 	if newFP == bobFP {
 		t.Fatal("new keys, same fingerprint")
 	}
