@@ -673,23 +673,15 @@ async function loadPage(w) {
   } catch (err) { alertThread(err); }
 }
 
-// checkMessage applies the server's rules (message.go) before sending, so
-// that a mistake is explained at once; the server checks again.
+// checkMessage applies the server's rules (message.go, stated once for the
+// page in e2e.js) before sending, so that a mistake is explained at once;
+// the server checks again.
 function checkMessage(content, tagText) {
-  const text = content.replaceAll('\u0000', '');
-  const n = [...text].length;
-  if (n === 0) return { code: 'invalid_content', text: 'Write something first.' };
-  if (n > 10000) return { code: 'invalid_content', text: `A message is at most 10,000 characters; this one has ${n}.` };
-  if (text.isWellFormed && !text.isWellFormed()) return { code: 'invalid_encoding', text: WORDS.invalid_encoding };
-  const tags = tagText.split(/[\s,]+/).filter(Boolean);
-  if (tags.length > 10) return { code: 'invalid_tags', text: `At most 10 tags; there are ${tags.length}.` };
-  const seen = new Set();
-  for (const t of tags) {
-    if (!/^[A-Za-z0-9_-]{1,32}$/.test(t)) return { code: 'invalid_tags', text: `The tag "${t}" must be 1 to 32 letters, digits, "_" or "-".` };
-    if (seen.has(t.toLowerCase())) return { code: 'invalid_tags', text: `The tag "${t}" is there twice (letter case is ignored).` };
-    seen.add(t.toLowerCase());
+  try {
+    return { text: E2E.checkContent(content), tags: E2E.checkTags(tagText.split(/[\s,]+/).filter(Boolean)) };
+  } catch (e) {
+    return { code: e.code, text: e.message };
   }
-  return { text, tags };
 }
 
 function composer(w) {

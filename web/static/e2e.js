@@ -115,25 +115,26 @@ function backupAAD(address, encID, sigID) {
 // ---- content rules (message.go) ----------------------------------------------
 
 // checkContent is fednode.NormalizeContent: NULs removed, not blank, at
-// most MAX_CONTENT_CHARS characters, well-formed text.
+// most MAX_CONTENT_CHARS characters, well-formed text. The composer applies
+// it to every message, sealed or not; the page applies it to what it opens.
 export function checkContent(s) {
-  if (typeof s !== 'string') throw new E2EError('invalid_content', 'content is not text');
+  if (typeof s !== 'string') throw new E2EError('invalid_content', 'The message is not text.');
   const text = s.replaceAll('\u0000', '');
-  if (text.isWellFormed && !text.isWellFormed()) throw new E2EError('invalid_encoding', 'content is not valid text');
-  if (text.trim() === '') throw new E2EError('invalid_content', 'content is empty');
+  if (text.isWellFormed && !text.isWellFormed()) throw new E2EError('invalid_encoding', 'The text contains characters that cannot be sent.');
+  if (text.trim() === '') throw new E2EError('invalid_content', 'The message is empty.');
   const n = [...text].length;
-  if (n > MAX_CONTENT_CHARS) throw new E2EError('invalid_content', `content has ${n} characters, more than ${MAX_CONTENT_CHARS}`);
+  if (n > MAX_CONTENT_CHARS) throw new E2EError('invalid_content', `A message is at most 10,000 characters; this one has ${n}.`);
   return text;
 }
 
 // checkTags is fednode.ValidateTags.
 export function checkTags(tags) {
-  if (!Array.isArray(tags)) throw new E2EError('invalid_tags', 'tags are not a list');
-  if (tags.length > MAX_TAGS) throw new E2EError('invalid_tags', `at most ${MAX_TAGS} tags are allowed`);
+  if (!Array.isArray(tags)) throw new E2EError('invalid_tags', 'The tags are not a list.');
+  if (tags.length > MAX_TAGS) throw new E2EError('invalid_tags', `At most ${MAX_TAGS} tags; there are ${tags.length}.`);
   const seen = new Set();
   for (const t of tags) {
-    if (typeof t !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(t)) throw new E2EError('invalid_tags', 'a tag must be 1 to 32 letters, digits, "_" or "-"');
-    if (seen.has(t.toLowerCase())) throw new E2EError('invalid_tags', `the tag "${t}" appears twice`);
+    if (typeof t !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(t)) throw new E2EError('invalid_tags', `The tag "${t}" must be 1 to 32 letters, digits, "_" or "-".`);
+    if (seen.has(t.toLowerCase())) throw new E2EError('invalid_tags', `The tag "${t}" is there twice (letter case is ignored).`);
     seen.add(t.toLowerCase());
   }
   return tags;
