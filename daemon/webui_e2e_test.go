@@ -372,18 +372,26 @@ func TestWebUIE2E(t *testing.T) {
 	ta.waitFor("the key-change warning", `document.querySelector('[data-e2e=changed] .fp.old') && document.querySelector('[data-e2e=changed] .fp.old').textContent === `+js(bobFP)+
 		` && document.querySelector('[data-e2e=changed] .fp.new').textContent === `+js(newFP), waitLive)
 	ta.screenshot("e2e-key-change")
+	// A message signed with the new key opens, with a warning, until accepted.
+	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)), chromedp.WaitVisible(chromedp.CSS(`form.composer textarea`)))
+	tb.waitFor("bob still writes encrypted", `!!document.querySelector('[data-e2e=on]')`, waitLive)
+	tb.do("bob writes with his new keys",
+		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), "from my new keys"),
+		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	ta.waitFor("bob's new-key message, with a warning", `[...document.querySelectorAll('#thread li')].some(li => li.querySelector('.body').textContent === 'from my new keys' && li.querySelector('.e2e-warn'))`, waitLive)
+	sent := len(b.mailbox(b.login("bob", "password-bob")))
 	ta.do("send before accepting",
 		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), "before accepting"),
 		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
 	ta.waitFor("refused, in words", `document.querySelector('form.composer .error').textContent.includes('Accept new key')`, waitLive)
-	if box := b.mailbox(b.login("bob", "password-bob")); len(box) != 1 {
+	if box := b.mailbox(b.login("bob", "password-bob")); len(box) != sent {
 		t.Fatalf("a message went out before the new key was accepted: %v", box)
 	}
 	ta.do("accept the new key", chromedp.Click(chromedp.Search(`//button[text()="Accept new key"]`)))
 	ta.waitFor("encrypted with the new fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(newFP), waitLive)
+	ta.waitFor("the warning gone once accepted", `[...document.querySelectorAll('#thread li')].some(li => li.querySelector('.body').textContent === 'from my new keys' && li.querySelector('.lock') && !li.querySelector('.e2e-warn'))`, waitLive)
 	ta.do("send after accepting", chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
 	ta.waitFor("sent", lockedShown("before accepting"), waitLive)
-	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
 	tb.waitFor("bob reads it with the new keys", lockedShown("before accepting"), waitLive)
 	// The second browser kept the old keys: it says why it cannot read it.
 	tb2.waitFor("could not decrypt, in words", `[...document.querySelectorAll('#thread li .body')].some(e => e.textContent === "could not decrypt: not for this device's key")`, waitLive)
