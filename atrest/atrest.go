@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fednode/fednode"
@@ -84,11 +85,16 @@ type Sealer struct {
 	// returned as well.
 	OnDamage func(id string, err error)
 
-	rot   sync.Mutex // held while a new data key is made and wrapped, not mu
-	mu    sync.Mutex
-	cur   *dataKey
-	cache map[string]cipher.AEAD // unwrapped data keys by id
+	damaged atomic.Uint64 // records that failed to open, since start
+	rot     sync.Mutex    // held while a new data key is made and wrapped, not mu
+	mu      sync.Mutex
+	cur     *dataKey
+	cache   map[string]cipher.AEAD // unwrapped data keys by id
 }
+
+// Damaged returns how many records have failed to open since s was made
+// (the fednode_store_damaged_records_total metric).
+func (s *Sealer) Damaged() uint64 { return s.damaged.Load() }
 
 // NewSealer returns a Sealer whose data keys w wraps; now nil means
 // time.Now.
@@ -243,20 +249,19 @@ func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	return m, nil
 }
 
-// OpenMessage returns the message a stored record holds. A plaintext record
-// (written before sealing) is returned as it is; a sealed one that does not
-// open is an error wrapping fednode.ErrStoreFailed and ErrDamaged; one whose
+// OpenMessage returns the message a stored record holds. A record that is
+// not sealed, or does not open, is an error wrapping fednode.ErrStoreFailed
+// and ErrDamaged: the schema upgrade to 3 sealed every record written
+// before, so a record in clear was put there by someone else. One whose
 // data key cannot be unwrapped now wraps the key service's error
 // (fednode.ErrUnavailable, or the context's) and is not damage.
 func (s *Sealer) OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
-	if !IsSealed(m) {
-		return m, nil
-	}
 	out, err := s.openMessage(ctx, m)
 	if err != nil {
 		if unavailable(err) { // the key service, not the record
 			return fednode.Message{}, fmt.Errorf("at rest: message %s: %w", m.ID, err)
 		}
+		s.damaged.Add(1)
 		if s.OnDamage != nil {
 			s.OnDamage(m.ID, err)
 		}
@@ -273,6 +278,9 @@ func unavailable(err error) bool {
 }
 
 func (s *Sealer) openMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
+	if !IsSealed(m) {
+		return m, errors.New("the record is not sealed")
+	}
 	var e envelope
 	if err := json.Unmarshal([]byte(m.Content[len(Prefix):]), &e); err != nil {
 		return m, fmt.Errorf("envelope: %v", err)
@@ -315,8 +323,9 @@ func KeyID(m fednode.Message) string {
 
 // Reseal returns a stored record sealed under the current data key, and
 // whether that changed it: a record already sealed under it is returned as
-// it is; an older or plaintext one is opened and sealed again. A record
-// that does not open is an error, as for OpenMessage.
+// it is; an older one is opened and sealed again. A record that is not
+// sealed, or does not open, is an error, as for OpenMessage: re-encryption
+// never launders a record it cannot vouch for.
 func (s *Sealer) Reseal(ctx context.Context, r fednode.Message) (fednode.Message, bool, error) {
 	if cur := s.CurrentKeyID(); cur != "" && KeyID(r) == cur {
 		return r, false, nil

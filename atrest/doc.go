@@ -37,7 +37,7 @@
 // {"v":1,"k":key id,"w":wrapped data key,"n":nonce,"c":ciphertext}, and
 // Tags, which is empty. Prefix starts with a NUL byte, which no accepted
 // content can hold (fednode.NormalizeContent removes them), so a sealed
-// record is never mistaken for a plaintext one, and a plaintext record from
-// before this format is recognised as such (and encrypted by the store's
-// schema upgrade).
+// record is never mistaken for a plaintext one. The store's schema upgrade
+// to 3 seals every record from before this format; from then on a record in
+// clear is damage like any other that does not open, never served.
 package atrest

@@ -57,6 +57,9 @@ func TestDamagedMessageIsReportedNotServed(t *testing.T) {
 	if !strings.Contains(logs.String(), "store.damaged_message") || !strings.Contains(logs.String(), id) {
 		t.Fatalf("the damage is not logged with the message id:\n%s", logs.String())
 	}
+	if m := n.get("/metrics", ""); !strings.Contains(m.Raw, "\nfednode_store_damaged_records_total 1\n") {
+		t.Fatalf("the damage is not counted in /metrics:\n%s", m.Raw)
+	}
 }
 
 // TestVaultNodeWrapsDataKeysInTransit: on Vault keys, the data keys of

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/fednode/fednode"
@@ -171,6 +172,11 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 	if vc != nil {
 		deps.Ready = map[string]func(context.Context) error{"vault": vc.Health}
 	}
+	if be.sealer != nil {
+		deps.Collectors = append(deps.Collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fednode_store_damaged_records_total",
+			Help: "Stored messages that failed to open (damaged or tampered with) since the node started; none of them was served."},
+			func() float64 { return float64(be.sealer.Damaged()) }))
+	}
 	cfg.MetricsSeparate = cfg.MetricsAddr != ""
 	srv, err := node.New(ctx, cfg.Config, deps)
 	if err != nil {
@@ -287,6 +293,7 @@ type backend struct {
 	broker  node.Broker
 	closers []func() error
 	redis   bool
+	sealer  *atrest.Sealer // nil for a store opened without one
 }
 
 func (b backend) close() error {
@@ -305,6 +312,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 	if err != nil {
 		return backend{}, err
 	}
+	be.sealer = sealer
 	if err := check(ctx, be.store); err != nil {
 		be.close()
 		return backend{}, err

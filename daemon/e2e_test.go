@@ -461,6 +461,27 @@ func TestE2EFederation(t *testing.T) {
 	if r := signedGet(federation.UserKeysPath("nokeys"), time.Now()); r.Status != 404 || r.code() != fednode.ENotFound {
 		t.Fatalf("a user without keys, for a peer: %d %s", r.Status, r.Raw)
 	}
+	// A signature that leaves host uncovered could be replayed to another
+	// node: refused as the inbox refuses it.
+	req, _ := http.NewRequest("GET", b.url+federation.UserKeysPath("bob"), nil)
+	req.Header.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	p := federation.SignatureParams{Algorithm: "hs2019", Headers: []string{"(request-target)", "date"}}
+	ss, _ := federation.SigningString(req, p)
+	kid, sigBytes, err := m.kr.Sign(t.Context(), []byte(ss))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.KeyID, p.Signature = federation.KeyID(m.domain, kid), sigBytes
+	req.Header.Set("Signature", p.Header())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(raw), fednode.ESigHeaders) {
+		t.Fatalf("a GET that does not sign host: %d %s", resp.StatusCode, raw)
+	}
 
 	// A peer's e2e message that breaks the rules is refused alone.
 	from, _ := fednode.ParseAddress("mallory@"+m.domain, "")

@@ -17,6 +17,7 @@ import (
 	"github.com/fednode/fednode/keys"
 	"github.com/fednode/fednode/outbox"
 	"github.com/fednode/fednode/ratelimit"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Keyring is the node's key custody with the operator's rotation: a local
@@ -42,6 +43,9 @@ type Deps struct {
 	Clock func() time.Time // nil means time.Now
 	Log   *slog.Logger
 	Audit *slog.Logger // the audit stream
+	// Collectors are more metrics for /metrics, from parts the
+	// composition root built (the at-rest sealer's damage count).
+	Collectors []prometheus.Collector
 }
 
 // Server is the node's service: accounts, sessions, messages, the live
@@ -104,6 +108,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 	}
 	s.bgCtx, s.cancelBg = context.WithCancel(context.WithoutCancel(ctx))
 	s.metrics = newMetrics(func() float64 { return float64(s.hub.count()) })
+	s.metrics.reg.MustRegister(d.Collectors...)
 	if f, ok := d.Limiter.(*ratelimit.Failover); ok {
 		f.OnFallback = func(err error) {
 			s.metrics.fallbacks.Inc()

@@ -107,14 +107,7 @@ func (s *Server) Restart() {
 	}
 	s.exited = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(s.cmd, s.exited)
-	opt := &goredis.Options{Addr: s.Addr, Password: Password}
-	if s.tls {
-		pool := x509.NewCertPool()
-		pem, _ := os.ReadFile(s.CAFile)
-		pool.AppendCertsFromPEM(pem)
-		opt.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
-	}
-	c := goredis.NewClient(opt)
+	c := s.client()
 	defer c.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -129,6 +122,18 @@ func (s *Server) Restart() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// client is a client of this server alone.
+func (s *Server) client() *goredis.Client {
+	opt := &goredis.Options{Addr: s.Addr, Password: Password}
+	if s.tls {
+		pool := x509.NewCertPool()
+		pem, _ := os.ReadFile(s.CAFile)
+		pool.AppendCertsFromPEM(pem)
+		opt.TLSConfig = &tls.Config{RootCAs: pool, ServerName: "127.0.0.1"}
+	}
+	return goredis.NewClient(opt)
 }
 
 // Kill stops the server with SIGKILL (what a crash looks like).
@@ -210,4 +215,48 @@ func (c *Cluster) Addrs() []string {
 		out = append(out, s.Addr)
 	}
 	return out
+}
+
+// Raw returns every byte the server holds at rest: a DUMP of every key,
+// then the RDB file (saved now) and the AOF files, with compression off so
+// that no text hides in LZF. Tests of encryption at rest search it.
+func (s *Server) Raw(tb testing.TB) []byte {
+	tb.Helper()
+	ctx := context.Background()
+	c := s.client()
+	defer c.Close()
+	var raw []byte
+	if err := c.ConfigSet(ctx, "rdbcompression", "no").Err(); err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := c.Keys(ctx, "*").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, k := range keys {
+		d, err := c.Dump(ctx, k).Result()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		raw = append(raw, d...)
+	}
+	if err := c.Save(ctx).Err(); err != nil {
+		tb.Fatal(err)
+	}
+	files := 0
+	err = filepath.WalkDir(s.dir, func(path string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() && (strings.HasSuffix(path, ".rdb") || strings.Contains(path, ".aof")) {
+			b, rerr := os.ReadFile(path)
+			if rerr != nil {
+				return rerr
+			}
+			raw = append(raw, b...)
+			files++
+		}
+		return err
+	})
+	if err != nil || files < 2 {
+		tb.Fatalf("found %d RDB and AOF files in %s (%v)", files, s.dir, err)
+	}
+	return raw
 }
