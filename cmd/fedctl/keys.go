@@ -70,6 +70,7 @@ type keyring struct {
 type docResult struct {
 	keys *e2e.PublicKeys
 	err  error
+	at   time.Time
 }
 
 func newKeyring(c *client.Client, stdin io.Reader, stderr io.Writer, getenv func(string) string) (*keyring, error) {
@@ -245,7 +246,7 @@ func (k *keyring) document(ctx context.Context, addr fednode.Address) (*e2e.Publ
 	case err == nil:
 		keys, err = e2e.VerifyDocument(&doc, addr)
 	}
-	k.docs[addr.String()] = docResult{keys, err}
+	k.docs[addr.String()] = docResult{keys, err, time.Now()}
 	return keys, err
 }
 
@@ -333,6 +334,9 @@ func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) e
 		if pass, err = k.passphrase(true); err != nil {
 			return err
 		}
+	}
+	if _, err := k.c.MyKeys(ctx); err == nil {
+		fmt.Fprintln(stdout, "replacing your published keys: your contacts will be warned that your keys changed")
 	}
 	keys, err := generateKeys()
 	if err != nil {
@@ -526,6 +530,10 @@ func (k *keyring) open(ctx context.Context, m *client.Message) (string, []string
 	own, err := k.ownKeys(ctx)
 	if err != nil {
 		return "", nil, errors.New("this device has no end-to-end keys")
+	}
+	// tail runs long: a sender may have made new keys since the fetch.
+	if r, ok := k.docs[from.String()]; ok && time.Since(r.at) > time.Minute && (r.keys == nil || r.keys.SigKeyID() != m.E2E.SigKey) {
+		delete(k.docs, from.String())
 	}
 	sender, err := k.document(ctx, from)
 	if err != nil {

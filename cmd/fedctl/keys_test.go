@@ -129,8 +129,16 @@ func TestFedctlE2E(t *testing.T) {
 	if msg["content"] != "[e2e] "+secret || !sameTags(msg["tags"], "secret") || msg["e2e"] != nil {
 		t.Fatalf("bob's inbox: %v", msg)
 	}
+	var reply struct{ ID string }
+	if err := json.Unmarshal([]byte(must("bob", "bob-laptop", "", "send", "--e2e", "alice", "a reply from bob")), &reply); err != nil {
+		t.Fatal(err)
+	}
+	if m := findMessage(t, must("alice", "alice-laptop", "", "inbox"), reply.ID); m["content"] != "[e2e] a reply from bob" {
+		t.Fatalf("alice reads bob's reply as %v", m)
+	}
 	// The node's store holds neither the content nor the tag in clear.
 	srv.Close()
+	scanned := 0
 	filepath.WalkDir(cfg.DataDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -139,11 +147,15 @@ func TestFedctlE2E(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		scanned += len(b)
 		if bytes.Contains(b, []byte(secret)) || bytes.Contains(b, []byte("launch code")) {
 			t.Fatalf("%s holds the end-to-end content in clear", path)
 		}
 		return nil
 	})
+	if scanned < 1<<14 {
+		t.Fatalf("only %d bytes in DATA_DIR: the store was not where the test looked", scanned)
+	}
 	srv = openNode(t, withAddr(cfg, srv.URL()))
 	defer srv.Close()
 
@@ -169,7 +181,9 @@ func TestFedctlE2E(t *testing.T) {
 	}
 
 	// bob makes new keys: a key change for alice.
-	must("bob", "bob-laptop", "", "keys", "init")
+	if out := must("bob", "bob-laptop", "", "keys", "init"); !strings.Contains(out, "replacing your published keys") {
+		t.Fatalf("keys init over published keys must say it is a key change: %q", out)
+	}
 	newFP := fingerprint(t, must("bob", "bob-laptop", "", "keys", "show"))
 	if _, _, err := fedctl("alice", "alice-laptop", "", "send", "--e2e", "bob", "after the change"); err == nil || !strings.Contains(err.Error(), "keys of bob@") || !strings.Contains(err.Error(), "keys trust") {
 		t.Fatalf("send --e2e to changed keys must be refused: %v", err)
@@ -180,9 +194,12 @@ func TestFedctlE2E(t *testing.T) {
 	}
 	// Messages bob signed with his old key still verify against the pin
 	// (and warn); the phone, which pinned nothing, just sees new keys.
-	_, errs, err := fedctl("alice", "alice-laptop", "", "inbox")
-	if err != nil || !strings.Contains(errs, "WARNING: the keys of bob@") {
-		t.Fatalf("inbox after bob's key change warns: %q %v", errs, err)
+	out, errs, err := fedctl("alice", "alice-laptop", "", "inbox")
+	if err != nil || strings.Count(errs, "WARNING: the keys of bob@") != 1 {
+		t.Fatalf("inbox after bob's key change warns once: %q %v", errs, err)
+	}
+	if m := findMessage(t, out, reply.ID); m["content"] != "[e2e] a reply from bob" {
+		t.Fatalf("bob's reply signed before the change reads as %v", m)
 	}
 	if out := must("alice", "alice-laptop", "", "keys", "trust", "bob"); !strings.Contains(out, newFP) {
 		t.Fatalf("keys trust: %q", out)
