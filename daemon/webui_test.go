@@ -190,7 +190,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	bobAddr := "bob@" + b.srv.Domain()
 
 	// The page and its assets carry the page policy; the API keeps its own.
-	for _, p := range []string{"/", "/assets/app.js", "/assets/app.css", "/assets/pow.js"} {
+	for _, p := range []string{"/", "/assets/app.js", "/assets/e2e.js", "/assets/app.css", "/assets/pow.js"} {
 		resp, err := http.Get(a.url + p)
 		if err != nil {
 			t.Fatal(err)

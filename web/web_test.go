@@ -23,6 +23,7 @@ func TestHandlerServesThePageUnderItsPolicy(t *testing.T) {
 	for path, ctype := range map[string]string{
 		"/":                 "text/html; charset=utf-8",
 		"/assets/app.js":    "text/javascript; charset=utf-8",
+		"/assets/e2e.js":    "text/javascript; charset=utf-8",
 		"/assets/pow.js":    "text/javascript; charset=utf-8",
 		"/assets/app.css":   "text/css; charset=utf-8",
 		"/assets/./app.css": "text/css; charset=utf-8",
@@ -65,10 +66,12 @@ func TestPageHasNothingInlineNorRemote(t *testing.T) {
 			t.Fatalf("index.html matches %s", bad)
 		}
 	}
-	js, _ := io.ReadAll(get(t, http.MethodGet, "/assets/app.js").Body)
-	for _, bad := range []string{"eval(", "new Function", "innerHTML", "insertAdjacentHTML", "document.write", "http://", "https://"} {
-		if strings.Contains(string(js), bad) {
-			t.Fatalf("app.js uses %q", bad)
+	for _, name := range []string{"app.js", "e2e.js"} {
+		js, _ := io.ReadAll(get(t, http.MethodGet, "/assets/"+name).Body)
+		for _, bad := range []string{"eval(", "new Function", "innerHTML", "insertAdjacentHTML", "document.write", "http://", "https://"} {
+			if strings.Contains(string(js), bad) {
+				t.Fatalf("%s uses %q", name, bad)
+			}
 		}
 	}
 }

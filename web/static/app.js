@@ -2,6 +2,8 @@
 // only to the node that served it, through the public API (docs/API.md).
 // Nothing user-supplied is ever parsed as HTML: text goes in textContent.
 
+import * as E2E from './e2e.js';
+
 const $top = document.getElementById('top');
 const $main = document.getElementById('main');
 const $status = document.getElementById('status');
@@ -19,7 +21,18 @@ const S = {
   lastCursor: null,    // the newest mailbox cursor seen, for the socket's ?after=
   thread: null,        // the open conversation: {with, ids:Set, next_before, more}
   ws: null, wsAttempt: 0, wsTimer: 0, live: false,
+  e2e: newE2EState(),
 };
+
+// newE2EState is what the page knows of end-to-end encryption (e2e.js).
+function newE2EState() {
+  return {
+    keys: null,          // this browser's kept keys for S.me (E2E.loadKeys), or null
+    published: null,     // GET /api/keys: {document, backup}, or null: none
+    peers: new Map(),    // address → Promise of {pub, error}: their key document
+    opened: new Map(),   // message id → {content, tags, warn} or {error}
+  };
+}
 
 // ---- words -----------------------------------------------------------------
 
@@ -60,6 +73,9 @@ const WORDS = {
   invite_invalid: 'That invite code is not valid.',
   invite_used: 'That invite code was already used.',
   invite_expired: 'That invite code has expired.',
+  invalid_e2e: 'The encrypted message was refused by the node.',
+  invalid_user_keys: 'The node refused the keys.',
+  peer_keys_invalid: 'The other node answered keys that do not verify.',
   challenge_required: 'The node asks for an anti-abuse check.',
   challenge_invalid: 'The anti-abuse check failed. Please try again.',
   unavailable: 'The node is busy or its storage is unavailable. Try again shortly.',
@@ -217,7 +233,7 @@ function setToken(token) {
 function resetState() {
   if (S.ws) { const ws = S.ws; S.ws = null; ws.close(); }
   clearTimeout(S.wsTimer);
-  Object.assign(S, { me: null, contract: null, convs: new Map(), msgs: new Map(), pendingStatus: new Map(), lastCursor: null, thread: null, wsAttempt: 0, live: false });
+  Object.assign(S, { me: null, contract: null, convs: new Map(), msgs: new Map(), pendingStatus: new Map(), lastCursor: null, thread: null, wsAttempt: 0, live: false, e2e: newE2EState() });
 }
 
 function sessionEnded(text) {
@@ -230,6 +246,7 @@ function sessionEnded(text) {
 
 async function startSession() {
   S.me = await api('GET', '/api/me');
+  await loadMyKeys();
   renderTop();
   await loadConversations();
   connectWS();
@@ -282,7 +299,7 @@ function upsertConv(m, countUnread) {
   const c = S.convs.get(w) || { with: w, last_cursor: 0, unread: 0 };
   const mine = m.from === S.me.address;
   if (cur(m.cursor) >= (c.last_cursor || 0)) {
-    Object.assign(c, { last_cursor: cur(m.cursor) === Infinity ? c.last_cursor : Number(m.cursor), last_at: m.created_at, last_preview: preview(m.content || ''), last_from_me: mine });
+    Object.assign(c, { last_cursor: cur(m.cursor) === Infinity ? c.last_cursor : Number(m.cursor), last_at: m.created_at, last_preview: preview(m.content || ''), last_from_me: mine, e2e: !!m.e2e });
   }
   if (countUnread && !mine) c.unread = (c.unread || 0) + 1;
   S.convs.set(w, c);
@@ -448,6 +465,7 @@ function renderTop() {
     h('span', { id: 'conn', class: 'conn down', 'data-state': 'down', role: 'status', text: 'Connecting…' }),
     h('nav', { 'aria-label': 'Main' },
       h('a', { href: '#/', text: 'Conversations' }),
+      h('a', { href: '#/encryption', text: 'Encryption' }),
       h('a', { href: '#/privacy', text: 'Privacy & account' }),
       S.me.role === 'admin' && h('a', { href: '#/admin', text: 'Admin' })),
     logout, all);
@@ -535,7 +553,7 @@ function renderConvList() {
     h('a', { href: '#/c/' + encodeURIComponent(c.with), 'aria-current': S.thread && S.thread.with === c.with ? 'page' : null },
       h('span', { class: 'who', text: c.with }),
       c.unread > 0 && h('span', { class: 'badge', 'data-unread': c.unread, 'aria-label': `${c.unread} unread`, text: String(c.unread) }),
-      h('div', { class: 'preview', text: (c.last_from_me ? 'You: ' : '') + (c.last_preview || '') }))))));
+      h('div', { class: 'preview' }, c.last_from_me ? 'You: ' : '', c.e2e ? [lockMark(), ' Encrypted message'] : (c.last_preview || '')))))));
 }
 
 function convAside() {
@@ -581,18 +599,21 @@ function messageItem(m) {
     } catch (err) { announce(words(err)); alertThread(err); }
   }));
   const when = m.created_at ? new Date(m.created_at) : null;
-  return h('li', { class: 'msg' + (mine ? ' mine' : ''), 'data-id': m.id, 'data-cursor': m.cursor || '' },
-    h('div', { class: 'body', text: m.content }),
+  const v = m.e2e ? sealedView(m) : { body: h('div', { class: 'body', text: m.content }), tags: m.tags || [], marks: [] };
+  return h('li', { class: 'msg' + (mine ? ' mine' : ''), 'data-id': m.id, 'data-cursor': m.cursor || '', 'data-e2e': m.e2e ? 'yes' : null },
+    v.body,
     h('div', { class: 'meta' },
+      v.marks,
       h('span', { text: mine ? 'You' : m.from }),
       when && h('time', { datetime: m.created_at, text: when.toLocaleString() }),
-      (m.tags || []).map((t) => h('span', { class: 'tag', text: '#' + t })),
+      v.tags.map((t) => h('span', { class: 'tag', text: '#' + t })),
       mine && isRemote(m.to) && h('span', { class: 'st st-' + m.status, 'data-status': m.status, text: statusText(m) }),
       del));
 }
 
 let $thread = null;
 let $threadErr = null;
+let $e2eBox = null;
 
 function alertThread(err) { if ($threadErr) showError($threadErr, err); }
 
@@ -607,7 +628,8 @@ function renderThread() {
 }
 
 async function renderConversation(w) {
-  S.thread = { with: w, ids: new Set(), next_before: '', more: false };
+  S.thread = { with: w, ids: new Set(), next_before: '', more: false, e2e: null };
+  $e2eBox = h('div', { id: 'e2e-state', 'aria-live': 'polite' }, h('p', { class: 'hint', text: 'Checking end-to-end encryption…' }));
   $thread = h('ol', { class: 'thread', id: 'thread', 'aria-label': 'Messages' });
   $threadErr = errorBox();
   const older = h('button', { class: 'secondary', type: 'button', id: 'older', text: 'Load older messages', hidden: true });
@@ -624,7 +646,8 @@ async function renderConversation(w) {
   }
   show(w, h('div', { class: 'layout' }, convAside(),
     h('section', { 'aria-labelledby': 'thread-h' },
-      h('h1', { id: 'thread-h' }, 'With ', h('span', { text: w })), actions, $threadErr, older, $thread, composer(w))));
+      h('h1', { id: 'thread-h' }, 'With ', h('span', { text: w })), $e2eBox, actions, $threadErr, older, $thread, composer(w))));
+  refreshConvE2E(w);
   await loadPage(w);
   markRead(w).then(renderConvList);
 }
@@ -650,23 +673,15 @@ async function loadPage(w) {
   } catch (err) { alertThread(err); }
 }
 
-// checkMessage applies the server's rules (message.go) before sending, so
-// that a mistake is explained at once; the server checks again.
+// checkMessage applies the server's rules (message.go, stated once for the
+// page in e2e.js) before sending, so that a mistake is explained at once;
+// the server checks again.
 function checkMessage(content, tagText) {
-  const text = content.replaceAll('\u0000', '');
-  const n = [...text].length;
-  if (n === 0) return { code: 'invalid_content', text: 'Write something first.' };
-  if (n > 10000) return { code: 'invalid_content', text: `A message is at most 10,000 characters; this one has ${n}.` };
-  if (text.isWellFormed && !text.isWellFormed()) return { code: 'invalid_encoding', text: WORDS.invalid_encoding };
-  const tags = tagText.split(/[\s,]+/).filter(Boolean);
-  if (tags.length > 10) return { code: 'invalid_tags', text: `At most 10 tags; there are ${tags.length}.` };
-  const seen = new Set();
-  for (const t of tags) {
-    if (!/^[A-Za-z0-9_-]{1,32}$/.test(t)) return { code: 'invalid_tags', text: `The tag "${t}" must be 1 to 32 letters, digits, "_" or "-".` };
-    if (seen.has(t.toLowerCase())) return { code: 'invalid_tags', text: `The tag "${t}" is there twice (letter case is ignored).` };
-    seen.add(t.toLowerCase());
+  try {
+    return { text: E2E.checkContent(content), tags: E2E.checkTags(tagText.split(/[\s,]+/).filter(Boolean)) };
+  } catch (e) {
+    return { code: e.code, text: e.message };
   }
-  return { text, tags };
 }
 
 function composer(w) {
@@ -687,8 +702,20 @@ function composer(w) {
     const c = checkMessage(content.value, tags.value);
     if (c.code) { err.textContent = c.text; return; }
     try {
-      const r = await api('POST', '/api/messages', { to: w, content: c.text, tags: c.tags });
-      const m = remember({ id: r.id, status: r.status, from: S.me.address, to: w, content: c.text, tags: c.tags, created_at: new Date().toISOString() });
+      // The keys are looked at again for every message: a change since the
+      // page opened stops it here.
+      const st = await refreshConvE2E(w);
+      if (st.mode === 'changed') { err.textContent = `Not sent: ${w}'s keys have changed. Compare the new fingerprint with them, then press "Accept new key".`; return; }
+      if (st.mode === 'error') { err.textContent = `Not sent: ${w}'s keys cannot be fetched now (${st.why}).`; return; }
+      let body = { to: w, content: c.text, tags: c.tags };
+      if (st.mode === 'e2e') {
+        const id = E2E.newID();
+        // The AAD binds the address as the node writes it: canonical.
+        body = { to: w, id, e2e: await E2E.seal(id, S.me.address, canonical(w) || w, myKeys(), st.pub, c.text, c.tags) };
+        S.e2e.opened.set(id, { content: c.text, tags: c.tags });
+      }
+      const r = await api('POST', '/api/messages', body);
+      const m = remember({ id: r.id, status: r.status, from: S.me.address, to: w, content: body.e2e ? '' : c.text, tags: body.e2e ? [] : c.tags, e2e: body.e2e, created_at: new Date().toISOString() });
       if (S.thread && S.thread.with === w) S.thread.ids.add(m.id);
       upsertConv(m, false);
       renderThread();
@@ -700,6 +727,252 @@ function composer(w) {
     } catch (e) { showError(err, e); }
   }));
   return form;
+}
+
+// ---- end-to-end encryption (e2e.js, docs/PROTOCOL.md §5) -------------------
+
+// loadMyKeys reads this browser's kept keys and the keys the node publishes
+// for me. Neither failing stops the session: the page then sends in clear
+// and says why.
+async function loadMyKeys() {
+  try { S.e2e.keys = await E2E.loadKeys(S.me.address); } catch (e) { S.e2e.keys = null; }
+  try { S.e2e.published = await api('GET', '/api/keys'); } catch (err) { S.e2e.published = null; }
+}
+
+// myKeys is this browser's key set when it is the one I publish, else null.
+function myKeys() {
+  const k = S.e2e.keys, d = S.e2e.published && S.e2e.published.document;
+  return k && d && k.encID === d.enc_key_id && k.sigID === d.sig_key_id ? k : null;
+}
+
+// myKeysWhy says why myKeys is null.
+function myKeysWhy() {
+  if (!S.e2e.published) return 'you have no keys (create them under Encryption)';
+  if (!S.e2e.keys) return 'this browser does not have your keys (restore them under Encryption)';
+  return 'this browser\'s keys are not the ones you published (restore them under Encryption)';
+}
+
+const e2eWords = (err) => (err instanceof ApiError ? words(err) : String((err && err.message) || err));
+
+// peerKeys is a contact's checked key document: {pub} (null when they have
+// none) or {error}. Answers are kept for the page's life unless fresh.
+function peerKeys(addr, fresh) {
+  if (!fresh && S.e2e.peers.has(addr)) return S.e2e.peers.get(addr);
+  const p = (async () => {
+    try {
+      return { pub: await E2E.publicKeys(await api('GET', `/api/users/${encodeURIComponent(addr)}/keys`), addr) };
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'not_found') return { pub: null };
+      S.e2e.peers.delete(addr); // ask again next time
+      return { pub: null, error: e2eWords(err) };
+    }
+  })();
+  S.e2e.peers.set(addr, p);
+  return p;
+}
+
+// convE2E decides how a message to w goes: {mode: 'e2e', pub} when both
+// have keys and w's are the ones this browser trusts; 'changed' (with the
+// old pin) when w's keys changed since; 'error' when w's keys cannot be
+// known now; 'plain' with why otherwise.
+async function convE2E(w, fresh) {
+  const mine = myKeys();
+  if (!mine) return { mode: 'plain', why: myKeysWhy() };
+  if (w === S.me.address) return { mode: 'e2e', pub: mine };
+  const p = await peerKeys(w, fresh);
+  if (p.error) return { mode: 'error', why: p.error };
+  if (!p.pub) return { mode: 'plain', why: `${w} has no keys` };
+  const t = E2E.trust(S.me.address, w, p.pub);
+  if (t.state === 'changed') return { mode: 'changed', pub: p.pub, old: t.old };
+  return { mode: 'e2e', pub: p.pub };
+}
+
+// refreshConvE2E asks for w's keys again and shows the state in the
+// conversation's header.
+async function refreshConvE2E(w) {
+  const st = await convE2E(w, true);
+  if (S.thread && S.thread.with === w) {
+    S.thread.e2e = st;
+    renderE2EBox(w, st);
+  }
+  return st;
+}
+
+function renderE2EBox(w, st) {
+  if (!$e2eBox || !$e2eBox.isConnected) return;
+  const whose = w === S.me.address ? 'Your fingerprint: ' : 'Their fingerprint: ';
+  if (st.mode === 'e2e') {
+    $e2eBox.replaceChildren(h('p', { class: 'e2e on', 'data-e2e': 'on' }, lockMark(), ' End-to-end encrypted. ', whose, h('code', { class: 'fp', text: st.pub.fingerprint })));
+  } else if (st.mode === 'plain') {
+    $e2eBox.replaceChildren(h('p', { class: 'e2e off', 'data-e2e': 'off', text: `Not end-to-end encrypted: ${st.why}.` }));
+  } else if (st.mode === 'error') {
+    $e2eBox.replaceChildren(h('p', { class: 'e2e error', 'data-e2e': 'error', text: `End-to-end encryption unknown: ${w}'s keys cannot be fetched now (${st.why}). Nothing is sent until they can.` }));
+  } else {
+    const accept = h('button', { type: 'button', text: 'Accept new key' });
+    accept.addEventListener('click', busy(accept, async () => {
+      E2E.pin(S.me.address, w, st.pub);
+      for (const [id] of S.e2e.opened) { const m = S.msgs.get(id); if (m && m.from === w) S.e2e.opened.delete(id); }
+      await refreshConvE2E(w);
+      renderThread();
+      announce(`You accepted ${w}'s new key.`);
+    }));
+    $e2eBox.replaceChildren(h('div', { class: 'e2e changed', 'data-e2e': 'changed', role: 'alert' },
+      h('p', {}, h('strong', { text: `${w}'s keys have changed.` }),
+        ' A new device can do this, and so can someone in between. Compare the new fingerprint with them (in person, or another way than fednode) before you accept it. Nothing is sent to them until you do.'),
+      h('dl', {},
+        h('dt', { text: 'Old fingerprint' }), h('dd', {}, h('code', { class: 'fp old', text: st.old.fingerprint })),
+        h('dt', { text: 'New fingerprint' }), h('dd', {}, h('code', { class: 'fp new', text: st.pub.fingerprint }))),
+      h('div', { class: 'row' }, accept)));
+  }
+}
+
+// lockMark is the end-to-end mark: a padlock drawn by the style sheet
+// (no emoji font needed), named for screen readers.
+function lockMark() { return h('span', { class: 'lock', role: 'img', 'aria-label': 'End-to-end encrypted', title: 'End-to-end encrypted' }); }
+
+// sealedView is how an E2E message shows: opened (with its lock), being
+// opened, or why it cannot be.
+function sealedView(m) {
+  const o = S.e2e.opened.get(m.id);
+  if (!o) {
+    openLater(m);
+    return { body: h('div', { class: 'body e2e-pending', text: 'Decrypting…' }), tags: [], marks: [lockMark()] };
+  }
+  if (o.error) return { body: h('div', { class: 'body e2e-error', text: 'could not decrypt: ' + o.error }), tags: [], marks: [lockMark()] };
+  return { body: h('div', { class: 'body', text: o.content }), tags: o.tags, marks: [lockMark(), o.warn && h('span', { class: 'e2e-warn', text: o.warn })] };
+}
+
+const opening = new Set();
+
+function openLater(m) {
+  if (opening.has(m.id)) return;
+  opening.add(m.id);
+  openMessage(m).then((o) => {
+    opening.delete(m.id);
+    S.e2e.opened.set(m.id, o);
+    const li = document.querySelector(`li[data-id="${CSS.escape(m.id)}"]`);
+    if (li && S.msgs.has(m.id)) li.replaceWith(messageItem(S.msgs.get(m.id)));
+  });
+}
+
+// openMessage opens m with this browser's keys against the sender's
+// signing key: the one they publish, or the one this browser pinned (a
+// message from before a key change). It never throws.
+async function openMessage(m) {
+  const mine = S.e2e.keys;
+  if (!mine) return { error: 'this browser has no end-to-end keys (set them up under Encryption)' };
+  try {
+    let sender = null, warn = '';
+    if (m.from === S.me.address) {
+      sender = mine;
+    } else {
+      let p = await peerKeys(m.from, false);
+      if (p.pub && p.pub.sigID !== m.e2e.sig_key) p = await peerKeys(m.from, true);
+      const pinned = E2E.pinOf(S.me.address, m.from);
+      if (p.pub && p.pub.sigID === m.e2e.sig_key) {
+        sender = p.pub;
+        if (E2E.trust(S.me.address, m.from, p.pub).state === 'changed') warn = 'signed with a new key you have not accepted';
+      } else if (pinned && pinned.sig_key_id === m.e2e.sig_key && pinned.sig_key) {
+        sender = { sigID: pinned.sig_key_id, sig: E2E.unb64(pinned.sig_key) };
+      } else if (p.error) {
+        return { error: `the sender's keys cannot be fetched (${p.error})` };
+      } else if (!p.pub) {
+        return { error: 'the sender publishes no keys' };
+      } else {
+        sender = p.pub; // open says the key is not theirs
+      }
+    }
+    return { ...(await E2E.open(m, mine, sender)), warn };
+  } catch (err) {
+    return { error: e2eWords(err) };
+  }
+}
+
+async function renderEncryption() {
+  S.thread = null;
+  await loadMyKeys();
+  const mine = myKeys();
+  const pub = S.e2e.published;
+
+  const mineBox = h('section', { class: 'card', 'aria-labelledby': 'e2e-mine-h' }, h('h2', { id: 'e2e-mine-h', text: 'Your keys' }),
+    mine ? h('p', { id: 'e2e-mine', 'data-state': 'ready' }, 'This browser has your keys. Your fingerprint: ', h('code', { class: 'fp', id: 'my-fp', text: mine.fingerprint }))
+      : h('p', { id: 'e2e-mine', 'data-state': 'none', text: `Not set up in this browser: ${myKeysWhy()}.` }),
+    h('p', { class: 'hint', text: 'People compare fingerprints to be sure they write to each other and not to someone in between.' }));
+
+  // Restore: the node has keys with a backup, and this browser lacks them.
+  let restoreForm = null;
+  if (pub && pub.backup && !mine) {
+    const pass = h('input', { name: 'restore-passphrase', type: 'password', autocomplete: 'current-password', required: true });
+    const note = h('p', { class: 'hint', role: 'status' });
+    const err = errorBox();
+    const go = h('button', { type: 'submit', text: 'Restore my keys' });
+    restoreForm = h('form', { class: 'card', id: 'e2e-restore', 'aria-labelledby': 'e2e-restore-h' }, h('h2', { id: 'e2e-restore-h', text: 'Restore your keys from the backup' }),
+      h('p', { class: 'hint', text: 'Your node keeps a copy of your keys sealed with your passphrase; it cannot open it.' }),
+      field('Passphrase', pass), note, err, h('div', { class: 'row' }, go));
+    restoreForm.addEventListener('submit', busy(go, async () => {
+      showError(err, null);
+      note.textContent = 'Opening the backup…';
+      try {
+        const d = await api('GET', '/api/keys');
+        if (!d.backup) throw new Error('your published keys have no backup on the node; create new keys instead');
+        const keys = await E2E.openBackup(S.me.address, await E2E.publicKeys(d.document, S.me.address), d.backup, pass.value);
+        await E2E.saveKeys(S.me.address, keys);
+        S.e2e.opened.clear();
+        announce('Your keys are restored in this browser.');
+        await renderEncryption();
+      } catch (e) {
+        note.textContent = '';
+        err.textContent = e.code === 'wrong_passphrase' ? 'Wrong passphrase. Nothing was restored; try again.' : 'Not restored: ' + e2eWords(e);
+      }
+    }));
+  }
+
+  // Create (or replace) keys, with the backup under a passphrase.
+  const p1 = h('input', { name: 'new-passphrase', type: 'password', autocomplete: 'new-password', required: true, minlength: 10 });
+  const p2 = h('input', { name: 'new-passphrase-again', type: 'password', autocomplete: 'new-password', required: true, minlength: 10 });
+  const note = h('p', { class: 'hint', role: 'status' });
+  const err = errorBox();
+  const make = h('button', { type: 'submit', text: pub ? 'Make new keys' : 'Create my keys' });
+  const createForm = h('form', { class: 'card', id: 'e2e-create', 'aria-labelledby': 'e2e-create-h' },
+    h('h2', { id: 'e2e-create-h', text: pub ? 'Make new keys' : 'Create your keys' }),
+    h('p', { class: 'hint', text: pub ? 'Your contacts will see that your keys changed, and messages sealed to your old keys can no longer be read here.'
+      : 'Your messages to people who have keys too are then encrypted in this browser: the nodes carry them but cannot read them.' }),
+    field('Passphrase for the backup', p1, 'At least 10 characters. It is needed to use your keys in another browser; the node never sees it, and nobody can recover it for you.'),
+    field('The passphrase again', p2), note, err, h('div', { class: 'row' }, make));
+  createForm.addEventListener('submit', busy(make, async () => {
+    showError(err, null);
+    if ([...p1.value].length < 10) { err.textContent = 'The passphrase needs at least 10 characters.'; return; }
+    if (p1.value !== p2.value) { err.textContent = 'The two passphrases differ.'; return; }
+    note.textContent = 'Making your keys; this can take a few seconds…';
+    try {
+      const g = await E2E.generate();
+      const backup = await E2E.sealBackup(S.me.address, g.keys, g.encPkcs8, g.sigPkcs8, p1.value);
+      g.encPkcs8.fill(0);
+      g.sigPkcs8.fill(0);
+      S.e2e.published = await api('PUT', '/api/keys', { enc_key: E2E.b64(g.keys.enc), sig_key: E2E.b64(g.keys.sig), backup });
+      await E2E.saveKeys(S.me.address, g.keys);
+      S.e2e.opened.clear();
+      announce('Your keys are ready.');
+      await renderEncryption();
+    } catch (e) {
+      note.textContent = '';
+      err.textContent = 'No keys made: ' + e2eWords(e);
+    }
+  }));
+
+  // Remove: the node's copy and this browser's.
+  const delErr = errorBox();
+  const del = pub && h('section', { class: 'card', 'aria-labelledby': 'e2e-del-h' }, h('h2', { id: 'e2e-del-h', text: 'Remove your keys' }),
+    h('p', { class: 'hint', text: 'Your messages are sent in clear again, and encrypted messages you have can no longer be read here.' }), delErr,
+    h('div', { class: 'row' }, confirmButton('Remove my keys', 'Remove my end-to-end keys', async () => {
+      await api('DELETE', '/api/keys');
+      await E2E.forgetKeys(S.me.address);
+      S.e2e.opened.clear();
+      announce('Your keys are removed.');
+      await renderEncryption();
+    }, delErr)));
+
+  show('Encryption', [h('h1', { text: 'End-to-end encryption' }), mineBox, restoreForm, createForm, del].filter(Boolean));
 }
 
 // ---- privacy and account ---------------------------------------------------
@@ -943,6 +1216,7 @@ async function route() {
   try {
     if (hash.startsWith('#/c/')) await renderConversation(decodeURIComponent(hash.slice(4)));
     else if (hash === '#/privacy') await renderPrivacy();
+    else if (hash === '#/encryption') await renderEncryption();
     else if (hash === '#/admin' && S.me.role === 'admin') await renderAdmin();
     else renderHome();
   } catch (err) { alertTop(err); }
