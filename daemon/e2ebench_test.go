@@ -1,0 +1,77 @@
+package daemon_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/e2e"
+)
+
+// BenchmarkSendE2E measures what end-to-end encryption costs the node: the
+// same message sent in clear and sealed end to end, through
+// POST /api/messages in one run. The node does no cryptography on an E2E
+// payload, only checks its structure, so the difference is the larger
+// body (two 512-byte wrapped keys, a signature, base64) and its checks.
+// The client's own cost (seal, open) is BenchmarkSealOpen in package e2e:
+//
+//	go test ./daemon -run '^$' -bench BenchmarkSendE2E -benchtime 3000x
+func BenchmarkSendE2E(b *testing.B) {
+	n := startNode(b)
+	text := strings.Repeat("an ordinary message ", 10)
+	alice, bob := &e2eUser{n: n, name: "alice", token: n.user("alice")}, &e2eUser{n: n, name: "bob", token: n.user("bob")}
+	for _, u := range []*e2eUser{alice, bob} {
+		k, err := e2e.GenerateKeys()
+		if err != nil {
+			b.Fatal(err)
+		}
+		u.keys = k
+		if r := n.do("PUT", "/api/keys", u.token, map[string]any{"enc_key": k.Public().EncSPKI, "sig_key": k.Public().SigSPKI}); r.Status != 200 {
+			b.Fatalf("publish keys: %d %s", r.Status, r.Raw)
+		}
+	}
+	// One sealed payload serves every request: the node cannot tell, as
+	// it never opens it; each request has its own fresh id.
+	sealed, err := e2e.Seal(fednode.NewID(time.Now()), alice.addr(), bob.addr(), text, nil, []*e2e.PublicKeys{bob.keys.Public()}, alice.keys)
+	if err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	post := func(b *testing.B, body []byte) {
+		req, _ := http.NewRequest("POST", n.url+"/api/messages", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+alice.token)
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusAccepted {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	for _, mode := range []string{"clear", "e2e"} {
+		b.Run(mode, func(b *testing.B) {
+			bodies := make([][]byte, b.N)
+			for i := range bodies {
+				msg := map[string]any{"to": "bob", "content": text}
+				if mode == "e2e" {
+					msg = map[string]any{"to": "bob", "id": fednode.NewID(time.Now()), "e2e": sealed}
+				}
+				bodies[i], _ = json.Marshal(msg)
+			}
+			b.SetBytes(int64(len(bodies[0])))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				post(b, bodies[i])
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		})
+	}
+}
