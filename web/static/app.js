@@ -29,8 +29,9 @@ function newE2EState() {
   return {
     keys: null,          // this browser's kept keys for S.me (E2E.loadKeys), or null
     published: null,     // GET /api/keys: {document, backup}, or null: none
+    publishedError: '',  // why GET /api/keys failed (not not_found): my keys are unknown
     peers: new Map(),    // address → Promise of {pub, error}: their key document
-    opened: new Map(),   // message id → {content, tags, warn} or {error}
+    opened: new Map(),   // message id → {content, tags, warn} or {error}, with the from, to and signature opened
   };
 }
 
@@ -453,6 +454,14 @@ function renderTop() {
     try { await api('POST', '/api/auth/logout'); } catch (e) { /* gone either way */ }
     sessionEnded('You are logged out.');
   }));
+  // A shared or borrowed browser should not keep my keys (or my pins).
+  const forget = h('button', { class: 'secondary', type: 'button', id: 'logout-forget', text: 'Log out and forget my keys here' });
+  forget.addEventListener('click', busy(forget, async () => {
+    const me = S.me.address;
+    try { await api('POST', '/api/auth/logout'); } catch (e) { /* gone either way */ }
+    await forgetE2E(me);
+    sessionEnded('You are logged out, and this browser forgot your keys.');
+  }));
   const all = h('button', { class: 'secondary', type: 'button', text: 'Log out everywhere' });
   all.addEventListener('click', busy(all, async () => {
     try {
@@ -468,7 +477,14 @@ function renderTop() {
       h('a', { href: '#/encryption', text: 'Encryption' }),
       h('a', { href: '#/privacy', text: 'Privacy & account' }),
       S.me.role === 'admin' && h('a', { href: '#/admin', text: 'Admin' })),
-    logout, all);
+    logout, forget, all);
+}
+
+// forgetE2E removes what this browser keeps of address's end-to-end
+// encryption: its private keys and its contacts' pins.
+async function forgetE2E(address) {
+  try { await E2E.forgetKeys(address); } catch (e) { /* nothing kept */ }
+  E2E.forgetPins(address);
 }
 
 function alertTop(err) {
@@ -627,6 +643,18 @@ function renderThread() {
   if (atBottom) window.scrollTo(0, document.body.scrollHeight);
 }
 
+// openConversation opens #/c/ADDRESS under its canonical address, the one
+// the node writes and the AAD binds: "#/c/Bob@B.example" and "#/c/bob" move
+// to "#/c/bob@b.example".
+async function openConversation(escaped) {
+  let text = '';
+  try { text = decodeURIComponent(escaped); } catch (e) { text = ''; }
+  const w = canonical(text);
+  if (!w) { renderHome(); alertTop(new Error(WORDS.invalid_address)); return; }
+  if (w !== text || encodeURIComponent(w) !== escaped) { location.replace('#/c/' + encodeURIComponent(w)); return; }
+  await renderConversation(w);
+}
+
 async function renderConversation(w) {
   S.thread = { with: w, ids: new Set(), next_before: '', more: false, e2e: null };
   $e2eBox = h('div', { id: 'e2e-state', 'aria-live': 'polite' }, h('p', { class: 'hint', text: 'Checking end-to-end encryption…' }));
@@ -706,13 +734,16 @@ function composer(w) {
       // page opened stops it here.
       const st = await refreshConvE2E(w);
       if (st.mode === 'changed') { err.textContent = `Not sent: ${w}'s keys have changed. Compare the new fingerprint with them, then press "Accept new key".`; return; }
-      if (st.mode === 'error') { err.textContent = `Not sent: ${w}'s keys cannot be fetched now (${st.why}).`; return; }
+      if (st.mode === 'gone') { err.textContent = `Not sent: ${w}'s keys have been removed. Ask them why, then choose above.`; return; }
+      if (st.mode === 'mine') { err.textContent = `Not sent: ${st.why}. Choose under Encryption.`; return; }
+      if (st.mode === 'error') { err.textContent = `Not sent: ${st.why}.`; return; }
+      if (st.mode !== 'e2e' && st.mode !== 'plain') { err.textContent = 'Not sent.'; return; }
       let body = { to: w, content: c.text, tags: c.tags };
       if (st.mode === 'e2e') {
         const id = E2E.newID();
         // The AAD binds the address as the node writes it: canonical.
-        body = { to: w, id, e2e: await E2E.seal(id, S.me.address, canonical(w) || w, myKeys(), st.pub, c.text, c.tags) };
-        S.e2e.opened.set(id, { content: c.text, tags: c.tags });
+        body = { to: w, id, e2e: await E2E.seal(id, S.me.address, w, myKeys(), st.pub, c.text, c.tags) };
+        S.e2e.opened.set(id, { content: c.text, tags: c.tags, ...openedOf({ from: S.me.address, to: w, e2e: body.e2e }) });
       }
       const r = await api('POST', '/api/messages', body);
       const m = remember({ id: r.id, status: r.status, from: S.me.address, to: w, content: body.e2e ? '' : c.text, tags: body.e2e ? [] : c.tags, e2e: body.e2e, created_at: new Date().toISOString() });
@@ -732,11 +763,18 @@ function composer(w) {
 // ---- end-to-end encryption (e2e.js, docs/PROTOCOL.md §5) -------------------
 
 // loadMyKeys reads this browser's kept keys and the keys the node publishes
-// for me. Neither failing stops the session: the page then sends in clear
-// and says why.
+// for me. Only not_found means I publish none: any other failure leaves my
+// keys unknown (publishedError), and then nothing is sent until they are
+// known, for a node that fails once must not turn encryption off.
 async function loadMyKeys() {
   try { S.e2e.keys = await E2E.loadKeys(S.me.address); } catch (e) { S.e2e.keys = null; }
-  try { S.e2e.published = await api('GET', '/api/keys'); } catch (err) { S.e2e.published = null; }
+  try {
+    S.e2e.published = await api('GET', '/api/keys');
+    S.e2e.publishedError = '';
+  } catch (err) {
+    S.e2e.published = null;
+    S.e2e.publishedError = err instanceof ApiError && err.code === 'not_found' ? '' : e2eWords(err);
+  }
 }
 
 // myKeys is this browser's key set when it is the one I publish, else null.
@@ -747,9 +785,20 @@ function myKeys() {
 
 // myKeysWhy says why myKeys is null.
 function myKeysWhy() {
-  if (!S.e2e.published) return 'you have no keys (create them under Encryption)';
+  if (S.e2e.publishedError) return `your keys cannot be checked now (${S.e2e.publishedError})`;
+  if (!S.e2e.published) return S.e2e.keys ? 'this browser has your keys, but your node publishes none' : 'you have no keys (create them under Encryption)';
   if (!S.e2e.keys) return 'this browser does not have your keys (restore them under Encryption)';
   return 'this browser\'s keys are not the ones you published (restore them under Encryption)';
+}
+
+// myKeysState is how my own keys stand: 'ok' (myKeys), 'unknown' (the node
+// did not say), 'mismatch' (this browser holds keys the node does not
+// publish: none, or others: a choice is needed before anything is sent),
+// or 'none' (no keys here, so clear text).
+function myKeysState() {
+  if (S.e2e.publishedError) return 'unknown';
+  if (myKeys()) return 'ok';
+  return S.e2e.keys ? 'mismatch' : 'none';
 }
 
 const e2eWords = (err) => (err instanceof ApiError ? words(err) : String((err && err.message) || err));
@@ -773,29 +822,46 @@ function peerKeys(addr, fresh) {
 
 // convE2E decides how a message to w goes: {mode: 'e2e', pub} when both
 // have keys and w's are the ones this browser trusts; 'changed' (with the
-// old pin) when w's keys changed since; 'error' when w's keys cannot be
-// known now; 'plain' with why otherwise.
+// old pin) when w's keys changed since; 'gone' (with the old pin) when w
+// published keys this browser pinned and now publishes none: a key change
+// too, never a quiet fall to clear text; 'mine' when my own keys here and
+// on the node disagree; 'error' when keys cannot be known now; 'plain'
+// with why otherwise. Nothing is sent but in 'e2e' and 'plain'.
 async function convE2E(w, fresh) {
+  switch (myKeysState()) {
+    case 'unknown': return { mode: 'error', why: myKeysWhy() };
+    case 'mismatch': return { mode: 'mine', why: myKeysWhy() };
+    case 'none': return { mode: 'plain', why: myKeysWhy() };
+  }
   const mine = myKeys();
-  if (!mine) return { mode: 'plain', why: myKeysWhy() };
   if (w === S.me.address) return { mode: 'e2e', pub: mine };
   const p = await peerKeys(w, fresh);
-  if (p.error) return { mode: 'error', why: p.error };
-  if (!p.pub) return { mode: 'plain', why: `${w} has no keys` };
+  if (p.error) return { mode: 'error', why: `${w}'s keys cannot be fetched now (${p.error})` };
+  if (!p.pub) {
+    const old = E2E.pinOf(S.me.address, w);
+    if (old && old.enc_key_id) return { mode: 'gone', old };
+    return { mode: 'plain', why: `${w} has no keys` };
+  }
   const t = E2E.trust(S.me.address, w, p.pub);
   if (t.state === 'changed') return { mode: 'changed', pub: p.pub, old: t.old };
   return { mode: 'e2e', pub: p.pub };
 }
 
-// refreshConvE2E asks for w's keys again and shows the state in the
+// refreshConvE2E reads my keys and w's again and shows the state in the
 // conversation's header.
 async function refreshConvE2E(w) {
+  await loadMyKeys();
   const st = await convE2E(w, true);
   if (S.thread && S.thread.with === w) {
     S.thread.e2e = st;
     renderE2EBox(w, st);
   }
   return st;
+}
+
+// forgetOpened drops what was opened of w's messages, to open them again.
+function forgetOpened(w) {
+  for (const [id] of S.e2e.opened) { const m = S.msgs.get(id); if (m && m.from === w) S.e2e.opened.delete(id); }
 }
 
 function renderE2EBox(w, st) {
@@ -806,12 +872,31 @@ function renderE2EBox(w, st) {
   } else if (st.mode === 'plain') {
     $e2eBox.replaceChildren(h('p', { class: 'e2e off', 'data-e2e': 'off', text: `Not end-to-end encrypted: ${st.why}.` }));
   } else if (st.mode === 'error') {
-    $e2eBox.replaceChildren(h('p', { class: 'e2e error', 'data-e2e': 'error', text: `End-to-end encryption unknown: ${w}'s keys cannot be fetched now (${st.why}). Nothing is sent until they can.` }));
+    const retry = h('button', { type: 'button', class: 'secondary', text: 'Try again' });
+    retry.addEventListener('click', busy(retry, () => refreshConvE2E(w)));
+    $e2eBox.replaceChildren(h('div', { class: 'e2e error', 'data-e2e': 'error', role: 'alert' },
+      h('p', { text: `End-to-end encryption unknown: ${st.why}. Nothing is sent until it is known.` }), h('div', { class: 'row' }, retry)));
+  } else if (st.mode === 'mine') {
+    $e2eBox.replaceChildren(h('div', { class: 'e2e error', 'data-e2e': 'mine', role: 'alert' },
+      h('p', { text: `Your keys do not match: ${st.why}. Nothing is sent until you choose, under Encryption, to restore your published keys, make new ones, or remove this browser's.` }),
+      h('div', { class: 'row' }, h('a', { href: '#/encryption', text: 'Encryption' }))));
+  } else if (st.mode === 'gone') {
+    const plain = h('button', { type: 'button', class: 'danger', text: 'Send unencrypted from now on' });
+    plain.addEventListener('click', busy(plain, async () => {
+      E2E.unpin(S.me.address, w);
+      await refreshConvE2E(w);
+      announce(`Messages to ${w} are sent unencrypted from now on.`);
+    }));
+    $e2eBox.replaceChildren(h('div', { class: 'e2e changed', 'data-e2e': 'gone', role: 'alert' },
+      h('p', {}, h('strong', { text: `${w}'s keys have been removed.` }),
+        ' They may have removed them, or someone in between may hide them to read what you write. Ask them another way than fednode. Nothing is sent to them until you choose.'),
+      h('dl', {}, h('dt', { text: 'Old fingerprint' }), h('dd', {}, h('code', { class: 'fp old', text: st.old.fingerprint }))),
+      h('div', { class: 'row' }, plain)));
   } else {
     const accept = h('button', { type: 'button', text: 'Accept new key' });
     accept.addEventListener('click', busy(accept, async () => {
       E2E.pin(S.me.address, w, st.pub);
-      for (const [id] of S.e2e.opened) { const m = S.msgs.get(id); if (m && m.from === w) S.e2e.opened.delete(id); }
+      forgetOpened(w);
       await refreshConvE2E(w);
       renderThread();
       announce(`You accepted ${w}'s new key.`);
@@ -833,7 +918,8 @@ function lockMark() { return h('span', { class: 'lock', role: 'img', 'aria-label
 // sealedView is how an E2E message shows: opened (with its lock), being
 // opened, or why it cannot be.
 function sealedView(m) {
-  const o = S.e2e.opened.get(m.id);
+  let o = S.e2e.opened.get(m.id);
+  if (o && !sameOpened(o, m)) { S.e2e.opened.delete(m.id); o = null; } // another message under the same id
   if (!o) {
     openLater(m);
     return { body: h('div', { class: 'body e2e-pending', text: 'Decrypting…' }), tags: [], marks: [lockMark()] };
@@ -842,6 +928,11 @@ function sealedView(m) {
   return { body: h('div', { class: 'body', text: o.content }), tags: o.tags, marks: [lockMark(), o.warn && h('span', { class: 'e2e-warn', text: o.warn })] };
 }
 
+// openedOf is what an opened entry was opened from: a message is the same
+// only if its id, sender, recipient and signature are.
+function openedOf(m) { return { from: m.from, to: m.to, sig: m.e2e && m.e2e.signature }; }
+function sameOpened(o, m) { const x = openedOf(m); return o.from === x.from && o.to === x.to && o.sig === x.sig; }
+
 const opening = new Set();
 
 function openLater(m) {
@@ -849,15 +940,16 @@ function openLater(m) {
   opening.add(m.id);
   openMessage(m).then((o) => {
     opening.delete(m.id);
-    S.e2e.opened.set(m.id, o);
+    S.e2e.opened.set(m.id, { ...o, ...openedOf(m) });
     const li = document.querySelector(`li[data-id="${CSS.escape(m.id)}"]`);
     if (li && S.msgs.has(m.id)) li.replaceWith(messageItem(S.msgs.get(m.id)));
   });
 }
 
 // openMessage opens m with this browser's keys against the sender's
-// signing key: the one they publish, or the one this browser pinned (a
-// message from before a key change). It never throws.
+// signing key: the one they publish, or one this browser pinned. A pinned
+// key that has since been replaced opens only messages made (by their id's
+// time) before its replacement without a warning. It never throws.
 async function openMessage(m) {
   const mine = S.e2e.keys;
   if (!mine) return { error: 'this browser has no end-to-end keys (set them up under Encryption)' };
@@ -868,12 +960,18 @@ async function openMessage(m) {
     } else {
       let p = await peerKeys(m.from, false);
       if (p.pub && p.pub.sigID !== m.e2e.sig_key) p = await peerKeys(m.from, true);
-      const pinned = E2E.pinOf(S.me.address, m.from);
-      if (p.pub && p.pub.sigID === m.e2e.sig_key) {
+      const sigID = m.e2e && m.e2e.sig_key;
+      const pinned = E2E.pinnedSigner(S.me.address, m.from, sigID);
+      if (pinned) {
+        sender = pinned;
+        // The pinned key trusted now is replaced once they publish others.
+        const until = pinned.until || (p.pub && p.pub.sigID !== sigID ? p.pub.createdAt : '') || (!p.pub && !p.error ? 'removed' : '');
+        const t = E2E.idTime(m.id);
+        if (until === 'removed') warn = 'signed with a key the sender no longer publishes';
+        else if (until && !(t < Date.parse(until))) warn = 'signed with an old key after it was replaced';
+      } else if (p.pub && p.pub.sigID === sigID) {
         sender = p.pub;
         if (E2E.trust(S.me.address, m.from, p.pub).state === 'changed') warn = 'signed with a new key you have not accepted';
-      } else if (pinned && pinned.sig_key_id === m.e2e.sig_key && pinned.sig_key) {
-        sender = { sigID: pinned.sig_key_id, sig: E2E.unb64(pinned.sig_key) };
       } else if (p.error) {
         return { error: `the sender's keys cannot be fetched (${p.error})` };
       } else if (!p.pub) {
@@ -888,6 +986,15 @@ async function openMessage(m) {
   }
 }
 
+// backupUsername is the hidden user name of the backup forms, so that a
+// password manager files the passphrase under "<address> (end-to-end
+// backup)", apart from the login: the passphrase must never be offered to
+// the login form (the node would see it), nor the password to these forms.
+function backupUsername() {
+  return h('input', { type: 'text', name: 'backup-username', autocomplete: 'username', value: `${S.me.address} (end-to-end backup)`,
+    readonly: true, hidden: true, tabindex: -1, 'aria-hidden': 'true' });
+}
+
 async function renderEncryption() {
   S.thread = null;
   await loadMyKeys();
@@ -899,6 +1006,15 @@ async function renderEncryption() {
       : h('p', { id: 'e2e-mine', 'data-state': 'none', text: `Not set up in this browser: ${myKeysWhy()}.` }),
     h('p', { class: 'hint', text: 'People compare fingerprints to be sure they write to each other and not to someone in between.' }));
 
+  // My keys are unknown (the node failed to say): no form, for "create"
+  // would replace keys that may well exist. Only a retry.
+  if (S.e2e.publishedError) {
+    const retry = h('button', { type: 'button', text: 'Try again' });
+    retry.addEventListener('click', busy(retry, renderEncryption));
+    show('Encryption', h('h1', { text: 'End-to-end encryption' }), mineBox, h('div', { class: 'row' }, retry));
+    return;
+  }
+
   // Restore: the node has keys with a backup, and this browser lacks them.
   let restoreForm = null;
   if (pub && pub.backup && !mine) {
@@ -908,7 +1024,7 @@ async function renderEncryption() {
     const go = h('button', { type: 'submit', text: 'Restore my keys' });
     restoreForm = h('form', { class: 'card', id: 'e2e-restore', 'aria-labelledby': 'e2e-restore-h' }, h('h2', { id: 'e2e-restore-h', text: 'Restore your keys from the backup' }),
       h('p', { class: 'hint', text: 'Your node keeps a copy of your keys sealed with your passphrase; it cannot open it.' }),
-      field('Passphrase', pass), note, err, h('div', { class: 'row' }, go));
+      backupUsername(), field('Passphrase', pass), note, err, h('div', { class: 'row' }, go));
     restoreForm.addEventListener('submit', busy(go, async () => {
       showError(err, null);
       note.textContent = 'Opening the backup…';
@@ -937,7 +1053,7 @@ async function renderEncryption() {
     h('h2', { id: 'e2e-create-h', text: pub ? 'Make new keys' : 'Create your keys' }),
     h('p', { class: 'hint', text: pub ? 'Your contacts will see that your keys changed, and messages sealed to your old keys can no longer be read here.'
       : 'Your messages to people who have keys too are then encrypted in this browser: the nodes carry them but cannot read them.' }),
-    field('Passphrase for the backup', p1, 'At least 10 characters. It is needed to use your keys in another browser; the node never sees it, and nobody can recover it for you.'),
+    backupUsername(), field('Passphrase for the backup', p1, 'At least 10 characters. It is needed to use your keys in another browser; the node never sees it, and nobody can recover it for you.'),
     field('The passphrase again', p2), note, err, h('div', { class: 'row' }, make));
   createForm.addEventListener('submit', busy(make, async () => {
     showError(err, null);
@@ -962,10 +1078,10 @@ async function renderEncryption() {
 
   // Remove: the node's copy and this browser's.
   const delErr = errorBox();
-  const del = pub && h('section', { class: 'card', 'aria-labelledby': 'e2e-del-h' }, h('h2', { id: 'e2e-del-h', text: 'Remove your keys' }),
+  const del = (pub || S.e2e.keys) && h('section', { class: 'card', 'aria-labelledby': 'e2e-del-h' }, h('h2', { id: 'e2e-del-h', text: 'Remove your keys' }),
     h('p', { class: 'hint', text: 'Your messages are sent in clear again, and encrypted messages you have can no longer be read here.' }), delErr,
     h('div', { class: 'row' }, confirmButton('Remove my keys', 'Remove my end-to-end keys', async () => {
-      await api('DELETE', '/api/keys');
+      if (pub) await api('DELETE', '/api/keys');
       await E2E.forgetKeys(S.me.address);
       S.e2e.opened.clear();
       announce('Your keys are removed.');
@@ -1044,6 +1160,7 @@ async function renderPrivacy() {
     showError(delErr, null);
     try {
       await api('DELETE', '/api/me', { password: pw.value });
+      await forgetE2E(S.me.address);
       sessionEnded('Your account is deleted.');
     } catch (err) { showError(delErr, err); }
   }));
@@ -1214,7 +1331,7 @@ async function route() {
   }
   if (!S.me) return; // boot finishes first
   try {
-    if (hash.startsWith('#/c/')) await renderConversation(decodeURIComponent(hash.slice(4)));
+    if (hash.startsWith('#/c/')) await openConversation(hash.slice(4));
     else if (hash === '#/privacy') await renderPrivacy();
     else if (hash === '#/encryption') await renderEncryption();
     else if (hash === '#/admin' && S.me.role === 'admin') await renderAdmin();

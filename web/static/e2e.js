@@ -29,6 +29,12 @@ export const BACKUP_MAX_ITER = 10000000; // fednode.BackupMaxIter
 export const MAX_CONTENT_CHARS = 10000; // fednode.MaxContentChars
 export const MAX_TAGS = 10; // fednode.MaxTags
 const WRAPPED_LEN = 512; // fednode.E2EWrappedLen
+const MAX_KEYS = 4; // fednode.E2EMaxKeys
+const NONCE_LEN = 12; // fednode.E2ENonceLen
+const SIGNATURE_LEN = 64; // fednode.E2ESignatureLen
+const MAX_CIPHERTEXT = 64 << 10; // fednode.E2EMaxCiphertext
+const MIN_SALT = 16, MAX_SALT = 64; // fednode.BackupMinSalt, BackupMaxSalt
+const KEY_ID = /^[A-Za-z0-9_-]{43}$/; // fednode.ValidKeyID
 const ID_ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ'; // Crockford base32, as message.go
 
 const RSA = { name: 'RSA-OAEP', hash: 'SHA-256' };
@@ -91,6 +97,14 @@ export function newID(now) {
   return s;
 }
 
+// idTime is fednode.IDTime: the milliseconds newID wrote into id, or NaN.
+export function idTime(id) {
+  if (typeof id !== 'string' || !/^[0-7][0-9A-HJKMNP-TV-Z]{25}$/.test(id)) return NaN;
+  let ms = 0;
+  for (const c of id.slice(0, 10)) ms = ms * 32 + ID_ALPHABET.indexOf(c);
+  return ms;
+}
+
 // ---- the byte layouts of the spec ---------------------------------------------
 
 // aad is fednode.E2EAAD: lines joined by "\n", no final newline.
@@ -114,6 +128,14 @@ function backupAAD(address, encID, sigID) {
 
 // ---- content rules (message.go) ----------------------------------------------
 
+// BLANK is Go's unicode.IsSpace set, which strings.TrimSpace (and so
+// fednode.NormalizeContent) trims: not JavaScript's trim(), which also
+// trims U+FEFF and would refuse a message Go accepts.
+const BLANK = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/;
+
+// isBlank is strings.TrimSpace(s) === "".
+export function isBlank(s) { return BLANK.test(s); }
+
 // checkContent is fednode.NormalizeContent: NULs removed, not blank, at
 // most MAX_CONTENT_CHARS characters, well-formed text. The composer applies
 // it to every message, sealed or not; the page applies it to what it opens.
@@ -121,7 +143,7 @@ export function checkContent(s) {
   if (typeof s !== 'string') throw new E2EError('invalid_content', 'The message is not text.');
   const text = s.replaceAll('\u0000', '');
   if (text.isWellFormed && !text.isWellFormed()) throw new E2EError('invalid_encoding', 'The text contains characters that cannot be sent.');
-  if (text.trim() === '') throw new E2EError('invalid_content', 'The message is empty.');
+  if (isBlank(text)) throw new E2EError('invalid_content', 'The message is empty.');
   const n = [...text].length;
   if (n > MAX_CONTENT_CHARS) throw new E2EError('invalid_content', `A message is at most 10,000 characters; this one has ${n}.`);
   return text;
@@ -148,12 +170,30 @@ export function checkTags(tags) {
 export async function publicKeys(doc, address) {
   if (!doc || doc.address !== address) throw new E2EError('bad_document', `the key document is not for ${address}`);
   const enc = unb64(doc.enc_key, 'enc_key'), sig = unb64(doc.sig_key, 'sig_key');
+  await checkKinds(enc, sig);
   const encID = await keyID(enc), sigID = await keyID(sig);
   const fp = await fingerprint(encID, sigID);
   if (encID !== doc.enc_key_id || sigID !== doc.sig_key_id || fp !== doc.fingerprint) {
     throw new E2EError('bad_document', 'the key document\'s ids or fingerprint are not its keys\'');
   }
-  return { address, enc, sig, encID, sigID, fingerprint: fp };
+  return { address, enc, sig, encID, sigID, fingerprint: fp, createdAt: String(doc.created_at || '') };
+}
+
+// checkKinds is fednode.CheckPublicKeys (§5.2): enc is an RSA-4096 key with
+// exponent 65537, sig an ECDSA P-256 key, both as SPKI. A key of another
+// size or curve would otherwise be used as given.
+export async function checkKinds(enc, sig) {
+  let e;
+  try { e = await subtle().importKey('spki', enc, RSA, true, ['encrypt']); } catch (err) {
+    throw new E2EError('bad_key_kind', 'the encryption key is not an RSA key');
+  }
+  const x = e.algorithm.publicExponent;
+  if (e.algorithm.modulusLength !== 4096 || hex(x).replace(/^(00)+/, '') !== '010001') {
+    throw new E2EError('bad_key_kind', 'the encryption key is not RSA-4096 with exponent 65537');
+  }
+  try { await subtle().importKey('spki', sig, EC, false, ['verify']); } catch (err) {
+    throw new E2EError('bad_key_kind', 'the signing key is not an ECDSA P-256 key');
+  }
 }
 
 // generate makes a new key pair of each kind. The private keys come back
@@ -187,7 +227,9 @@ export async function importPrivate(enc, sig, encPkcs8, sigPkcs8) {
 // ---- backup ------------------------------------------------------------------
 
 async function kek(passphrase, salt, iterations, usage) {
-  const base = await subtle().importKey('raw', te.encode(passphrase), 'PBKDF2', false, ['deriveKey']);
+  // NFC first (§5.7): the same passphrase typed on two keyboards, composed
+  // or decomposed, makes the same key, here and in fedctl.
+  const base = await subtle().importKey('raw', te.encode(passphrase.normalize('NFC')), 'PBKDF2', false, ['deriveKey']);
   return subtle().deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, base, { name: 'AES-GCM', length: 256 }, false, [usage]);
 }
 
@@ -209,7 +251,7 @@ export async function openBackup(address, pub, backup, passphrase) {
     throw new E2EError('bad_backup', `the backup's key derivation has ${backup.iterations} iterations; at least ${BACKUP_MIN_ITER} are needed`);
   }
   const salt = unb64(backup.salt, 'backup.salt'), nonce = unb64(backup.nonce, 'backup.nonce'), ct = unb64(backup.ciphertext, 'backup.ciphertext');
-  if (salt.length < 16 || nonce.length !== 12) throw new E2EError('bad_backup', 'the backup is malformed');
+  if (salt.length < MIN_SALT || salt.length > MAX_SALT || nonce.length !== NONCE_LEN || ct.length < 17) throw new E2EError('bad_backup', 'the backup is malformed');
   const k = await kek(passphrase, salt, backup.iterations, 'decrypt');
   let plain;
   try {
@@ -221,7 +263,25 @@ export async function openBackup(address, pub, backup, passphrase) {
   try { p = strictObject(JSON.parse(td.decode(plain)), ['enc', 'sig']); } catch (e) {
     throw new E2EError('bad_backup', 'the backup\'s contents are malformed');
   }
-  return importPrivate(pub.enc, pub.sig, unb64(p.enc, 'enc'), unb64(p.sig, 'sig'));
+  const keys = await importPrivate(pub.enc, pub.sig, unb64(p.enc, 'enc'), unb64(p.sig, 'sig'));
+  if (!(await matches(keys, pub))) throw new E2EError('bad_backup', 'the backup holds other keys than the published ones');
+  return keys;
+}
+
+// matches reports whether the private keys of keys are pub's, without
+// exporting them: random bytes signed with one verify with the other, and
+// random bytes sealed to pub.enc open with keys.encPriv.
+async function matches(keys, pub) {
+  try {
+    const probe = random(32);
+    const sigPub = await subtle().importKey('spki', pub.sig, EC, false, ['verify']);
+    if (!(await subtle().verify(ECSIGN, sigPub, await subtle().sign(ECSIGN, keys.sigPriv, probe), probe))) return false;
+    const encPub = await subtle().importKey('spki', pub.enc, RSA, false, ['encrypt']);
+    const back = new Uint8Array(await subtle().decrypt(RSA, keys.encPriv, await subtle().encrypt(RSA, encPub, probe)));
+    return back.length === probe.length && back.every((b, i) => b === probe[i]);
+  } catch (err) {
+    return false;
+  }
 }
 
 function strictObject(v, names) {
@@ -253,12 +313,35 @@ export async function seal(id, from, to, mine, theirs, content, tags) {
   return e;
 }
 
+// validate is fednode.E2E.Validate: the structure rules, before any
+// cryptography, so that a payload a node would refuse is refused here too.
+export function validate(e) {
+  const bad = (why) => { throw new E2EError('malformed', 'the payload is malformed: ' + why); };
+  if (!e || typeof e !== 'object' || Array.isArray(e)) bad('not an object');
+  try { strictObject(e, ['v', 'sig_key', 'keys', 'nonce', 'ciphertext', 'signature']); } catch (err) { bad(err.message); }
+  if (e.v !== VERSION) bad(`v must be ${VERSION}`);
+  if (typeof e.sig_key !== 'string' || !KEY_ID.test(e.sig_key)) bad('sig_key is not a key id');
+  if (!Array.isArray(e.keys) || e.keys.length < 1 || e.keys.length > MAX_KEYS) bad(`keys must hold 1 to ${MAX_KEYS} wrapped keys`);
+  const len = (x, what) => unb64(x, what).length;
+  if (len(e.nonce, 'nonce') !== NONCE_LEN) bad(`the nonce must be ${NONCE_LEN} bytes`);
+  const n = len(e.ciphertext, 'ciphertext');
+  if (n < 17 || n > MAX_CIPHERTEXT) bad(`the ciphertext must be 17 to ${MAX_CIPHERTEXT} bytes`);
+  if (len(e.signature, 'signature') !== SIGNATURE_LEN) bad(`the signature must be ${SIGNATURE_LEN} bytes`);
+  const seen = new Set();
+  for (const k of e.keys) {
+    if (!k || typeof k !== 'object' || typeof k.key_id !== 'string' || !KEY_ID.test(k.key_id)) bad('a wrapped key has no key id');
+    if (seen.has(k.key_id)) bad('a key id appears twice');
+    if (len(k.wrapped, 'wrapped') !== WRAPPED_LEN) bad(`a wrapped key must be ${WRAPPED_LEN} bytes`);
+    seen.add(k.key_id);
+  }
+  return e;
+}
+
 // open opens message m's payload with my kept keys, checking it against the
 // sender's publicKeys (sender). It returns {content, tags} or throws an
 // E2EError saying why.
 export async function open(m, mine, sender) {
-  const e = m.e2e;
-  if (!e || e.v !== VERSION || !Array.isArray(e.keys)) throw new E2EError('malformed', 'the payload is malformed');
+  const e = validate(m.e2e);
   const mineWrapped = e.keys.find((k) => k && k.key_id === mine.encID);
   if (!mineWrapped) throw new E2EError('not_for_this_key', 'not for this device\'s key');
   if (e.sig_key !== sender.sigID) throw new E2EError('unknown_signing_key', 'signed with a key the sender does not publish (now)');
@@ -281,10 +364,14 @@ export async function open(m, mine, sender) {
     throw new E2EError('open_failed', 'the ciphertext does not open (altered, or moved from another message)');
   }
   let p;
-  try { p = strictObject(JSON.parse(td.decode(plain)), ['content', 'tags']); } catch (err) {
+  try {
+    p = JSON.parse(td.decode(plain));
+    // tags may be absent or null, as Go's plaintext allows (§5.3).
+    strictObject(p, 'tags' in p ? ['content', 'tags'] : ['content']);
+  } catch (err) {
     throw new E2EError('malformed', 'the sealed message is malformed');
   }
-  return { content: checkContent(p.content), tags: checkTags(p.tags) };
+  return { content: checkContent(p.content), tags: checkTags(p.tags ?? []) };
 }
 
 // ---- storage: IndexedDB (keys), localStorage (pins) -------------------------
@@ -322,28 +409,68 @@ export async function loadKeys(address) { return (await tx('readonly', (s) => s.
 export function forgetKeys(address) { return tx('readwrite', (s) => s.delete(address)); }
 
 // Pins: what this browser has seen of each contact's keys (trust on first
-// use), per logged-in address: contact → {enc_key_id, sig_key_id, fingerprint}.
+// use), per logged-in address: contact → {enc_key_id, sig_key_id,
+// fingerprint, sig_key, previous}. previous lists the signing keys trusted
+// before, each with until, when the contact's next document was made:
+// messages signed earlier still verify, later ones only with a warning. A
+// pin without enc_key_id is a contact whose keys were let go ("send
+// unencrypted"); only its previous keys are kept.
 const pinsKey = (me) => 'fednode.e2e.pins.' + me;
 
 function pins(me) {
   try { return JSON.parse(localStorage.getItem(pinsKey(me)) || '{}'); } catch (e) { return {}; }
 }
 
+function savePins(me, p) { localStorage.setItem(pinsKey(me), JSON.stringify(p)); }
+
 export function pinOf(me, contact) { return pins(me)[contact] || null; }
 
+// retire is old's signing keys, the current one trusted until until.
+function retire(old, until) {
+  const prev = (old && Array.isArray(old.previous)) ? old.previous.slice() : [];
+  if (old && old.sig_key_id && old.sig_key) prev.push({ sig_key_id: old.sig_key_id, sig_key: old.sig_key, until });
+  return prev;
+}
+
+// pin trusts pub (publicKeys) as contact's keys, keeping the keys trusted
+// before as previous, valid until pub's document was made.
 export function pin(me, contact, pub) {
   const p = pins(me);
-  // The signing key itself is kept, so that messages signed before a key
-  // change still verify against the key that was trusted then.
-  p[contact] = { enc_key_id: pub.encID, sig_key_id: pub.sigID, fingerprint: pub.fingerprint, sig_key: b64(pub.sig) };
-  localStorage.setItem(pinsKey(me), JSON.stringify(p));
+  const old = p[contact];
+  const previous = old && old.sig_key_id !== pub.sigID ? retire(old, pub.createdAt || new Date().toISOString()) : ((old && old.previous) || []);
+  p[contact] = { enc_key_id: pub.encID, sig_key_id: pub.sigID, fingerprint: pub.fingerprint, sig_key: b64(pub.sig), previous };
+  savePins(me, p);
 }
+
+// unpin lets contact's keys go, when they publish none any more and the
+// user chose to write in clear: the keys trusted so far stay, as previous.
+export function unpin(me, contact) {
+  const p = pins(me);
+  if (!p[contact]) return;
+  p[contact] = { previous: retire(p[contact], new Date().toISOString()) };
+  savePins(me, p);
+}
+
+// forgetPins drops every pin this browser keeps for me.
+export function forgetPins(me) { localStorage.removeItem(pinsKey(me)); }
 
 // trust compares a contact's current keys with the pin, pinning them the
 // first time: {state: 'new'|'same'|'changed', old?: pin}.
 export function trust(me, contact, pub) {
   const old = pinOf(me, contact);
-  if (!old) { pin(me, contact, pub); return { state: 'new' }; }
+  if (!old || !old.enc_key_id) { pin(me, contact, pub); return { state: 'new' }; }
   if (old.enc_key_id === pub.encID && old.sig_key_id === pub.sigID) return { state: 'same' };
   return { state: 'changed', old };
+}
+
+// pinnedSigner finds the signing key sigID among contact's pinned keys:
+// {sig, until} (until: '' while it is the key trusted now), or null.
+export function pinnedSigner(me, contact, sigID) {
+  const p = pinOf(me, contact);
+  if (!p) return null;
+  if (p.sig_key_id === sigID && p.sig_key) return { sigID, sig: unb64(p.sig_key, 'sig_key'), until: '' };
+  for (const x of p.previous || []) {
+    if (x && x.sig_key_id === sigID && x.sig_key) return { sigID, sig: unb64(x.sig_key, 'sig_key'), until: x.until || '' };
+  }
+  return null;
 }
