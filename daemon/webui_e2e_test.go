@@ -3,6 +3,15 @@ package daemon_test
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/pbkdf2"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"io/fs"
@@ -468,4 +477,309 @@ func TestWebUIE2EProtocolVectors(t *testing.T) {
 	if got.Wrong != "wrong_passphrase" || got.Moved != "bad_signature" {
 		t.Fatalf("a wrong passphrase: %q; a zero signature: %q", got.Wrong, got.Moved)
 	}
+}
+
+// sealRaw seals plain, any JSON, as an E2E message from own to recipient
+// (and own), as a client would: for plaintexts e2e.Seal does not make.
+func sealRaw(t *testing.T, id string, from, to fednode.Address, plain []byte, recipient *e2e.PublicKeys, own *e2e.Keys) *fednode.E2E {
+	t.Helper()
+	dataKey, nonce := make([]byte, 32), make([]byte, fednode.E2ENonceLen)
+	rand.Read(dataKey)
+	rand.Read(nonce)
+	e := &fednode.E2E{V: fednode.E2EVersion, SigKey: own.Public().SigKeyID(), Nonce: nonce}
+	var ids []string
+	for _, p := range []*e2e.PublicKeys{recipient, own.Public()} {
+		w, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, p.Enc, dataKey, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Keys = append(e.Keys, fednode.E2EKey{KeyID: p.EncKeyID(), Wrapped: w})
+		ids = append(ids, p.EncKeyID())
+	}
+	e.Ciphertext = gcmSeal(t, dataKey, nonce, plain, fednode.E2EAAD(id, from, to, e.SigKey, ids))
+	digest := sha256.Sum256(fednode.E2ESignedBytes(id, from, to, e))
+	r, s, err := ecdsa.Sign(rand.Reader, own.Sig, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Signature = make([]byte, fednode.E2ESignatureLen)
+	r.FillBytes(e.Signature[:32])
+	s.FillBytes(e.Signature[32:])
+	return e
+}
+
+func gcmSeal(t *testing.T, key, nonce, plain, aad []byte) []byte {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return aead.Seal(nil, nonce, plain, aad)
+}
+
+// docOf is a key document of raw SPKI keys, with their true ids.
+func docOf(addr fednode.Address, enc, sig []byte) string {
+	encID, sigID := fednode.KeyID(enc), fednode.KeyID(sig)
+	b, _ := json.Marshal(map[string]any{"address": addr.String(), "enc_key": enc, "sig_key": sig, "enc_key_id": encID, "sig_key_id": sigID,
+		"fingerprint": fednode.Fingerprint(encID, sigID), "created_at": time.Now().UTC().Format(time.RFC3339Nano)})
+	return string(b)
+}
+
+func spki(t *testing.T, pub any) []byte {
+	t.Helper()
+	b, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestWebUIE2EClientRules: the page applies Go's rules, byte for byte,
+// where they decide what is shown or trusted: the blank-content rule, the
+// key kinds, the payload's structure, plaintexts without tags, the
+// backup's salt bound and contents, passphrase normalisation, and the pins
+// that keep a contact's earlier signing keys with the date they ended.
+func TestWebUIE2EClientRules(t *testing.T) {
+	browser := newBrowser(t)
+	n := startNode(t)
+	page := newTab(t, browser, "page")
+	page.do("open the page", chromedp.Navigate(n.url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	alice := fednode.Address{User: "alice", Domain: "a.example"}
+	bob := fednode.Address{User: "bob", Domain: "b.example"}
+
+	{ // blank is Go's unicode.IsSpace
+		var jsBlank []int
+		page.evalJSON("blank code points", `const out = [];
+			for (let c = 1; c < 0x10000; c++) {
+				if (c >= 0xd800 && c < 0xe000) continue;
+				try { E.checkContent(String.fromCharCode(c)) } catch (e) { if (e.code === 'invalid_content') out.push(c) }
+			}
+			return out`, &jsBlank)
+		var goBlank []int
+		for c := rune(1); c < 0x10000; c++ {
+			if (c < 0xd800 || c >= 0xe000) && strings.TrimSpace(string(c)) == "" {
+				goBlank = append(goBlank, int(c))
+			}
+		}
+		if jsBlank, goBlank := jsValue(t, jsBlank), jsValue(t, goBlank); jsBlank != goBlank {
+			t.Errorf("blank code points: the page's %s, Go's %s", jsBlank, goBlank)
+		}
+		var got []string
+		page.evalJSON("content rules", `return ['\ufeff', '\u0085 ', ' \u200b '].map(s => { try { return E.checkContent(s) === s ? 'ok' : 'changed' } catch (e) { return e.code } })`, &got)
+		for i, s := range []string{"\ufeff", "\u0085 ", " \u200b "} {
+			_, err := fednode.NormalizeContent(s)
+			if want := map[bool]string{true: "ok", false: "invalid_content"}[err == nil]; got[i] != want {
+				t.Errorf("content %q: the page says %s, Go %v", s, got[i], err)
+			}
+		}
+	}
+
+	aliceKeys, bobKeys := newE2EKeys(t), newE2EKeys(t)
+	alicePub, bobPub := aliceKeys.Public(), bobKeys.Public()
+	aliceDoc := docOf(alice, alicePub.EncSPKI, alicePub.SigSPKI)
+	page.evalJSON("bob's keys in the page", `window.bob = await E.importPrivate(E.unb64(`+jsValue(t, bobPub.EncSPKI)+`), E.unb64(`+jsValue(t, bobPub.SigSPKI)+`), E.unb64(`+
+		jsValue(t, pkcs8(t, bobKeys.Enc))+`), E.unb64(`+jsValue(t, pkcs8(t, bobKeys.Sig))+`)); return null`, nil)
+
+	{ // key kinds
+		small, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e3 := &rsa.PublicKey{N: alicePub.Enc.N, E: 3}
+		for name, doc := range map[string]string{
+			"RSA-2048":      docOf(alice, spki(t, &small.PublicKey), alicePub.SigSPKI),
+			"exponent 3":    docOf(alice, spki(t, e3), alicePub.SigSPKI),
+			"P-384":         docOf(alice, alicePub.EncSPKI, spki(t, &p384.PublicKey)),
+			"sig as enc":    docOf(alice, alicePub.SigSPKI, alicePub.SigSPKI),
+			"enc as signer": docOf(alice, alicePub.EncSPKI, alicePub.EncSPKI),
+		} {
+			if fednode.CheckPublicKeys(mustKey(t, doc, "enc_key"), mustKey(t, doc, "sig_key")) == nil {
+				t.Fatalf("%s: Go accepts it", name)
+			}
+			var code string
+			page.evalJSON(name, `try { await E.publicKeys(`+doc+`, `+js(alice.String())+`); return 'accepted' } catch (e) { return e.code }`, &code)
+			if code != "bad_key_kind" {
+				t.Errorf("a key document (%s): %q, want bad_key_kind", name, code)
+			}
+		}
+		var code string
+		page.evalJSON("the right kinds", `try { await E.publicKeys(`+aliceDoc+`, `+js(alice.String())+`); return 'accepted' } catch (e) { return e.code }`, &code)
+		if code != "accepted" {
+			t.Fatalf("alice's document: %q", code)
+		}
+	}
+
+	id := fednode.NewID(time.Now())
+	msgJS := func(e *fednode.E2E) string {
+		return jsValue(t, map[string]any{"id": id, "from": alice.String(), "to": bob.String(), "e2e": e})
+	}
+	openJS := func(what, msg string) (out struct {
+		Content string
+		Tags    []string
+		Code    string
+	}) {
+		page.evalJSON(what, `try { return await E.open(`+msg+`, window.bob, await E.publicKeys(`+aliceDoc+`, `+js(alice.String())+`)) } catch (e) { return { code: e.code } }`, &out)
+		return out
+	}
+
+	{ // plaintext without tags
+		for _, plain := range []string{`{"content":"no tags here"}`, `{"content":"no tags here","tags":null}`} {
+			e := sealRaw(t, id, alice, bob, []byte(plain), bobPub, aliceKeys)
+			if content, tags, err := e2e.Open(id, alice, bob, e, bobKeys, alicePub); err != nil || content != "no tags here" || len(tags) != 0 {
+				t.Fatalf("Go opens %s as %q %v %v", plain, content, tags, err)
+			}
+			if o := openJS(plain, msgJS(e)); o.Code != "" || o.Content != "no tags here" || len(o.Tags) != 0 || o.Tags == nil {
+				t.Errorf("the page opens %s as %+v", plain, o)
+			}
+		}
+		e := sealRaw(t, id, alice, bob, []byte(`{"content":"x","tags":[],"more":1}`), bobPub, aliceKeys)
+		if o := openJS("an unknown member", msgJS(e)); o.Code != "malformed" {
+			t.Errorf("the page opens a plaintext with an unknown member: %+v", o)
+		}
+	}
+
+	{ // structure before cryptography
+		good, err := e2e.Seal(id, alice, bob, "structure", nil, []*e2e.PublicKeys{bobPub}, aliceKeys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o := openJS("the good one", msgJS(good)); o.Code != "" || o.Content != "structure" {
+			t.Fatalf("the page opens the well-formed message as %+v", o)
+		}
+		spare := fednode.E2EKey{KeyID: fednode.KeyID([]byte("spare")), Wrapped: make([]byte, fednode.E2EWrappedLen)}
+		for name, bend := range map[string]func(e *fednode.E2E){
+			"an 11-byte nonce":       func(e *fednode.E2E) { e.Nonce = e.Nonce[:11] },
+			"a 63-byte signature":    func(e *fednode.E2E) { e.Signature = e.Signature[:63] },
+			"a 511-byte wrapped key": func(e *fednode.E2E) { e.Keys[0].Wrapped = e.Keys[0].Wrapped[:511] },
+			"a key id twice":         func(e *fednode.E2E) { e.Keys = append(e.Keys, e.Keys[0]) },
+			"five keys": func(e *fednode.E2E) {
+				for i := 0; len(e.Keys) < 5; i++ {
+					k := spare
+					k.KeyID = fednode.KeyID([]byte{byte(i)})
+					e.Keys = append(e.Keys, k)
+				}
+			},
+			"no keys":            func(e *fednode.E2E) { e.Keys = nil },
+			"a bad key id":       func(e *fednode.E2E) { e.Keys[0].KeyID = "short" },
+			"a bad sig_key":      func(e *fednode.E2E) { e.SigKey = "short" },
+			"a short ciphertext": func(e *fednode.E2E) { e.Ciphertext = e.Ciphertext[:16] },
+		} {
+			e := *good
+			e.Keys = append([]fednode.E2EKey(nil), good.Keys...)
+			bend(&e)
+			if e.Validate() == nil {
+				t.Fatalf("%s: Go's Validate accepts it", name)
+			}
+			if o := openJS(name, msgJS(&e)); o.Code != "malformed" {
+				t.Errorf("a payload with %s: %+v, want malformed", name, o)
+			}
+		}
+	}
+
+	{ // backup
+		const pass = "caf\u00e9 cr\u00e8me passphrase"
+		b, err := e2e.WrapBackup(pass, alice, aliceKeys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		open := func(what string, b *fednode.KeyBackup, pass string) (code string) {
+			page.evalJSON(what, `try { const k = await E.openBackup(`+js(alice.String())+`, await E.publicKeys(`+aliceDoc+`, `+js(alice.String())+`), `+
+				jsValue(t, b)+`, `+js(pass)+`); return k.fingerprint } catch (e) { return e.code }`, &code)
+			return code
+		}
+		// NFC: the decomposed spelling opens what the composed one sealed.
+		if got := open("decomposed passphrase", b, "cafe\u0301 cre\u0300me passphrase"); got != alicePub.Fingerprint() {
+			t.Errorf("the passphrase in decomposed form: %q", got)
+		}
+		long := *b
+		long.Salt = make([]byte, fednode.BackupMaxSalt+1)
+		if long.Validate() == nil {
+			t.Fatal("Go accepts a 65-byte salt")
+		}
+		if got := open("a 65-byte salt", &long, pass); got != "bad_backup" {
+			t.Errorf("a 65-byte salt: %q, want bad_backup", got)
+		}
+		// A backup whose AAD names alice's keys but that holds bob's.
+		plain, err := e2e.MarshalPrivate(bobKeys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := *b
+		kek, err := pbkdf2.Key(sha256.New, pass, other.Salt, other.Iterations, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other.Ciphertext = gcmSeal(t, kek, other.Nonce, plain, e2e.BackupAAD(alice, alicePub.EncKeyID(), alicePub.SigKeyID()))
+		if _, err := e2e.UnwrapBackup(pass, alice, alicePub.EncKeyID(), alicePub.SigKeyID(), &other); err == nil {
+			t.Fatal("Go restores a backup of other keys")
+		}
+		if got := open("other keys", &other, pass); got != "bad_backup" {
+			t.Errorf("a backup of other keys: %q, want bad_backup", got)
+		}
+	}
+
+	{ // id time
+		id := fednode.NewID(time.Now())
+		var ms int64
+		page.evalJSON("idTime", `return E.idTime(`+js(id)+`)`, &ms)
+		if want, _ := fednode.IDTime(id); ms != want.UnixMilli() {
+			t.Fatalf("idTime(%s) = %d, Go's %d", id, ms, want.UnixMilli())
+		}
+	}
+
+	{ // pins keep earlier keys
+		carol := newE2EKeys(t).Public()
+		var got struct {
+			Until, Current, After, State string
+		}
+		page.evalJSON("pins", `const me = 'me@x.example', who = `+js(alice.String())+`;
+			const a = { ...(await E.publicKeys(`+aliceDoc+`, who)), createdAt: '2026-01-01T00:00:00Z' };
+			const c = { ...(await E.publicKeys(`+docOf(alice, carol.EncSPKI, carol.SigSPKI)+`, who)), createdAt: '2026-02-01T00:00:00Z' };
+			E.forgetPins(me);
+			E.trust(me, who, a);
+			E.pin(me, who, c);
+			const until = E.pinnedSigner(me, who, a.sigID).until, current = E.pinnedSigner(me, who, c.sigID).until;
+			E.unpin(me, who);
+			const after = E.pinnedSigner(me, who, c.sigID) ? 'kept' : 'lost';
+			const state = E.trust(me, who, a).state + '/' + (E.pinnedSigner(me, who, a.sigID) ? 'a' : '') + (E.pinnedSigner(me, who, c.sigID) ? 'c' : '');
+			E.forgetPins(me);
+			return { Until: until, Current: current, After: after, State: state }`, &got)
+		if got.Until != "2026-02-01T00:00:00Z" || got.Current != "" || got.After != "kept" || got.State != "new/ac" {
+			t.Fatalf("pins: %+v", got)
+		}
+	}
+
+	if p := page.takeProblems(); len(p) > 0 {
+		t.Fatalf("the page reported: %v", p)
+	}
+}
+
+func pkcs8(t *testing.T, k any) []byte {
+	t.Helper()
+	b, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mustKey(t *testing.T, doc, name string) []byte {
+	t.Helper()
+	var d map[string]any
+	if err := json.Unmarshal([]byte(doc), &d); err != nil {
+		t.Fatal(err)
+	}
+	b, err := base64.StdEncoding.DecodeString(d[name].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
