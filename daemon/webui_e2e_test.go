@@ -14,10 +14,8 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"io/fs"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -255,34 +253,41 @@ func lockedShown(content string) string {
 	return `[...document.querySelectorAll('#thread li')].some(li => li.querySelector('.body').textContent === ` + js(content) + ` && li.querySelector('.lock'))`
 }
 
-// notIn fails the test if any file under dir, or the log, holds secret.
-func notIn(t *testing.T, secret string, dir string, log *syncbuf.Buffer) {
-	t.Helper()
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(secret)) {
-			t.Errorf("%s holds the end-to-end encrypted text", p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+// failKeys makes the page's GET /api/keys answer 503 unavailable (a node
+// that fails for a moment), or undoes it.
+func (tb *tab) failKeys(on bool) {
+	tb.t.Helper()
+	if on {
+		tb.eval(`(window.__fetch = window.__fetch || window.fetch, window.fetch = (u, o) => String(u) === '/api/keys' && !(o && o.method && o.method !== 'GET')
+			? Promise.resolve(new Response('{"error":{"code":"unavailable","message":"storage unavailable","request_id":"test"}}', { status: 503, headers: { 'Content-Type': 'application/json' } }))
+			: window.__fetch(u, o)) && true`)
+	} else {
+		tb.eval(`(window.fetch = window.__fetch || window.fetch) && true`)
 	}
-	if strings.Contains(log.String(), secret) {
-		t.Error("the node's log holds the end-to-end encrypted text")
-	}
+}
+
+// sendText writes content in the open conversation and presses Send.
+func (tb *tab) sendText(content string) {
+	tb.t.Helper()
+	tb.eval(`(document.querySelector('form.composer .error').textContent = '') || true`)
+	tb.do("write "+content,
+		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), content),
+		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+}
+
+// hashIs is a condition: the page shows the conversation with w, under its
+// canonical address.
+func hashIs(w string) string {
+	return `decodeURIComponent(location.hash) === ` + js("#/c/"+w) + ` && document.getElementById('thread-h') && document.getElementById('thread-h').textContent === ` + js("With "+w)
 }
 
 // TestWebUIE2E is end-to-end encryption as two people use it in the web
 // client, alice on node A and bob on node B: keys made in the browser,
 // a message only the browsers can read, a second browser restored from
-// the backup, and a key change that holds sending until it is accepted.
+// the backup, a key change that holds sending until it is accepted and
+// keeps earlier messages readable, keys that disappear (a key change too),
+// a node that cannot say what my keys are, and keys forgotten with the
+// account or at logout.
 func TestWebUIE2E(t *testing.T) {
 	browser := newBrowser(t)
 	logA, logB := &syncbuf.Buffer{}, &syncbuf.Buffer{}
@@ -290,17 +295,24 @@ func TestWebUIE2E(t *testing.T) {
 	a.register("alice", "password-alice")
 	b.register("bob", "password-bob")
 	alice, bob := "alice@"+a.srv.Domain(), "bob@"+b.srv.Domain()
+	bobAddr := fednode.Address{User: "bob", Domain: b.srv.Domain()}
 
 	ta, tb := newTab(t, browser, "alice"), newTab(t, browser, "bob")
 	ta.logInPage(a.url, "alice", "password-alice", alice)
 	tb.logInPage(b.url, "bob", "password-bob", bob)
 
-	// Without keys, a conversation says why it is not encrypted.
-	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
+	// Without keys, a conversation says why it is not encrypted; the
+	// address is made canonical (the AAD binds it) and the page moves there.
+	tb.do("bob opens ALICE", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(strings.ToUpper("alice")+"@"+a.srv.Domain())))
+	tb.waitFor("the canonical conversation", hashIs(alice), waitLive)
 	tb.waitFor("not encrypted: bob has no keys", `document.querySelector('[data-e2e=off]') && document.querySelector('[data-e2e=off]').textContent.includes('you have no keys')`, waitLive)
 
 	// The passphrase is asked twice and must be long enough.
 	ta.do("open Encryption", chromedp.Navigate(a.url+"/#/encryption"), chromedp.WaitVisible(chromedp.CSS(`#e2e-create input[name=new-passphrase]`)))
+	// A password manager files the passphrase apart from the login.
+	if !ta.eval(`document.querySelector('#e2e-create input[autocomplete=username]').value === ` + js(alice+" (end-to-end backup)")) {
+		t.Fatal("the create form has no user name of its own for a password manager")
+	}
 	ta.do("a short passphrase",
 		chromedp.SendKeys(chromedp.CSS(`#e2e-create input[name=new-passphrase]`), "short"),
 		chromedp.SendKeys(chromedp.CSS(`#e2e-create input[name=new-passphrase-again]`), "short"))
@@ -321,38 +333,87 @@ func TestWebUIE2E(t *testing.T) {
 	// Both have keys: alice's conversation is encrypted, with bob's fingerprint.
 	ta.do("reload", chromedp.Reload())
 	ta.waitFor("encrypted with bob's fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(bobFP), waitLive)
-	canary := "canary " + fednode.NewID(time.Now()) + " only the browsers read"
 	ta.do("send the canary",
-		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), canary),
-		chromedp.SendKeys(chromedp.CSS(`form.composer input[name=tags]`), "secret"),
+		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), e2eCanary),
+		chromedp.SendKeys(chromedp.CSS(`form.composer input[name=tags]`), e2eCanaryTag),
 		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
-	ta.waitFor("alice sees her message, locked", lockedShown(canary), waitLive)
+	ta.waitFor("alice sees her message, locked", lockedShown(e2eCanary), waitLive)
 
 	// Bob's page opens it.
 	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
-	tb.waitFor("the canary in clear at bob, locked", lockedShown(canary), waitLive)
+	tb.waitFor("the canary in clear at bob, locked", lockedShown(e2eCanary), waitLive)
 	tb.waitFor("encrypted with alice's fingerprint", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(aliceFP), waitLive)
 	tb.screenshot("e2e-conversation")
 
-	// The nodes carried it without reading it.
-	box := b.mailbox(b.login("bob", "password-bob"))
+	// The nodes carried it without reading it: what they serve holds none of it.
+	bobToken := b.login("bob", "password-bob")
+	box := b.mailbox(bobToken)
 	if len(box) != 1 || box[0]["content"] != "" || box[0]["e2e"] == nil {
 		t.Fatalf("bob's mailbox through the API: %v", box)
 	}
-	a.srv.Close()
-	b.srv.Close()
-	notIn(t, canary, a.cfg.DataDir, logA)
-	notIn(t, canary, b.cfg.DataDir, logB)
-	a.open()
-	b.open()
-	ta.waitFor("alice's socket back", `document.getElementById('conn').dataset.state === 'live'`, waitLive)
-	tb.waitFor("bob's socket back", `document.getElementById('conn').dataset.state === 'live'`, waitLive)
+	served := map[string]string{
+		"A's mailbox of alice": a.do("GET", "/api/messages", a.login("alice", "password-alice"), nil).Raw,
+		"B's mailbox of bob":   b.do("GET", "/api/messages", bobToken, nil).Raw,
+	}
+	for where, raw := range served {
+		if !strings.Contains(raw, `"e2e"`) {
+			t.Fatalf("%s has no e2e message: the check would prove nothing: %s", where, raw)
+		}
+		if piece, ok := leaksCanary([]byte(raw)); ok {
+			t.Errorf("%s holds %q of the canary", where, piece)
+		}
+	}
+
+	// Bob writes with his first keys; alice reads it.
+	tb.sendText("from my first keys")
+	ta.waitFor("bob's first-key message", lockedShown("from my first keys"), waitLive)
+
+	// Go seals markup to bob: his page shows it as text, and runs nothing.
+	carol := newE2EUser(t, a, "carol")
+	const markup = `<img src=x onerror="window.pwned=1">`
+	xid := fednode.NewID(time.Now())
+	xss, err := e2e.Seal(xid, carol.addr(), bobAddr, markup, nil, []*e2e.PublicKeys{carol.keysOf(t, bobAddr)}, carol.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := a.do("POST", "/api/messages", carol.token, map[string]any{"to": bob, "id": xid, "e2e": xss}); r.Status != 202 {
+		t.Fatalf("carol's message: %d %s", r.Status, r.Raw)
+	}
+	tb.do("bob opens carol", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(carol.addr().String())))
+	tb.waitFor("the markup as text, locked", lockedShown(markup), waitLive)
+	if !tb.eval(`!document.querySelector('#main img') && window.pwned === undefined`) {
+		t.Fatal("bob's page made an element of an end-to-end message, or ran it")
+	}
+
+	// A node that cannot say what alice's keys are: the page refuses to
+	// send (never in clear), and does not offer to replace her keys.
+	ta.failKeys(true)
+	ta.eval(`(location.hash = '#/encryption') && true`)
+	ta.waitFor("my keys unknown", `document.getElementById('e2e-mine') && document.getElementById('e2e-mine').textContent.includes('cannot be checked')`, waitLive)
+	if ta.eval(`document.getElementById('e2e-create')`) {
+		t.Fatal("the Encryption page offers to create keys while the node cannot say whether alice has some")
+	}
+	ta.eval(`(location.hash = '#/c/' + encodeURIComponent(` + js(bob) + `)) && true`)
+	ta.waitFor("encryption unknown", `document.querySelector('[data-e2e=error]') && document.querySelector('[data-e2e=error]').textContent.includes('cannot be checked')`, waitLive)
+	ta.sendText("while my keys are unknown")
+	ta.waitFor("refused, in words", `document.querySelector('form.composer .error').textContent.includes('Not sent')`, waitLive)
+	ta.failKeys(false)
+	ta.do("try again", chromedp.Click(chromedp.Search(`//button[text()="Try again"]`)))
+	ta.waitFor("encrypted again", `document.querySelector('[data-e2e=on] .fp') && document.querySelector('[data-e2e=on] .fp').textContent === `+js(bobFP), waitLive)
+	for _, m := range a.mailbox(a.login("alice", "password-alice")) {
+		if m["content"] == "while my keys are unknown" || m["e2e"] == nil {
+			t.Fatalf("alice sent while her keys were unknown: %v", m)
+		}
+	}
 
 	// A second browser for bob: a wrong passphrase restores nothing, the
 	// right one restores the keys, and the page then reads the canary.
 	tb2 := newTab(t, browser, "bob's second browser")
 	tb2.logInPage(b.url, "bob", "password-bob", bob)
 	tb2.do("open Encryption", chromedp.Navigate(b.url+"/#/encryption"), chromedp.WaitVisible(chromedp.CSS(`#e2e-restore input[name=restore-passphrase]`)))
+	if !tb2.eval(`document.querySelector('#e2e-restore input[autocomplete=username]').value === ` + js(bob+" (end-to-end backup)")) {
+		t.Fatal("the restore form has no user name of its own for a password manager")
+	}
 	tb2.do("a wrong passphrase",
 		chromedp.SendKeys(chromedp.CSS(`#e2e-restore input[name=restore-passphrase]`), "not bob's passphrase"),
 		chromedp.Click(chromedp.CSS(`#e2e-restore button[type=submit]`)))
@@ -362,13 +423,13 @@ func TestWebUIE2E(t *testing.T) {
 	if stored {
 		t.Fatal("a wrong passphrase stored keys")
 	}
-	tb2.eval(`(document.querySelector('#e2e-restore input').value = '') || true`)
+	tb2.eval(`(document.querySelector('#e2e-restore input[name=restore-passphrase]').value = '') || true`)
 	tb2.do("the right passphrase",
 		chromedp.SendKeys(chromedp.CSS(`#e2e-restore input[name=restore-passphrase]`), bobPass),
 		chromedp.Click(chromedp.CSS(`#e2e-restore button[type=submit]`)))
 	tb2.waitFor("restored", `document.getElementById('my-fp') && document.getElementById('my-fp').textContent === `+js(bobFP), keygenWait)
 	tb2.do("open alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)))
-	tb2.waitFor("the canary in the second browser", lockedShown(canary), waitLive)
+	tb2.waitFor("the canary in the second browser", lockedShown(e2eCanary), waitLive)
 
 	// Bob makes new keys: alice is warned with both fingerprints, and
 	// nothing is sent until she accepts the new key.
@@ -384,16 +445,12 @@ func TestWebUIE2E(t *testing.T) {
 	// A message signed with the new key opens, with a warning, until accepted.
 	tb.do("bob opens alice", chromedp.Navigate(b.url+"/#/c/"+url.PathEscape(alice)), chromedp.WaitVisible(chromedp.CSS(`form.composer textarea`)))
 	tb.waitFor("bob still writes encrypted", `!!document.querySelector('[data-e2e=on]')`, waitLive)
-	tb.do("bob writes with his new keys",
-		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), "from my new keys"),
-		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	tb.sendText("from my new keys")
 	ta.waitFor("bob's new-key message, with a warning", `[...document.querySelectorAll('#thread li')].some(li => li.querySelector('.body').textContent === 'from my new keys' && li.querySelector('.e2e-warn'))`, waitLive)
-	sent := len(b.mailbox(b.login("bob", "password-bob")))
-	ta.do("send before accepting",
-		chromedp.SendKeys(chromedp.CSS(`form.composer textarea`), "before accepting"),
-		chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	sent := len(b.mailbox(bobToken))
+	ta.sendText("before accepting")
 	ta.waitFor("refused, in words", `document.querySelector('form.composer .error').textContent.includes('Accept new key')`, waitLive)
-	if box := b.mailbox(b.login("bob", "password-bob")); len(box) != sent {
+	if box := b.mailbox(bobToken); len(box) != sent {
 		t.Fatalf("a message went out before the new key was accepted: %v", box)
 	}
 	ta.do("accept the new key", chromedp.Click(chromedp.Search(`//button[text()="Accept new key"]`)))
@@ -404,6 +461,69 @@ func TestWebUIE2E(t *testing.T) {
 	tb.waitFor("bob reads it with the new keys", lockedShown("before accepting"), waitLive)
 	// The second browser kept the old keys: it says why it cannot read it.
 	tb2.waitFor("could not decrypt, in words", `[...document.querySelectorAll('#thread li .body')].some(e => e.textContent === "could not decrypt: not for this device's key")`, waitLive)
+	// Bob's message from before his new keys still opens, without a warning.
+	ta.do("reload", chromedp.Reload())
+	ta.waitFor("bob's first-key message after accepting", `[...document.querySelectorAll('#thread li')].some(li => li.querySelector('.body').textContent === 'from my first keys' && li.querySelector('.lock') && !li.querySelector('.e2e-warn'))`, waitLive)
+
+	// Bob's keys disappear from his node: a key change too. Nothing is sent
+	// until alice chooses clear text; his earlier messages still open.
+	if r := b.do("DELETE", "/api/keys", bobToken, nil); r.Status != 204 {
+		t.Fatalf("delete bob's keys: %d %s", r.Status, r.Raw)
+	}
+	ta.do("reload", chromedp.Reload())
+	ta.waitFor("the keys-gone warning", `document.querySelector('[data-e2e=gone] .fp.old') && document.querySelector('[data-e2e=gone] .fp.old').textContent === `+js(newFP), waitLive)
+	ta.screenshot("e2e-keys-gone")
+	sent = len(b.mailbox(bobToken))
+	ta.sendText("after the keys went")
+	ta.waitFor("refused, in words", `document.querySelector('form.composer .error').textContent.includes('removed')`, waitLive)
+	ta.waitFor("bob's earlier message still opens", lockedShown("from my new keys"), waitLive)
+	time.Sleep(500 * time.Millisecond) // a message sent in clear would be on its way
+	if box := b.mailbox(bobToken); len(box) != sent {
+		t.Fatalf("a message went out after bob's keys went: %v", box[len(box)-1])
+	}
+	// Bob's own first browser holds keys his node no longer publishes.
+	tb.do("reload", chromedp.Reload())
+	tb.waitFor("bob's keys do not match", `!!document.querySelector('[data-e2e=mine]')`, waitLive)
+	ta.do("choose clear text", chromedp.Click(chromedp.Search(`//button[text()="Send unencrypted from now on"]`)))
+	ta.waitFor("not encrypted", `document.querySelector('[data-e2e=off]') && document.querySelector('[data-e2e=off]').textContent.includes(`+js(bob+" has no keys")+`)`, waitLive)
+	ta.do("send in clear", chromedp.Click(chromedp.CSS(`form.composer button[type=submit]`)))
+	waitMailbox(t, b, bobToken, sent+1)
+	if box := b.mailbox(bobToken); box[len(box)-1]["content"] != "after the keys went" {
+		t.Fatalf("bob's newest message: %v", box[len(box)-1])
+	}
+
+	// Logging out with "forget my keys" leaves nothing of bob's in his
+	// second browser; deleting her account does the same for alice.
+	tb2.do("log out and forget", chromedp.Click(chromedp.CSS(`#logout-forget`)), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	var kept []bool
+	tb2.evalJSON("bob's keys forgotten", `return [(await E.loadKeys(`+js(bob)+`)) !== null, localStorage.getItem('fednode.e2e.pins.' + `+js(bob)+`) !== null]`, &kept)
+	if kept[0] || kept[1] {
+		t.Fatalf("bob's second browser kept keys %v, pins %v", kept[0], kept[1])
+	}
+	ta.evalJSON("alice's keys and pins", `return [(await E.loadKeys(`+js(alice)+`)) !== null, localStorage.getItem('fednode.e2e.pins.' + `+js(alice)+`) !== null]`, &kept)
+	if !kept[0] || !kept[1] {
+		t.Fatalf("alice's browser before deleting her account: keys %v, pins %v: the check is broken", kept[0], kept[1])
+	}
+	ta.do("privacy", chromedp.Navigate(a.url+"/#/privacy"), chromedp.WaitVisible(chromedp.CSS(`form.card button.danger`)))
+	ta.do("delete alice's account",
+		chromedp.SendKeys(chromedp.CSS(`form.card input[name=password]`), "password-alice"),
+		chromedp.Click(chromedp.CSS(`form.card input[name=sure]`)),
+		chromedp.Click(chromedp.CSS(`form.card button.danger`)),
+		chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	ta.evalJSON("alice's keys forgotten", `return [(await E.loadKeys(`+js(alice)+`)) !== null, localStorage.getItem('fednode.e2e.pins.' + `+js(alice)+`) !== null]`, &kept)
+	if kept[0] || kept[1] {
+		t.Fatalf("alice's browser kept keys %v, pins %v after her account was deleted", kept[0], kept[1])
+	}
+
+	// Nothing either node logged or audited holds a piece of the canary.
+	for where, raw := range map[string]string{"A's log": logA.String(), "B's log": logB.String(), "A's audit stream": a.audit.String(), "B's audit stream": b.audit.String()} {
+		if piece, ok := leaksCanary([]byte(raw)); ok {
+			t.Errorf("%s holds %q of the canary", where, piece)
+		}
+	}
+	if logB.String() == "" || a.audit.String() == "" {
+		t.Fatal("nothing logged or audited: the check would prove nothing")
+	}
 
 	for _, tt := range []*tab{ta, tb, tb2} {
 		if p := tt.takeProblems(); len(p) > 0 {
@@ -460,7 +580,7 @@ func TestWebUIE2EProtocolVectors(t *testing.T) {
 		Content string
 		Tags    []string
 		Wrong   string
-		Moved   string
+		ZeroSig string
 	}
 	page.evalJSON("open the vectors", `const addr = 'alice@a.example', pub = await E.publicKeys(`+aliceDoc+`, addr);
 		const keys = await E.openBackup(addr, pub, `+backup+`, 'correct horse battery staple');
@@ -468,14 +588,14 @@ func TestWebUIE2EProtocolVectors(t *testing.T) {
 		try { await E.openBackup(addr, pub, `+backup+`, 'correct horse battery stapler') } catch (e) { wrong = e.code }
 		const m = { id: '01KBQ8E2E0ABCDEFGHJKMNPQRS', from: addr, to: 'bob@b.example', e2e: `+message+` };
 		const o = await E.open(m, keys, pub);
-		let moved = '';
-		try { await E.open({ ...m, e2e: { ...m.e2e, signature: E.b64(new Uint8Array(64)) } }, keys, pub) } catch (e) { moved = e.code }
-		return { Content: o.content, Tags: o.tags, Wrong: wrong, Moved: moved }`, &got)
+		let zeroSig = '';
+		try { await E.open({ ...m, e2e: { ...m.e2e, signature: E.b64(new Uint8Array(64)) } }, keys, pub) } catch (e) { zeroSig = e.code }
+		return { Content: o.content, Tags: o.tags, Wrong: wrong, ZeroSig: zeroSig }`, &got)
 	if got.Content != "Hello, Bob! Only you can read this. Grüße." || strings.Join(got.Tags, ",") != "greeting,e2e" {
 		t.Fatalf("the page opened the vector as %q %v", got.Content, got.Tags)
 	}
-	if got.Wrong != "wrong_passphrase" || got.Moved != "bad_signature" {
-		t.Fatalf("a wrong passphrase: %q; a zero signature: %q", got.Wrong, got.Moved)
+	if got.Wrong != "wrong_passphrase" || got.ZeroSig != "bad_signature" {
+		t.Fatalf("a wrong passphrase: %q; a zero signature: %q", got.Wrong, got.ZeroSig)
 	}
 }
 

@@ -1159,8 +1159,9 @@ async function renderPrivacy() {
   delForm.addEventListener('submit', busy(del, async () => {
     showError(delErr, null);
     try {
+      const me = S.me.address; // the socket's close can end the session first
       await api('DELETE', '/api/me', { password: pw.value });
-      await forgetE2E(S.me.address);
+      await forgetE2E(me);
       sessionEnded('Your account is deleted.');
     } catch (err) { showError(delErr, err); }
   }));
