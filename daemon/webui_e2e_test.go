@@ -368,6 +368,30 @@ func TestWebUIE2E(t *testing.T) {
 	tb.sendText("from my first keys")
 	ta.waitFor("bob's first-key message", lockedShown("from my first keys"), waitLive)
 
+	// A node that serves another payload under an id already opened: the
+	// page opens it again rather than show what it opened before.
+	ta.eval(`(window.__target = [...document.querySelectorAll('#thread li')].find(li => li.querySelector('.body').textContent === 'from my first keys').dataset.id,
+		window.__real = window.fetch, window.fetch = async (u, o) => {
+			const r = await window.__real(u, o);
+			if (!String(u).includes('/messages') || (o && o.method && o.method !== 'GET')) return r;
+			const d = await r.json();
+			for (const m of d.messages || []) if (m.id === window.__target) m.e2e.signature = btoa(String.fromCharCode(...new Uint8Array(64)));
+			return new Response(JSON.stringify(d), { status: r.status, headers: { 'Content-Type': 'application/json' } });
+		}) && true`)
+	reopen := func() {
+		ta.eval(`(location.hash = '#/') && true`)
+		ta.waitFor("home", `!document.getElementById('thread')`, waitLive)
+		ta.eval(`(location.hash = '#/c/' + encodeURIComponent(` + js(bob) + `)) && true`)
+	}
+	reopen()
+	ta.waitFor("the forged payload opened again, and refused", `[...document.querySelectorAll('#thread li .body')].some(e => e.textContent === 'could not decrypt: the signature does not verify')`, waitLive)
+	if ta.eval(lockedShown("from my first keys")) {
+		t.Fatal("the page shows what it opened before under an id the node now gives another payload")
+	}
+	ta.eval(`(window.fetch = window.__real) && true`)
+	reopen()
+	ta.waitFor("the true payload again", lockedShown("from my first keys"), waitLive)
+
 	// Go seals markup to bob: his page shows it as text, and runs nothing.
 	carol := newE2EUser(t, a, "carol")
 	const markup = `<img src=x onerror="window.pwned=1">`
