@@ -9,6 +9,11 @@
 // WebCrypto, the same construction as package e2e: it makes a user's keys,
 // keeps the private ones in IndexedDB as non-extractable CryptoKeys, seals
 // and opens messages, wraps and unwraps the passphrase backup, and pins
-// contacts' keys in localStorage (trust on first use). app.js uses it; the
+// contacts' keys in localStorage (trust on first use, with the signing
+// keys trusted before and the date each was replaced). app.js uses it; the
 // node never sees a private key, a passphrase or an E2E plaintext.
+//
+// app.js never falls to clear text on its own (PROTOCOL §5.5, §5.8): a
+// pinned contact whose keys disappear, or a node that cannot say what the
+// user's own keys are, stops sending until the user chooses.
 package web
