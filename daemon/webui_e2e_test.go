@@ -69,11 +69,17 @@ func publicDoc(addr fednode.Address, p *e2e.PublicKeys) map[string]any {
 	}
 }
 
+// vectorPage is a page of a fresh node, to run e2e.js in, logged in as
+// nobody.
+func vectorPage(t *testing.T) *tab {
+	t.Helper()
+	page := newTab(t, newBrowser(t), "page")
+	page.do("open the page", chromedp.Navigate(startNode(t).url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	return page
+}
+
 func TestWebUIE2EVectors(t *testing.T) {
-	browser := newBrowser(t)
-	n := startNode(t)
-	page := newTab(t, browser, "page")
-	page.do("open the page", chromedp.Navigate(n.url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	page := vectorPage(t)
 
 	alice := fednode.Address{User: "alice", Domain: "a.example"}
 	bob := fednode.Address{User: "bob", Domain: "b.example"}
@@ -596,10 +602,7 @@ func protocolVectors(t *testing.T) (aliceDoc, message, backup string) {
 // sender's other device would.
 func TestWebUIE2EProtocolVectors(t *testing.T) {
 	aliceDoc, message, backup := protocolVectors(t)
-	browser := newBrowser(t)
-	n := startNode(t)
-	page := newTab(t, browser, "page")
-	page.do("open the page", chromedp.Navigate(n.url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	page := vectorPage(t)
 	var got struct {
 		Content string
 		Tags    []string
@@ -673,14 +676,17 @@ func docOf(addr fednode.Address, enc, sig []byte) string {
 	return string(b)
 }
 
-func spki(t *testing.T, pub any) []byte {
-	t.Helper()
-	b, err := x509.MarshalPKIXPublicKey(pub)
+// der is the DER a marshal function made; it cannot fail on a key the
+// test made.
+func der(b []byte, err error) []byte {
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return b
 }
+
+func spki(pub any) []byte { return der(x509.MarshalPKIXPublicKey(pub)) }
+func pkcs8(k any) []byte  { return der(x509.MarshalPKCS8PrivateKey(k)) }
 
 // TestWebUIE2EClientRules: the page applies Go's rules, byte for byte,
 // where they decide what is shown or trusted: the blank-content rule, the
@@ -688,10 +694,7 @@ func spki(t *testing.T, pub any) []byte {
 // backup's salt bound and contents, passphrase normalisation, and the pins
 // that keep a contact's earlier signing keys with the date they ended.
 func TestWebUIE2EClientRules(t *testing.T) {
-	browser := newBrowser(t)
-	n := startNode(t)
-	page := newTab(t, browser, "page")
-	page.do("open the page", chromedp.Navigate(n.url+"/"), chromedp.WaitVisible(chromedp.CSS(`input[name=username]`)))
+	page := vectorPage(t)
 	alice := fednode.Address{User: "alice", Domain: "a.example"}
 	bob := fednode.Address{User: "bob", Domain: "b.example"}
 
@@ -726,7 +729,7 @@ func TestWebUIE2EClientRules(t *testing.T) {
 	alicePub, bobPub := aliceKeys.Public(), bobKeys.Public()
 	aliceDoc := docOf(alice, alicePub.EncSPKI, alicePub.SigSPKI)
 	page.evalJSON("bob's keys in the page", `window.bob = await E.importPrivate(E.unb64(`+jsValue(t, bobPub.EncSPKI)+`), E.unb64(`+jsValue(t, bobPub.SigSPKI)+`), E.unb64(`+
-		jsValue(t, pkcs8(t, bobKeys.Enc))+`), E.unb64(`+jsValue(t, pkcs8(t, bobKeys.Sig))+`)); return null`, nil)
+		jsValue(t, pkcs8(bobKeys.Enc))+`), E.unb64(`+jsValue(t, pkcs8(bobKeys.Sig))+`)); return null`, nil)
 
 	{ // key kinds
 		small, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -739,9 +742,9 @@ func TestWebUIE2EClientRules(t *testing.T) {
 		}
 		e3 := &rsa.PublicKey{N: alicePub.Enc.N, E: 3}
 		for name, doc := range map[string]string{
-			"RSA-2048":      docOf(alice, spki(t, &small.PublicKey), alicePub.SigSPKI),
-			"exponent 3":    docOf(alice, spki(t, e3), alicePub.SigSPKI),
-			"P-384":         docOf(alice, alicePub.EncSPKI, spki(t, &p384.PublicKey)),
+			"RSA-2048":      docOf(alice, spki(&small.PublicKey), alicePub.SigSPKI),
+			"exponent 3":    docOf(alice, spki(e3), alicePub.SigSPKI),
+			"P-384":         docOf(alice, alicePub.EncSPKI, spki(&p384.PublicKey)),
 			"sig as enc":    docOf(alice, alicePub.SigSPKI, alicePub.SigSPKI),
 			"enc as signer": docOf(alice, alicePub.EncSPKI, alicePub.EncSPKI),
 		} {
@@ -904,15 +907,6 @@ func TestWebUIE2EClientRules(t *testing.T) {
 	if p := page.takeProblems(); len(p) > 0 {
 		t.Fatalf("the page reported: %v", p)
 	}
-}
-
-func pkcs8(t *testing.T, k any) []byte {
-	t.Helper()
-	b, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func mustKey(t *testing.T, doc, name string) []byte {
