@@ -13,9 +13,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-
-	"github.com/fednode/fednode/daemon"
-	"github.com/fednode/fednode/node"
 )
 
 // TestFedctlKeysInitAnswers: keys init through a proxy that loses the
@@ -24,9 +21,7 @@ import (
 // node stored them and only the answer was lost, init checks and succeeds.
 func TestFedctlKeysInitAnswers(t *testing.T) {
 	fixedE2EKeys(t)
-	cfg := daemon.DefaultConfig()
-	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	cfg := e2eNodeConfig(t)
 	srv := openNode(t, cfg)
 	defer srv.Close()
 	target, _ := url.Parse(srv.URL())

@@ -43,9 +43,7 @@ func fixedE2EKeys(t *testing.T) {
 // that is warned about and refused until trusted.
 func TestFedctlE2E(t *testing.T) {
 	fixedE2EKeys(t)
-	cfg := daemon.DefaultConfig()
-	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	cfg := e2eNodeConfig(t)
 	srv := openNode(t, cfg)
 	defer srv.Close()
 
@@ -281,6 +279,15 @@ func deleteKeys(t *testing.T, url, tokenFile string) {
 	if err := c.DeleteKeys(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// e2eNodeConfig is a node for the end-to-end tests: on a free port, in a
+// temporary DATA_DIR, with cheap passwords.
+func e2eNodeConfig(t *testing.T) daemon.Config {
+	cfg := daemon.DefaultConfig()
+	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	return cfg
 }
 
 // run2 runs fedctl with extra environment variables.
