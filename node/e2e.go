@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"errors"
 	"fmt"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/e2e"
 )
 
 // sendRequest is the body of POST /api/messages: content and tags, or an
@@ -40,9 +43,11 @@ func (q *sendRequest) tags() []string {
 
 // sendE2E validates and stores an end-to-end encrypted message from a
 // local user. The node cannot open it: it checks the id's form and age,
-// the payload's structure, and that it is signed (as it claims) with the
-// sender's currently published signing key, so that a client can tell a
-// stale or foreign key from an attack.
+// the payload's structure, and that it is signed with the sender's
+// currently published signing key (the claimed id, and the ECDSA signature
+// over fednode.E2ESignedBytes with the message's own id, from and to), so
+// that no one can store under a user's name a message that user's key did
+// not sign, and a client can tell a stale or foreign key from an attack.
 func (m *messaging) sendE2E(ctx context.Context, from string, q sendRequest) (fednode.Message, error) {
 	switch {
 	case q.Content != nil:
@@ -70,12 +75,31 @@ func (m *messaging) sendE2E(ctx context.Context, from string, q sendRequest) (fe
 	if err != nil || keys.SigKeyID() != q.E2E.SigKey {
 		return fednode.Message{}, fednode.FieldError(fednode.EInvalidE2E, "e2e.sig_key", "sig_key is not your published signing key")
 	}
+	sender := fednode.Address{User: from, Domain: m.domain}
+	if err := verifyE2ESignature(*q.ID, sender, addr, q.E2E, keys.Sig); err != nil {
+		return fednode.Message{}, err
+	}
 	return m.commit(ctx, fednode.Message{
 		ID:        *q.ID,
-		From:      fednode.Address{User: from, Domain: m.domain},
+		From:      sender,
 		To:        addr,
 		CreatedAt: now,
 		Status:    fednode.StatusDelivered,
 		E2E:       q.E2E,
 	})
+}
+
+// verifyE2ESignature checks e's signature with the published signing key
+// sig (DER SubjectPublicKeyInfo, checked when it was published) over the
+// message's own id, from and to (PROTOCOL §5.4).
+func verifyE2ESignature(id string, from, to fednode.Address, e *fednode.E2E, sig []byte) error {
+	k, err := x509.ParsePKIXPublicKey(sig)
+	pub, ok := k.(*ecdsa.PublicKey)
+	if err != nil || !ok {
+		return fmt.Errorf("send: the published signing key of %s is not an ECDSA key: %v", from, err) // checked at PUT: the store is damaged
+	}
+	if !e2e.VerifySignature(id, from, to, e, pub) {
+		return fednode.FieldError(fednode.EInvalidE2E, "e2e.signature", "the signature does not verify with your published signing key over this message's id, from and to")
+	}
+	return nil
 }
