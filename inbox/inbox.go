@@ -401,6 +401,12 @@ func messageOf(m federation.EncryptedMessage, from, to fednode.Address, pt feder
 		if err := pt.E2E.Validate(); err != nil {
 			return msg, err
 		}
+		// The signed id carries the send time (fednode.CheckE2EID held it
+		// to the sender node's clock): a created_at far from it is a lie
+		// about when the message was sent that the signature cannot catch.
+		if t, ok := fednode.IDTime(m.ID); !ok || created.Sub(t).Abs() > fednode.E2EIDWindow {
+			return msg, fednode.Errorf(fednode.EInvalidE2E, "an end-to-end encrypted message's created_at must be within %v of the time in its id", fednode.E2EIDWindow)
+		}
 		msg.E2E = pt.E2E
 		return msg, nil
 	}
