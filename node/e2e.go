@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
+	"time"
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/e2e"
@@ -20,6 +22,16 @@ type sendRequest struct {
 	Tags    *[]string    `json:"tags"`
 	ID      *string      `json:"id"`
 	E2E     *fednode.E2E `json:"e2e"`
+}
+
+// decodeSend reads the body of POST /api/messages; a member of e2e that
+// does not decode (say a bad base64) is invalid_e2e.
+func decodeSend(w http.ResponseWriter, r *http.Request) (sendRequest, error) {
+	var q sendRequest
+	if err := decodeBody(w, r, &q); err != nil {
+		return sendRequest{}, reclassify(err, fednode.EInvalidE2E, "e2e")
+	}
+	return q, nil
 }
 
 // plain checks a request without e2e as the endpoint always has: content
@@ -41,6 +53,31 @@ func (q *sendRequest) tags() []string {
 	return *q.Tags
 }
 
+// checkE2E checks a request with e2e as far as it can without the store:
+// no content or tags, an id made now, the payload's structure and the
+// recipient's address, which it returns.
+func (q *sendRequest) checkE2E(now time.Time, domain string) (fednode.Address, error) {
+	switch {
+	case q.Content != nil:
+		return fednode.Address{}, fednode.FieldError(fednode.EInvalidE2E, "content", "an end-to-end encrypted message has no content: it is inside e2e")
+	case q.Tags != nil:
+		return fednode.Address{}, fednode.FieldError(fednode.EInvalidE2E, "tags", "an end-to-end encrypted message has no tags: they are inside e2e")
+	case q.ID == nil:
+		return fednode.Address{}, fednode.FieldError(fednode.EInvalidE2E, "id", "id is required with e2e")
+	}
+	if err := fednode.CheckE2EID(*q.ID, now); err != nil {
+		return fednode.Address{}, err
+	}
+	if err := q.E2E.Validate(); err != nil {
+		return fednode.Address{}, err
+	}
+	addr, err := fednode.ParseAddress(q.To, domain)
+	if err != nil {
+		return fednode.Address{}, fednode.FieldError(fednode.ErrorCode(err), "to", "%s", fednode.ErrorMessage(err))
+	}
+	return addr, nil
+}
+
 // sendE2E validates and stores an end-to-end encrypted message from a
 // local user. The node cannot open it: it checks the id's form and age,
 // the payload's structure, and that it is signed with the sender's
@@ -49,24 +86,10 @@ func (q *sendRequest) tags() []string {
 // that no one can store under a user's name a message that user's key did
 // not sign, and a client can tell a stale or foreign key from an attack.
 func (m *messaging) sendE2E(ctx context.Context, from string, q sendRequest) (fednode.Message, error) {
-	switch {
-	case q.Content != nil:
-		return fednode.Message{}, fednode.FieldError(fednode.EInvalidE2E, "content", "an end-to-end encrypted message has no content: it is inside e2e")
-	case q.Tags != nil:
-		return fednode.Message{}, fednode.FieldError(fednode.EInvalidE2E, "tags", "an end-to-end encrypted message has no tags: they are inside e2e")
-	case q.ID == nil:
-		return fednode.Message{}, fednode.FieldError(fednode.EInvalidE2E, "id", "id is required with e2e")
-	}
 	now := m.now().UTC()
-	if err := fednode.CheckE2EID(*q.ID, now); err != nil {
-		return fednode.Message{}, err
-	}
-	if err := q.E2E.Validate(); err != nil {
-		return fednode.Message{}, err
-	}
-	addr, err := fednode.ParseAddress(q.To, m.domain)
+	addr, err := q.checkE2E(now, m.domain)
 	if err != nil {
-		return fednode.Message{}, fednode.FieldError(fednode.ErrorCode(err), "to", "%s", fednode.ErrorMessage(err))
+		return fednode.Message{}, err
 	}
 	keys, err := m.store.UserKeys(ctx, from)
 	if err != nil && !errors.Is(err, fednode.ErrNotFound) {
