@@ -94,6 +94,7 @@ func (p *peerKeys) run(ctx context.Context, addr fednode.Address, c *peerKeysCal
 	defer cancel()
 	c.doc, c.err = p.fetch.Fetch(ctx, addr)
 	key := addr.String()
+	now := p.now() // the answer's time, before any waiter goes on
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.inFlight, key)
@@ -105,7 +106,6 @@ func (p *peerKeys) run(ctx context.Context, addr fednode.Address, c *peerKeysCal
 		}
 		ttl = p.notFoundTTL
 	}
-	now := p.now()
 	if len(p.docs) >= maxPeerKeys {
 		for k, e := range p.docs {
 			if !now.Before(e.expires) {
