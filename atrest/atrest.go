@@ -228,25 +228,51 @@ func (s *Sealer) SealMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	if IsSealed(m) {
 		return m, nil
 	}
-	k, err := s.current(ctx)
-	if err != nil {
-		return fednode.Message{}, err
-	}
 	pt, err := json.Marshal(body{Content: m.Content, Tags: m.Tags, E2E: m.E2E})
 	if err != nil {
 		return fednode.Message{}, err
 	}
-	e := envelope{V: version, K: k.id, W: k.wrapped, N: make([]byte, k.aead.NonceSize())}
-	if _, err := rand.Read(e.N); err != nil {
-		return fednode.Message{}, err
-	}
-	e.C = k.aead.Seal(nil, e.N, pt, aad(m, k.id))
-	b, err := json.Marshal(e)
+	b, err := s.seal(ctx, pt, func(keyID string) []byte { return aad(m, keyID) })
 	if err != nil {
 		return fednode.Message{}, err
 	}
 	m.Content, m.Tags, m.E2E = Prefix+string(b), nil, nil
 	return m, nil
+}
+
+// seal seals pt under the current data key with the additional data
+// aadOf(its id) and returns the JSON envelope.
+func (s *Sealer) seal(ctx context.Context, pt []byte, aadOf func(keyID string) []byte) ([]byte, error) {
+	k, err := s.current(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e := envelope{V: version, K: k.id, W: k.wrapped, N: make([]byte, k.aead.NonceSize())}
+	if _, err := rand.Read(e.N); err != nil {
+		return nil, err
+	}
+	e.C = k.aead.Seal(nil, e.N, pt, aadOf(k.id))
+	return json.Marshal(e)
+}
+
+// unseal opens the JSON envelope raw with the additional data aadOf(its
+// data key's id).
+func (s *Sealer) unseal(ctx context.Context, raw []byte, aadOf func(keyID string) []byte) ([]byte, error) {
+	var e envelope
+	if err := json.Unmarshal(raw, &e); err != nil {
+		return nil, fmt.Errorf("envelope: %v", err)
+	}
+	if e.V != version {
+		return nil, fmt.Errorf("envelope version %d", e.V)
+	}
+	aead, err := s.open(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.N) != aead.NonceSize() {
+		return nil, fmt.Errorf("nonce of %d bytes", len(e.N))
+	}
+	return aead.Open(nil, e.N, e.C, aadOf(e.K))
 }
 
 // OpenMessage returns the message a stored record holds. A record that is
@@ -281,21 +307,7 @@ func (s *Sealer) openMessage(ctx context.Context, m fednode.Message) (fednode.Me
 	if !IsSealed(m) {
 		return m, errors.New("the record is not sealed")
 	}
-	var e envelope
-	if err := json.Unmarshal([]byte(m.Content[len(Prefix):]), &e); err != nil {
-		return m, fmt.Errorf("envelope: %v", err)
-	}
-	if e.V != version {
-		return m, fmt.Errorf("envelope version %d", e.V)
-	}
-	aead, err := s.open(ctx, e)
-	if err != nil {
-		return m, err
-	}
-	if len(e.N) != aead.NonceSize() {
-		return m, fmt.Errorf("nonce of %d bytes", len(e.N))
-	}
-	pt, err := aead.Open(nil, e.N, e.C, aad(m, e.K))
+	pt, err := s.unseal(ctx, []byte(m.Content[len(Prefix):]), func(keyID string) []byte { return aad(m, keyID) })
 	if err != nil {
 		return m, err
 	}

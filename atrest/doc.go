@@ -19,7 +19,8 @@
 //	"fednode at rest v1" || lp(kind) || lp(message id) || lp(from) || lp(to) || lp(key id)
 //
 // where lp is a 4-byte big-endian length followed by the bytes. kind is
-// "message". A message record is stored once per message id, however many
+// "message". Other records (a user's end-to-end key backup) are sealed in
+// the same envelope with lp(kind) || lp(owner) || lp(key id) (record.go). A message record is stored once per message id, however many
 // local mailboxes hold it, so its owner is the pair (from, to) that the
 // record itself names, not one mailbox. Moving a ciphertext to another
 // record, or changing its from/to, makes it fail to open.

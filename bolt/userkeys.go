@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -9,26 +10,40 @@ import (
 )
 
 // bUserKeys holds each user's published end-to-end keys: canonical
-// username -> fednode.UserKeys. DeleteUser removes the user's entry.
+// username -> fednode.StoredUserKeys (the backup sealed at rest).
+// DeleteUser removes the user's entry.
 var bUserKeys = []byte("user_keys")
 
-// PutUserKeys stores (or replaces) a user's end-to-end keys.
+// PutUserKeys stores (or replaces) a user's end-to-end keys. The backup is
+// sealed before the transaction, which never waits on the key service.
 func (d *Store) PutUserKeys(ctx context.Context, username string, k fednode.UserKeys) error {
 	name := []byte(fednode.CanonicalUsername(username))
+	r, err := fednode.SealUserKeys(ctx, d.sealer, string(name), k)
+	if err != nil {
+		return err
+	}
 	return d.update("put user keys", func(tx *bbolt.Tx) error {
 		if tx.Bucket(bUsers).Get(name) == nil {
 			return fednode.ErrNotFound
 		}
-		return put(tx.Bucket(bUserKeys), name, k)
+		return put(tx.Bucket(bUserKeys), name, r)
 	})
 }
 
-// UserKeys returns a user's end-to-end keys.
+// UserKeys returns a user's end-to-end keys. A backup that does not open
+// is damage: the store fails, as for a message.
 func (d *Store) UserKeys(ctx context.Context, username string) (fednode.UserKeys, error) {
-	var k fednode.UserKeys
-	err := d.view("user keys", func(tx *bbolt.Tx) error {
-		return get(tx.Bucket(bUserKeys), []byte(fednode.CanonicalUsername(username)), &k)
-	})
+	name := fednode.CanonicalUsername(username)
+	var r fednode.StoredUserKeys
+	if err := d.view("user keys", func(tx *bbolt.Tx) error {
+		return get(tx.Bucket(bUserKeys), []byte(name), &r)
+	}); err != nil {
+		return fednode.UserKeys{}, err
+	}
+	k, err := fednode.OpenUserKeys(ctx, d.sealer, name, r)
+	if errors.Is(err, fednode.ErrDamaged) {
+		d.fail("user keys", "a read found a damaged key backup: "+err.Error(), nil)
+	}
 	return k, err
 }
 

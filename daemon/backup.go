@@ -18,6 +18,7 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/fednode/fednode/bolt"
+	"github.com/fednode/fednode/internal/atomicfile"
 	"github.com/fednode/fednode/keys"
 )
 
@@ -136,7 +137,7 @@ func Backup(ctx context.Context, cfg Config, file string) (*BackupResult, error)
 	if err := os.Rename(tmp.Name(), file); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
-	syncDir(filepath.Dir(file))
+	atomicfile.SyncDir(filepath.Dir(file))
 	res.Bytes, res.Took = st.Size(), time.Since(start)
 	rep, err := verifyBackup(ctx, file)
 	if err != nil {
@@ -351,7 +352,7 @@ func Restore(ctx context.Context, cfg Config, file string) (*bolt.Report, error)
 				return nil, fmt.Errorf("restore: %w", err)
 			}
 		}
-		syncDir(dir)
+		atomicfile.SyncDir(dir)
 	}
 	for name, b := range c.files {
 		if err := writeSynced(filepath.Join(cfg.DataDir, name), b); err != nil {
@@ -361,7 +362,7 @@ func Restore(ctx context.Context, cfg Config, file string) (*bolt.Report, error)
 	if err := os.Rename(tmp, storeFile(cfg)); err != nil {
 		return nil, fmt.Errorf("restore: %w", err)
 	}
-	syncDir(cfg.DataDir)
+	atomicfile.SyncDir(cfg.DataDir)
 	rep.Path = storeFile(cfg)
 	return rep, nil
 }
@@ -380,13 +381,4 @@ func writeSynced(path string, b []byte) error {
 		err = cerr
 	}
 	return err
-}
-
-// syncDir makes a rename in dir durable (best effort: not every
-// filesystem can sync a directory).
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

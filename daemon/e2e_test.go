@@ -5,6 +5,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -25,7 +26,10 @@ import (
 // userKeys are a user's end-to-end public keys as a device makes them:
 // an RSA-4096 encryption key (a fixed test key, to spare generating one)
 // and an ECDSA P-256 signing key, as DER SubjectPublicKeyInfo.
-type userKeys struct{ enc, sig []byte }
+type userKeys struct {
+	enc, sig []byte
+	priv     *ecdsa.PrivateKey
+}
 
 func newUserKeys(t testing.TB, i int) userKeys {
 	t.Helper()
@@ -41,7 +45,25 @@ func newUserKeys(t testing.TB, i int) userKeys {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return userKeys{enc, sig}
+	return userKeys{enc, sig, ec}
+}
+
+// sign sets e's signature as the device of k would make it for a message
+// id from from to to (PROTOCOL §5.4: ECDSA P-256 SHA-256, r||s).
+func (k userKeys) sign(t testing.TB, id, from, to string, e *fednode.E2E) *fednode.E2E {
+	t.Helper()
+	f, err1 := fednode.ParseAddress(from, "")
+	d, err2 := fednode.ParseAddress(to, "")
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	h := sha256.Sum256(fednode.E2ESignedBytes(id, f, d, e))
+	r, s, err := ecdsa.Sign(rand.Reader, k.priv, h[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Signature = append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
+	return e
 }
 
 func (k userKeys) encID() string { return fednode.KeyID(k.enc) }
@@ -247,8 +269,10 @@ func TestE2ESend(t *testing.T) {
 	publish(t, n, alice, ka)
 	publish(t, n, bob, kb)
 	send := func(token string, body map[string]any) response { return n.do("POST", "/api/messages", token, body) }
+	aliceAddr, bobAddr := "alice@"+n.srv.Domain(), "bob@"+n.srv.Domain()
 	good := func() map[string]any {
-		return map[string]any{"to": "bob", "id": fednode.NewID(time.Now()), "e2e": e2ePayload(ka.sigID(), kb.encID(), ka.encID())}
+		id := fednode.NewID(time.Now())
+		return map[string]any{"to": "bob", "id": id, "e2e": ka.sign(t, id, aliceAddr, bobAddr, e2ePayload(ka.sigID(), kb.encID(), ka.encID()))}
 	}
 
 	badNonce := good()
@@ -276,6 +300,17 @@ func TestE2ESend(t *testing.T) {
 		{"a ciphertext not in base64", alice, func(b map[string]any) { b["e2e"] = notB64["e2e"] }, "e2e.ciphertext"},
 		{"sig_key not mine", alice, func(b map[string]any) { b["e2e"].(*fednode.E2E).SigKey = kb.sigID() }, "e2e.sig_key"},
 		{"a sender without keys", carol, func(b map[string]any) {}, "e2e.sig_key"},
+		{"a signature by another key", alice, func(b map[string]any) {
+			kb.sign(t, b["id"].(string), aliceAddr, bobAddr, b["e2e"].(*fednode.E2E))
+		}, "e2e.signature"},
+		{"a signature of random bytes", alice, func(b map[string]any) { b["e2e"].(*fednode.E2E).Signature = randomBytes(64) }, "e2e.signature"},
+		{"a signature for another recipient", alice, func(b map[string]any) {
+			ka.sign(t, b["id"].(string), aliceAddr, "carol@"+n.srv.Domain(), b["e2e"].(*fednode.E2E))
+		}, "e2e.signature"},
+		{"a signature for another id", alice, func(b map[string]any) {
+			ka.sign(t, fednode.NewID(time.Now()), aliceAddr, bobAddr, b["e2e"].(*fednode.E2E))
+		}, "e2e.signature"},
+		{"a changed ciphertext", alice, func(b map[string]any) { b["e2e"].(*fednode.E2E).Ciphertext[0] ^= 1 }, "e2e.signature"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			b := good()
@@ -396,7 +431,8 @@ func TestE2EFederation(t *testing.T) {
 	}
 
 	// An E2E message from A to B arrives with the same payload.
-	body := map[string]any{"to": bobAddr, "id": fednode.NewID(time.Now()), "e2e": e2ePayload(ka.sigID(), kb.encID(), ka.encID())}
+	id := fednode.NewID(time.Now())
+	body := map[string]any{"to": bobAddr, "id": id, "e2e": ka.sign(t, id, aliceAddr, bobAddr, e2ePayload(ka.sigID(), kb.encID(), ka.encID()))}
 	if r := a.do("POST", "/api/messages", alice, body); r.Status != 202 || r.Body["status"] != "queued" {
 		t.Fatalf("send e2e A→B: %d %s", r.Status, r.Raw)
 	}
@@ -445,7 +481,10 @@ func TestE2EFederation(t *testing.T) {
 		t.Fatalf("A's GET is not signed as the protocol says: %q", sig)
 	}
 	m.serve = func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusBadGateway) }
-	if r := a.do("GET", "/api/users/eve@"+m.domain+"/keys", alice, nil); r.Status != 503 || r.code() != fednode.EUnavailable {
+	if r := a.do("GET", "/api/users/eve@"+m.domain+"/keys", alice, nil); r.Status != 200 {
+		t.Fatalf("eve's keys again, from A's cache: %d %s", r.Status, r.Raw)
+	}
+	if r := a.do("GET", "/api/users/frank@"+m.domain+"/keys", alice, nil); r.Status != 503 || r.code() != fednode.EUnavailable {
 		t.Fatalf("a peer that fails: %d %s", r.Status, r.Raw)
 	}
 	if r := a.do("GET", "/api/users/eve@127.0.0.1:1/keys", alice, nil); r.Status != 503 || r.code() != fednode.EUnavailable {
@@ -507,7 +546,10 @@ func TestE2EFederation(t *testing.T) {
 	}
 	short := e2ePayload(kb.sigID(), kb.encID())
 	short.Signature = randomBytes(10)
-	msgs := []fednode.Message{msg("", e2ePayload(kb.sigID(), kb.encID())), msg("clear too", e2ePayload(kb.sigID(), kb.encID())), msg("", short)}
+	backdated, future := msg("", e2ePayload(kb.sigID(), kb.encID())), msg("", e2ePayload(kb.sigID(), kb.encID()))
+	backdated.CreatedAt = time.Now().Add(-fednode.E2EIDWindow - time.Minute) // the signed id says now
+	future.ID = fednode.NewID(time.Now().Add(-time.Hour))                    // created_at says now
+	msgs := []fednode.Message{msg("", e2ePayload(kb.sigID(), kb.encID())), msg("clear too", e2ePayload(kb.sigID(), kb.encID())), msg("", short), backdated, future}
 	env, err := federation.SealMessages(m.domain, recipientOf(t, b), msgs)
 	if err != nil {
 		t.Fatal(err)
@@ -517,7 +559,7 @@ func TestE2EFederation(t *testing.T) {
 		t.Fatalf("the envelope: %d %s", r.Status, r.Raw)
 	}
 	res := r.Body["results"].([]any)
-	for i, want := range []string{"accepted", fednode.EInvalidE2E, fednode.EInvalidE2E} {
+	for i, want := range []string{"accepted", fednode.EInvalidE2E, fednode.EInvalidE2E, fednode.EInvalidE2E, fednode.EInvalidE2E} {
 		x := res[i].(map[string]any)
 		if got := x["status"]; (want == "accepted" && got != "accepted") || (want != "accepted" && (got != "refused" || x["code"] != want)) {
 			t.Fatalf("message %d: %v; want %s", i, x, want)

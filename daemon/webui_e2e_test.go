@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/e2e"
 	"github.com/fednode/fednode/internal/syncbuf"
 )
@@ -297,7 +298,10 @@ func hashIs(w string) string {
 func TestWebUIE2E(t *testing.T) {
 	browser := newBrowser(t)
 	logA, logB := &syncbuf.Buffer{}, &syncbuf.Buffer{}
-	a, b := startNode(t, fastRetry, logTo{logA}), startNode(t, fastRetry, logTo{logB})
+	// alice's node keeps "bob has no keys" for a second, not 30, so that
+	// her page sees his keys as soon as he makes them.
+	shortNotFound := func(c *daemon.Config) { c.PeerUserKeysNotFoundTTL = time.Second }
+	a, b := startNode(t, fastRetry, logTo{logA}, shortNotFound), startNode(t, fastRetry, logTo{logB}, shortNotFound)
 	a.register("alice", "password-alice")
 	b.register("bob", "password-bob")
 	alice, bob := "alice@"+a.srv.Domain(), "bob@"+b.srv.Domain()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/fednode/fednode"
+	"golang.org/x/text/unicode/norm"
 )
 
 // BackupSaltLen is the salt WrapBackup draws (fednode.BackupMinSalt).
@@ -101,7 +102,9 @@ func unwrapBackup(passphrase string, address fednode.Address, encKeyID, sigKeyID
 }
 
 // pbkdf2Key derives the backup's AES-256 key: PBKDF2-HMAC-SHA256 of the
-// UTF-8 passphrase.
+// UTF-8 passphrase in Unicode Normalization Form C (PROTOCOL §5.7), so a
+// passphrase typed as "é" on one device and as "e" + U+0301 on another
+// (keyboards and input methods differ) opens the same backup.
 func pbkdf2Key(passphrase string, salt []byte, iterations int) ([]byte, error) {
-	return pbkdf2.Key(sha256.New, passphrase, salt, iterations, 32)
+	return pbkdf2.Key(sha256.New, norm.NFC.String(passphrase), salt, iterations, 32)
 }

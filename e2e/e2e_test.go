@@ -387,3 +387,21 @@ func TestBackupRefusesOtherKeys(t *testing.T) {
 		t.Fatalf("other keys: %v", err)
 	}
 }
+
+// TestBackupPassphraseNFC: a passphrase typed decomposed ("e" + U+0301,
+// as some input methods make it) opens a backup sealed with the composed
+// form ("é"), and the other way round (PROTOCOL §5.7).
+func TestBackupPassphraseNFC(t *testing.T) {
+	a := aliceKeys(t)
+	pub := a.Public()
+	const composed, decomposed = "caf\u00e9 au lait, s'il vous pla\u00eet", "cafe\u0301 au lait, s'il vous plai\u0302t"
+	for _, c := range []struct{ seal, open string }{{composed, decomposed}, {decomposed, composed}} {
+		b, err := wrapBackupWith(make([]byte, 16), make([]byte, 12), 2, c.seal, alice, a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unwrapBackup(c.open, alice, pub.EncKeyID(), pub.SigKeyID(), b); err != nil {
+			t.Fatalf("sealed with %+q, opened with %+q: %v", c.seal, c.open, err)
+		}
+	}
+}

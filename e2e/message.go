@@ -48,11 +48,11 @@ type plaintext struct {
 // when sending to oneself); own's signing key signs it all. Content and
 // tags must pass fednode.NormalizeContent and fednode.ValidateTags.
 func Seal(id string, from, to fednode.Address, content string, tags []string, recipients []*PublicKeys, own *Keys) (*fednode.E2E, error) {
-	dataKey := make([]byte, dataKeySize)
-	nonce := make([]byte, fednode.E2ENonceLen)
-	if _, err := rand.Read(dataKey); err != nil {
-		return nil, fmt.Errorf("e2e: data key: %w", err)
+	dataKey, err := fcrypto.NewDataKey()
+	if err != nil {
+		return nil, fmt.Errorf("e2e: %w", err)
 	}
+	nonce := make([]byte, fednode.E2ENonceLen)
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, fmt.Errorf("e2e: nonce: %w", err)
 	}

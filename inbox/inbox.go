@@ -70,6 +70,13 @@ type Deps struct {
 	// the sending node's limits; a non-nil error (an *fednode.Error) refuses.
 	LimitIP   func(ctx context.Context, ip string) error
 	LimitPeer func(ctx context.Context, peer string) error
+	// LimitGet counts one signed GET (a user key read) against its own
+	// budget, never a delivery's: key is "ip:<client IP>" before the
+	// signature is parsed, then "peer:<requesting node>". Its refusals,
+	// and a GET's other refusals, count toward no ban (OnRefusal is not
+	// told of them), so a peer's users looking keys up can neither stop
+	// that peer's deliveries nor get its address banned.
+	LimitGet  func(ctx context.Context, key string) error
 	Notify    func(users ...string) // wakes live sockets
 	Now       func() time.Time
 	Log       *slog.Logger
@@ -122,7 +129,7 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 		return federation.Answer{}, err
 	}
 	// 2 and 3. Signature parameters, per-peer limit, Date, Host, policy.
-	params, keyDomain, err := in.checkRequest(ctx, r, federation.SignedHeaders)
+	params, keyDomain, err := in.checkRequest(ctx, r, federation.SignedHeaders, in.LimitPeer)
 	if err != nil {
 		return federation.Answer{}, err
 	}
@@ -184,7 +191,7 @@ func (in *Inbox) receive(ctx context.Context, r *http.Request, clientIP string) 
 // it parses the Signature header strictly, charges the per-peer limit of
 // the keyId's node, and checks Date, Host and the federation policy. It
 // returns the signature parameters and the requesting node.
-func (in *Inbox) checkRequest(ctx context.Context, r *http.Request, required []string) (federation.SignatureParams, string, error) {
+func (in *Inbox) checkRequest(ctx context.Context, r *http.Request, required []string, limitPeer func(context.Context, string) error) (federation.SignatureParams, string, error) {
 	sigHeaders := r.Header.Values("Signature")
 	if len(sigHeaders) == 0 || sigHeaders[0] == "" {
 		return federation.SignatureParams{}, "", refuse(fednode.ESigMissing, "the request is not signed")
@@ -209,7 +216,7 @@ func (in *Inbox) checkRequest(ctx context.Context, r *http.Request, required []s
 	if err != nil {
 		return federation.SignatureParams{}, "", refuse(fednode.ESigMalformed, "keyId must be <node domain>#<key id>")
 	}
-	if err := in.LimitPeer(ctx, keyDomain); err != nil {
+	if err := limitPeer(ctx, keyDomain); err != nil {
 		return federation.SignatureParams{}, "", err
 	}
 	// 3. Date, Host, policy.
@@ -233,22 +240,16 @@ func (in *Inbox) checkRequest(ctx context.Context, r *http.Request, required []s
 }
 
 // AuthenticateGet checks a signed bodiless GET from a peer node (the user
-// keys endpoint): the per-IP limit, then steps 2, 3 and 5 with
-// federation.SignedGetHeaders. It returns the requesting node, or a
-// refusal as for a delivery.
+// keys endpoint): LimitGet per IP, then steps 2, 3 and 5 with
+// federation.SignedGetHeaders and LimitGet per requesting node. It
+// returns the requesting node, or a refusal as for a delivery, which
+// counts toward no ban.
 func (in *Inbox) AuthenticateGet(ctx context.Context, r *http.Request, clientIP string) (string, error) {
-	peer, err := in.authenticateGet(ctx, r, clientIP)
-	if err != nil && in.OnRefusal != nil {
-		in.OnRefusal(ctx, fednode.ErrorCode(err), clientIP)
-	}
-	return peer, err
-}
-
-func (in *Inbox) authenticateGet(ctx context.Context, r *http.Request, clientIP string) (string, error) {
-	if err := in.LimitIP(ctx, clientIP); err != nil {
+	if err := in.LimitGet(ctx, "ip:"+clientIP); err != nil {
 		return "", err
 	}
-	params, keyDomain, err := in.checkRequest(ctx, r, federation.SignedGetHeaders)
+	limitPeer := func(ctx context.Context, peer string) error { return in.LimitGet(ctx, "peer:"+peer) }
+	params, keyDomain, err := in.checkRequest(ctx, r, federation.SignedGetHeaders, limitPeer)
 	if err != nil {
 		return "", err
 	}
@@ -400,6 +401,12 @@ func messageOf(m federation.EncryptedMessage, from, to fednode.Address, pt feder
 		}
 		if err := pt.E2E.Validate(); err != nil {
 			return msg, err
+		}
+		// The signed id carries the send time (fednode.CheckE2EID held it
+		// to the sender node's clock): a created_at far from it is a lie
+		// about when the message was sent that the signature cannot catch.
+		if t, ok := fednode.IDTime(m.ID); !ok || created.Sub(t).Abs() > fednode.E2EIDWindow {
+			return msg, fednode.Errorf(fednode.EInvalidE2E, "an end-to-end encrypted message's created_at must be within %v of the time in its id", fednode.E2EIDWindow)
 		}
 		msg.E2E = pt.E2E
 		return msg, nil

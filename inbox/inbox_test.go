@@ -143,7 +143,8 @@ func newWorld(t testing.TB, tweak func(*inbox.Deps)) *world {
 	peer := &federation.Peer{Domain: sender, SigKeys: map[string]*rsa.PublicKey{federation.KeyID(sender, sig.ID): sig.Key}}
 	deps := inbox.Deps{Store: w.store, Peers: senderPeer{peer}, Keyring: rk, Allowed: func(string) bool { return true },
 		LimitIP: func(context.Context, string) error { return nil }, LimitPeer: func(context.Context, string) error { return nil },
-		Notify: func(users ...string) { w.woken <- users }, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
+		LimitGet: func(context.Context, string) error { return nil },
+		Notify:   func(users ...string) { w.woken <- users }, Now: time.Now, Log: slog.New(slog.DiscardHandler)}
 	if tweak != nil {
 		tweak(&deps)
 	}

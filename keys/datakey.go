@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/fednode/fednode/internal/atomicfile"
 )
 
 // KEKFile is the local key-encryption key of data keys at rest, in
@@ -38,7 +40,7 @@ func OpenLocalKEK(dir string) (*LocalKEK, error) {
 		if _, err := rand.Read(b); err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(path, b); err != nil {
+		if err := atomicfile.WriteFile(path, b, 0o600); err != nil {
 			return nil, fmt.Errorf("keys: write %s: %w", path, err)
 		}
 		return &LocalKEK{kek: b}, nil

@@ -22,6 +22,7 @@ import (
 	"github.com/go-fed/httpsig"
 
 	fcrypto "github.com/fednode/fednode/crypto"
+	"github.com/fednode/fednode/internal/atomicfile"
 )
 
 // Local is a keyring in files: DIR/<id>.pem (PKCS#8, mode 0600) and
@@ -163,7 +164,7 @@ func (l *Local) add(use string) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(l.dir, id+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(l.dir, id+".pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
 	l.keys = append(l.keys, localKey{meta: keyMeta{ID: id, Use: use, CreatedAt: l.now().UTC()}, priv: priv})
@@ -176,31 +177,10 @@ func (l *Local) save() error {
 		metas[i] = k.meta
 	}
 	b, _ := json.MarshalIndent(metas, "", "  ")
-	if err := writeFileAtomic(filepath.Join(l.dir, metaFile), b); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(l.dir, metaFile), b, 0o600); err != nil {
 		return fmt.Errorf("keys: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic writes via a synced temporary file and a rename, mode 0600.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // prune drops keys whose overlap has ended, deleting their files.

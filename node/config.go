@@ -86,6 +86,10 @@ type Config struct {
 	WSPongWait    time.Duration
 	WSWriteWait   time.Duration
 	PruneInterval time.Duration
+	// How long a peer's user key document, and a peer's "no keys" answer,
+	// are kept (peerkeys.go); 0 means the default.
+	PeerUserKeysTTL         time.Duration
+	PeerUserKeysNotFoundTTL time.Duration
 }
 
 // Rate-limit classes. Each has its own rule; RATE_LIMIT_<CLASS> (upper
@@ -100,10 +104,11 @@ const (
 	ClassProbe     = "probe"      // /healthz and /readyz, per IP, in process
 	ClassInboxPeer = "inbox_peer" // federation deliveries, per sending node
 	ClassInboxIP   = "inbox_ip"   // federation deliveries, per IP
+	ClassPeerKeys  = "peer_keys"  // peers' signed reads of user keys, per IP and per requesting node; no ban
 )
 
 // Classes lists every rate-limit class.
-var Classes = []string{ClassAPIAnon, ClassAPIAuth, ClassAuth, ClassWSConnect, ClassWSFrames, ClassMetrics, ClassProbe, ClassInboxPeer, ClassInboxIP}
+var Classes = []string{ClassAPIAnon, ClassAPIAuth, ClassAuth, ClassWSConnect, ClassWSFrames, ClassMetrics, ClassProbe, ClassInboxPeer, ClassInboxIP, ClassPeerKeys}
 
 // localClasses are decided by each process's own limiter, never the shared
 // one: monitoring and health checks must work while Redis is away, and
@@ -154,6 +159,7 @@ func DefaultConfig() Config {
 			ClassWSConnect: {Limit: 30, Window: time.Minute},
 			ClassInboxPeer: {Limit: 1200, Window: time.Minute},
 			ClassInboxIP:   {Limit: 600, Window: time.Minute},
+			ClassPeerKeys:  {Limit: 600, Window: time.Minute},
 			ClassProbe:     {Limit: 300, Window: time.Minute},
 		},
 		BanAfterViolations:   20,

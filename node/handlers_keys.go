@@ -61,35 +61,39 @@ func decodeKey(field, v string) ([]byte, error) {
 	return b, nil
 }
 
-func (s *Server) handlePutKeys(w http.ResponseWriter, r *http.Request) {
+// parseKeys reads and checks the body of PUT /api/keys: the keys (DER
+// SubjectPublicKeyInfo) and the backup, if any.
+func parseKeys(w http.ResponseWriter, r *http.Request) (enc, sig []byte, backup *fednode.KeyBackup, err error) {
 	var req keysRequest
 	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, r, s.log, reclassify(err, fednode.EInvalidUserKeys, "enc_key", "sig_key", "backup"))
-		return
+		return nil, nil, nil, reclassify(err, fednode.EInvalidUserKeys, "enc_key", "sig_key", "backup")
 	}
-	enc, err := decodeKey("enc_key", req.EncKey)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+	if enc, err = decodeKey("enc_key", req.EncKey); err != nil {
+		return nil, nil, nil, err
 	}
-	sig, err := decodeKey("sig_key", req.SigKey)
-	if err != nil {
-		writeError(w, r, s.log, err)
-		return
+	if sig, err = decodeKey("sig_key", req.SigKey); err != nil {
+		return nil, nil, nil, err
 	}
 	if err := fednode.CheckPublicKeys(enc, sig); err != nil {
-		writeError(w, r, s.log, err)
-		return
+		return nil, nil, nil, err
 	}
 	if req.Backup != nil {
 		if err := req.Backup.Validate(); err != nil {
-			writeError(w, r, s.log, err)
-			return
+			return nil, nil, nil, err
 		}
+	}
+	return enc, sig, req.Backup, nil
+}
+
+func (s *Server) handlePutKeys(w http.ResponseWriter, r *http.Request) {
+	enc, sig, backup, err := parseKeys(w, r)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
 	p, _ := principalFromContext(r.Context())
 	name := p.Session.Username
-	k := fednode.UserKeys{Enc: enc, Sig: sig, CreatedAt: s.now().UTC(), Backup: req.Backup}
+	k := fednode.UserKeys{Enc: enc, Sig: sig, CreatedAt: s.now().UTC(), Backup: backup}
 	old, err := s.store.UserKeys(r.Context(), name)
 	switch {
 	case err == nil && bytes.Equal(old.Enc, enc) && bytes.Equal(old.Sig, sig):

@@ -173,14 +173,13 @@ const (
 )
 
 func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
-	var req sendRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, r, s.log, reclassify(err, fednode.EInvalidE2E, "e2e"))
+	req, err := decodeSend(w, r)
+	if err != nil {
+		writeError(w, r, s.log, err)
 		return
 	}
 	p, _ := principalFromContext(r.Context())
 	var msg fednode.Message
-	var err error
 	if req.E2E != nil {
 		msg, err = s.messages.sendE2E(r.Context(), p.Session.Username, req)
 	} else if err = req.plain(); err == nil {

@@ -64,7 +64,7 @@ func (s *Server) Handler() http.Handler {
 
 	r.Handle(federation.WellKnownPath, s.public(ClassAPIAnon, s.handleNodeDocument)).Methods(http.MethodGet)
 	r.HandleFunc(federation.InboxPath, s.handleInbox).Methods(http.MethodPost)                 // limits per IP and per peer itself
-	r.HandleFunc(federation.UserKeysRoute, s.handleFederationUserKeys).Methods(http.MethodGet) // limits as the inbox does
+	r.HandleFunc(federation.UserKeysRoute, s.handleFederationUserKeys).Methods(http.MethodGet) // limits itself, in peer_keys
 
 	r.Handle("/api/admin/sessions/revoke-all", s.admin(s.handleRevokeAll)).Methods(http.MethodPost)
 	r.Handle("/api/admin/federation", s.admin(s.handleGetPolicy)).Methods(http.MethodGet)

@@ -69,8 +69,8 @@ type Server struct {
 	directory *federation.Directory
 	outbox    *outbox.Outbox
 	inbox     *inbox.Inbox
-	userKeys  *federation.UserKeysFetcher // peers' users' end-to-end keys
-	keyDocs   keyDocs                     // user key documents this node signed lately
+	userKeys  *peerKeys // peers' users' end-to-end keys, kept a minute
+	keyDocs   keyDocs   // user key documents this node signed lately
 	policy    *federationPolicy
 	abuse     *abuse
 	ips       *clientip.Resolver
@@ -164,6 +164,10 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 			_, err := s.abuse.decide(ctx, ClassInboxPeer, peer)
 			return err
 		},
+		LimitGet: func(ctx context.Context, key string) error {
+			_, err := s.abuse.decide(ctx, ClassPeerKeys, key) // decide, not charge: no ban
+			return err
+		},
 		Notify: s.notify, Now: now, Log: log, OnVerified: s.peerDelivered,
 		OnRefusal: func(ctx context.Context, code, ip string) {
 			s.metrics.inboxRefused.WithLabelValues(code).Inc()
@@ -172,7 +176,7 @@ func New(ctx context.Context, cfg Config, d Deps) (*Server, error) {
 			}
 		},
 	})
-	s.userKeys = &federation.UserKeysFetcher{Domain: cfg.NodeDomain, Scheme: cfg.FederationScheme(), Client: client, Keyring: keyring, Peers: s.directory, Now: now}
+	s.userKeys = newPeerKeys(&federation.UserKeysFetcher{Domain: cfg.NodeDomain, Scheme: cfg.FederationScheme(), Client: client, Keyring: keyring, Peers: s.directory, Now: now}, now, cfg.PeerUserKeysTTL, cfg.PeerUserKeysNotFoundTTL)
 	tokens := &tokenIssuer{secrets: secrets, alg: cfg.JWTAlgorithm, ttl: cfg.JWTExpiration, issuer: cfg.NodeDomain, now: s.now}
 	s.accounts, err = newAccounts(store, tokens, cfg, audit, s.revoked)
 	if err != nil {

@@ -9,8 +9,9 @@ import (
 	"github.com/fednode/fednode"
 )
 
-// User keys. "uk:<canonical name>" is the JSON fednode.UserKeys of a user's
-// published end-to-end keys; DeleteUser deletes it with the account.
+// User keys. "uk:<canonical name>" is the JSON fednode.StoredUserKeys of a
+// user's published end-to-end keys (the backup sealed at rest); DeleteUser
+// deletes it with the account.
 
 // putUserKeys sets KEYS[2] to ARGV[1] when the user KEYS[1] exists.
 var putUserKeys = goredis.NewScript(`
@@ -22,7 +23,11 @@ return 1`)
 func (s *Store) PutUserKeys(ctx context.Context, username string, k fednode.UserKeys) (err error) {
 	defer wrap(&err, "put user keys")
 	name := fednode.CanonicalUsername(username)
-	b, err := json.Marshal(k)
+	r, err := fednode.SealUserKeys(ctx, s.sealer, name, k)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -36,9 +41,12 @@ func (s *Store) PutUserKeys(ctx context.Context, username string, k fednode.User
 // UserKeys returns a user's end-to-end keys.
 func (s *Store) UserKeys(ctx context.Context, username string) (_ fednode.UserKeys, err error) {
 	defer wrap(&err, "user keys")
-	var k fednode.UserKeys
-	err = getJSON(ctx, s.c, s.key("uk", fednode.CanonicalUsername(username)), &k)
-	return k, err
+	name := fednode.CanonicalUsername(username)
+	var r fednode.StoredUserKeys
+	if err := getJSON(ctx, s.c, s.key("uk", name), &r); err != nil {
+		return fednode.UserKeys{}, err
+	}
+	return fednode.OpenUserKeys(ctx, s.sealer, name, r) // a backup that does not open: damage, counted by the sealer
 }
 
 // DeleteUserKeys removes a user's end-to-end keys.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/fednode/fednode"
@@ -87,6 +88,17 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 		t.Fatal(err)
 	}
 
+	// A user's key backup: a ciphertext under the user's passphrase, sealed
+	// again so that a thief of the store cannot guess the passphrase offline.
+	if err := s.CreateUser(ctx, fednode.User{Username: "hank", Role: fednode.RoleUser, CreatedAt: t0}); err != nil {
+		t.Fatal(err)
+	}
+	backup := &fednode.KeyBackup{V: fednode.E2EVersion, KDF: fednode.BackupKDF, Iterations: fednode.BackupMinIter,
+		Salt: random(16), Nonce: random(fednode.E2ENonceLen), Ciphertext: []byte(canary + "-backup-" + canary)}
+	if err := s.PutUserKeys(ctx, "hank", fednode.UserKeys{Enc: random(550), Sig: random(91), CreatedAt: t0, Backup: backup}); err != nil {
+		t.Fatal(err)
+	}
+
 	raw := b.Raw(t)
 	if len(raw) == 0 {
 		t.Fatal("the backend's raw bytes are empty: the test would prove nothing")
@@ -97,6 +109,16 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 				t.Fatalf("%q, part of an end-to-end payload, appears at rest", w)
 			}
 		}
+	}
+	for _, secret := range []string{b64(backup.Ciphertext), b64(backup.Salt)} {
+		for i := 0; i+canaryWindow <= len(secret); i += canaryWindow / 2 {
+			if w := secret[i : i+canaryWindow]; bytes.Contains(raw, []byte(w)) {
+				t.Fatalf("%q, part of a key backup, appears at rest", w)
+			}
+		}
+	}
+	if k, err := s.UserKeys(ctx, "hank"); err != nil || !reflect.DeepEqual(k.Backup, backup) {
+		t.Fatalf("the key backup read back as %+v, %v", k.Backup, err)
 	}
 	if got, err := s.Message(ctx, "m5"); err != nil || !sameE2E(got, e2e) {
 		t.Fatalf("the end-to-end message read back as %+v, %v", got, err)

@@ -7,22 +7,28 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/client"
 	"github.com/fednode/fednode/e2e"
+	"github.com/fednode/fednode/internal/atomicfile"
 	"golang.org/x/term"
+	"golang.org/x/text/unicode/norm"
 )
 
 const keysUsage = `
-       fedctl keys init [--backup]   (makes end-to-end keys on this device and publishes the public ones)
+       fedctl keys init [--backup] [--replace]  (makes end-to-end keys on this device and publishes
+                                     the public ones; --replace: new keys over your published ones)
        fedctl keys restore           (this device takes the keys from your passphrase-sealed backup)
        fedctl keys show [ADDRESS]    (fingerprint; for ADDRESS whether it matches the one you trust)
-       fedctl keys trust ADDRESS     (accept ADDRESS's current keys, after comparing fingerprints)
+       fedctl keys trust ADDRESS --fingerprint FP  (accept ADDRESS's current keys if their
+                                     fingerprint is FP, the one ADDRESS gave you; spaces optional)
        fedctl send --e2e TO CONTENT [TAG...]`
 
 // e2eEnvironment is the usage text about the variables of end-to-end
@@ -65,6 +71,13 @@ type keyring struct {
 	me     fednode.Address
 	docs   map[string]docResult // key documents fetched in this run
 	warned map[string]bool
+
+	// Read once per run: own and ownErr after ownLoaded, pins when not
+	// nil; both are refreshed when this run writes them.
+	own       *e2e.Keys
+	ownErr    error
+	ownLoaded bool
+	pins      map[string]pin
 }
 
 type docResult struct {
@@ -114,21 +127,30 @@ func readJSONFile[V any](path string) (map[string]V, error) {
 	return out, nil
 }
 
-// writeJSONFile replaces path with m, mode 0600, through a temporary file
-// so that a crash never leaves half a key file.
-func writeJSONFile[V any](path string, m map[string]V) error {
+// updateJSONFile reads the map file path, lets change modify the map and
+// writes it back (mode 0600, atomically), all under path's lock: another
+// fedctl (a running tail, a keys trust) that changes the same file at the
+// same time loses nothing, and a crash never leaves half a key file. It
+// returns the map as written.
+func updateJSONFile[V any](path string, change func(map[string]V)) (map[string]V, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	unlock, err := atomicfile.Lock(path)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	m, err := readJSONFile[V](path)
+	if err != nil {
+		return nil, err
+	}
+	change(m)
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return m, atomicfile.WriteFile(path, append(b, '\n'), 0o600)
 }
 
 // whoami is the caller's address.
@@ -154,8 +176,11 @@ func (k *keyring) address(ctx context.Context, s string) (fednode.Address, error
 	return fednode.ParseAddress(s, me.Domain)
 }
 
-// ownKeys are this device's private keys for the caller.
+// ownKeys are this device's private keys for the caller (read once per run).
 func (k *keyring) ownKeys(ctx context.Context) (*e2e.Keys, error) {
+	if k.ownLoaded {
+		return k.own, k.ownErr
+	}
 	me, err := k.whoami(ctx)
 	if err != nil {
 		return nil, err
@@ -164,61 +189,86 @@ func (k *keyring) ownKeys(ctx context.Context) (*e2e.Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, ok := all[me.String()]
-	if !ok {
-		return nil, fmt.Errorf("this device has no end-to-end keys for %s: run fedctl keys init, or fedctl keys restore", me)
+	if raw, ok := all[me.String()]; ok {
+		k.own, k.ownErr = e2e.ParsePrivate(raw)
+	} else {
+		k.own, k.ownErr = nil, fmt.Errorf("this device has no end-to-end keys for %s: run fedctl keys init, or fedctl keys restore", me)
 	}
-	return e2e.ParsePrivate(raw)
+	k.ownLoaded = true
+	return k.own, k.ownErr
 }
 
-// saveOwnKeys keeps keys as the caller's on this device; undo puts back
-// what was there before.
-func (k *keyring) saveOwnKeys(me fednode.Address, keys *e2e.Keys) (undo func() error, err error) {
-	all, err := readJSONFile[json.RawMessage](k.keysFile)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := e2e.MarshalPrivate(keys)
-	if err != nil {
-		return nil, err
-	}
-	old, had := all[me.String()]
-	all[me.String()] = raw
-	undo = func() error {
-		if had {
-			all[me.String()] = old
-		} else {
+// saveOwnKeys keeps raw (e2e.MarshalPrivate) as the caller's keys on this
+// device, or forgets the caller's keys when raw is nil. It returns what
+// was there before (nil when nothing was).
+func (k *keyring) saveOwnKeys(me fednode.Address, raw json.RawMessage) (prev json.RawMessage, err error) {
+	_, err = updateJSONFile(k.keysFile, func(all map[string]json.RawMessage) {
+		prev = all[me.String()]
+		if raw == nil {
 			delete(all, me.String())
+		} else {
+			all[me.String()] = raw
 		}
-		return writeJSONFile(k.keysFile, all)
-	}
-	return undo, writeJSONFile(k.keysFile, all)
+	})
+	k.ownLoaded = false
+	return prev, err
 }
 
-func (k *keyring) setPin(addr fednode.Address, p *e2e.PublicKeys) error {
-	pins, err := readJSONFile[pin](k.knownFile)
-	if err != nil {
-		return err
+// loadPins reads the pins once per run.
+func (k *keyring) loadPins() (map[string]pin, error) {
+	if k.pins == nil {
+		pins, err := readJSONFile[pin](k.knownFile)
+		if err != nil {
+			return nil, err
+		}
+		k.pins = pins
 	}
-	pins[addr.String()] = pinOf(p)
-	return writeJSONFile(k.knownFile, pins)
+	return k.pins, nil
+}
+
+// setPin pins p as addr's keys; with onlyFirst, only when addr has no pin
+// in the file (another fedctl may have pinned it since this run read the
+// pins). It returns the pin now in force.
+func (k *keyring) setPin(addr fednode.Address, p *e2e.PublicKeys, onlyFirst bool) (pin, error) {
+	pins, err := updateJSONFile(k.knownFile, func(pins map[string]pin) {
+		if _, ok := pins[addr.String()]; !ok || !onlyFirst {
+			pins[addr.String()] = pinOf(p)
+		}
+	})
+	if err != nil {
+		return pin{}, err
+	}
+	k.pins = pins
+	return pins[addr.String()], nil
 }
 
 // trustState compares addr's current keys with the pin: it pins them on
 // first sight. changed is the old pin when they differ from it.
 func (k *keyring) trustState(addr fednode.Address, cur *e2e.PublicKeys) (first bool, changed *pin, err error) {
-	pins, err := readJSONFile[pin](k.knownFile)
+	pins, err := k.loadPins()
 	if err != nil {
 		return false, nil, err
 	}
 	old, ok := pins[addr.String()]
-	switch {
-	case !ok:
-		return true, nil, k.setPin(addr, cur)
-	case old.EncKeyID != cur.EncKeyID() || old.SigKeyID != cur.SigKeyID():
+	if ok && (old.EncKeyID != cur.EncKeyID() || old.SigKeyID != cur.SigKeyID()) {
+		// Another fedctl (keys trust beside a running tail) may have
+		// pinned cur since this run read the pins.
+		k.pins = nil
+		if pins, err = k.loadPins(); err != nil {
+			return false, nil, err
+		}
+		old, ok = pins[addr.String()]
+	}
+	if !ok {
+		if old, err = k.setPin(addr, cur, true); err != nil {
+			return false, nil, err
+		}
+		first = old.SigKeyID == cur.SigKeyID() && old.EncKeyID == cur.EncKeyID()
+	}
+	if old.EncKeyID != cur.EncKeyID() || old.SigKeyID != cur.SigKeyID() {
 		return false, &old, nil
 	}
-	return false, nil, nil
+	return first, nil, nil
 }
 
 // userKeys parses who (a bare name is on the caller's node) and fetches
@@ -250,15 +300,29 @@ func (k *keyring) document(ctx context.Context, addr fednode.Address) (*e2e.Publ
 	return keys, err
 }
 
-func changedWarning(addr fednode.Address, old *pin, cur *e2e.PublicKeys) string {
-	return fmt.Sprintf("WARNING: the keys of %s changed: trusted fingerprint %s, now %s. Compare fingerprints with %s (another channel), then run: fedctl keys trust %s",
-		addr, old.Fingerprint, cur.Fingerprint(), addr.User, addr)
+// keysChanged says that addr's keys are no longer the trusted ones, and
+// what to do about it.
+func keysChanged(addr fednode.Address, old *pin, cur *e2e.PublicKeys) string {
+	return fmt.Sprintf("the keys of %s changed: trusted fingerprint %s, now %s; compare fingerprints with %s (another channel), then run: fedctl keys trust %s --fingerprint \"<the fingerprint %s gives you>\"",
+		addr, old.Fingerprint, cur.Fingerprint(), addr.User, addr, addr.User)
 }
 
+// sameFingerprint compares a fingerprint as a person typed it (spaces
+// optional, any case) with one as Fingerprint prints it.
+func sameFingerprint(typed, fp string) bool {
+	squash := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), "")) }
+	return squash(typed) == squash(fp)
+}
+
+// minPassphrase is the fewest characters (after NFC, as PBKDF2 sees the
+// passphrase) a new backup passphrase may have: the web client's rule.
+const minPassphrase = 10
+
 // passphrase reads the backup passphrase: from FEDCTL_PASSPHRASE_FILE,
-// else from the terminal without echo (twice when confirm), else as one
-// line of standard input.
-func (k *keyring) passphrase(confirm bool) (string, error) {
+// else from the terminal without echo (twice when it is a new one), else
+// as one line of standard input. A new one must have minPassphrase
+// characters.
+func (k *keyring) passphrase(isNew bool) (string, error) {
 	var p string
 	if k.passphraseFile != "" {
 		b, err := os.ReadFile(k.passphraseFile)
@@ -271,7 +335,7 @@ func (k *keyring) passphrase(confirm bool) (string, error) {
 		if p, err = readSecret(k.stdin, k.stderr, "backup passphrase"); err != nil {
 			return "", err
 		}
-		if f, ok := k.stdin.(*os.File); confirm && ok && term.IsTerminal(int(f.Fd())) {
+		if f, ok := k.stdin.(*os.File); isNew && ok && term.IsTerminal(int(f.Fd())) {
 			again, err := readSecret(k.stdin, k.stderr, "the passphrase again")
 			if err != nil {
 				return "", err
@@ -283,6 +347,9 @@ func (k *keyring) passphrase(confirm bool) (string, error) {
 	}
 	if strings.TrimSpace(p) == "" {
 		return "", errors.New("the passphrase is empty")
+	}
+	if n := utf8.RuneCountInString(norm.NFC.String(p)); isNew && n < minPassphrase {
+		return "", fmt.Errorf("the passphrase has %d characters: a backup passphrase needs at least %d (it is all that protects your private keys on the node)", n, minPassphrase)
 	}
 	return p, nil
 }
@@ -297,13 +364,14 @@ func keysCommand(ctx context.Context, k *keyring, args []string, stdout, stderr 
 		fs := flag.NewFlagSet("keys init", flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		backup := fs.Bool("backup", false, "also publish the private keys sealed under a passphrase, for your other devices")
+		replace := fs.Bool("replace", false, "make new keys even though you have published keys (a key change for your contacts)")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
 		if fs.NArg() != 0 {
 			return errors.New(usage)
 		}
-		return k.init(ctx, *backup, stdout)
+		return k.init(ctx, *backup, *replace, stdout)
 	case "restore":
 		if len(args) != 1 {
 			return errors.New(usage)
@@ -317,16 +385,56 @@ func keysCommand(ctx context.Context, k *keyring, args []string, stdout, stderr 
 			return k.show(ctx, args[1], stdout)
 		}
 	case "trust":
-		if len(args) == 2 {
-			return k.trust(ctx, args[1], stdout)
+		fs := flag.NewFlagSet("keys trust", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		fp := fs.String("fingerprint", "", "the fingerprint ADDRESS gave you (another channel); spaces optional")
+		who, err := parseInterleaved(fs, args[1:])
+		if err != nil {
+			return err
 		}
+		if len(who) != 1 {
+			return errors.New(usage)
+		}
+		if *fp == "" {
+			return fmt.Errorf("keys trust needs --fingerprint: ask %s for the fingerprint fedctl keys show (or the web client) gives them, and pass it, so that what you trust is what you compared", who[0])
+		}
+		return k.trust(ctx, who[0], *fp, stdout)
 	}
 	return errors.New(usage)
 }
 
-func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) error {
+// parseInterleaved parses fs's flags before and after the operands
+// (keys trust bob --fingerprint X, or keys trust --fingerprint X bob) and
+// returns the operands.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return operands, nil
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func (k *keyring) init(ctx context.Context, withBackup, replace bool, stdout io.Writer) error {
 	me, err := k.whoami(ctx)
 	if err != nil {
+		return err
+	}
+	switch mine, err := k.c.MyKeys(ctx); {
+	case err == nil && !replace:
+		fp := "unreadable"
+		if pub, err := e2e.VerifyDocument(&mine.Document, me); err == nil {
+			fp = pub.Fingerprint()
+		}
+		return fmt.Errorf("you have already published end-to-end keys (fingerprint %s): to use them on this device run fedctl keys restore; to make new ones instead (a key change your contacts are warned about, and messages to the old keys become unreadable here) run fedctl keys init --replace", fp)
+	case err == nil:
+		fmt.Fprintln(stdout, "replacing your published keys: your contacts will be warned that your keys changed")
+	case !client.IsNotFound(err):
 		return err
 	}
 	var pass string
@@ -334,9 +442,6 @@ func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) e
 		if pass, err = k.passphrase(true); err != nil {
 			return err
 		}
-	}
-	if _, err := k.c.MyKeys(ctx); err == nil {
-		fmt.Fprintln(stdout, "replacing your published keys: your contacts will be warned that your keys changed")
 	}
 	keys, err := generateKeys()
 	if err != nil {
@@ -348,17 +453,30 @@ func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) e
 			return err
 		}
 	}
+	raw, err := e2e.MarshalPrivate(keys)
+	if err != nil {
+		return err
+	}
 	// Kept on the device before they are published: published keys
 	// without their private half would make messages nobody can read.
-	undo, err := k.saveOwnKeys(me, keys)
+	prev, err := k.saveOwnKeys(me, raw)
 	if err != nil {
 		return err
 	}
 	pub := keys.Public()
 	if _, err := k.c.PutKeys(ctx, pub.EncSPKI, pub.SigSPKI, backup); err != nil {
-		return errors.Join(err, undo())
+		if refused(err) {
+			// The node refused them: it holds what it held before.
+			_, uerr := k.saveOwnKeys(me, prev)
+			return errors.Join(err, uerr)
+		}
+		// No answer, or a 5xx: the node may have stored them all the
+		// same, and undoing would lose the private half of published keys.
+		if _, now, _, cerr := k.published(ctx); cerr != nil || now.EncKeyID() != pub.EncKeyID() || now.SigKeyID() != pub.SigKeyID() {
+			return fmt.Errorf("publishing the new keys: %w; your node does not show them published now (%v): this device keeps the new keys all the same, in case they arrive; run fedctl keys show to see what is published, then fedctl keys init --replace to try again", err, publishedNow(now, cerr))
+		}
 	}
-	if err := k.setPin(me, pub); err != nil {
+	if _, err := k.setPin(me, pub, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "end-to-end keys for %s published\nfingerprint: %s\n", me, pub.Fingerprint())
@@ -366,6 +484,20 @@ func (k *keyring) init(ctx context.Context, withBackup bool, stdout io.Writer) e
 		fmt.Fprintln(stdout, "backup published: restore it on another device with fedctl keys restore")
 	}
 	return nil
+}
+
+// refused tells a definite refusal by the node (a 4xx answer: nothing was
+// stored) from a failure after which the node may have acted.
+func refused(err error) bool {
+	var ae *client.APIError
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != http.StatusRequestTimeout
+}
+
+func publishedNow(now *e2e.PublicKeys, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return "it shows fingerprint " + now.Fingerprint()
 }
 
 // published is the caller's address, published keys and backup.
@@ -401,10 +533,14 @@ func (k *keyring) restore(ctx context.Context, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := k.saveOwnKeys(me, keys); err != nil {
+	raw, err := e2e.MarshalPrivate(keys)
+	if err != nil {
 		return err
 	}
-	if err := k.setPin(me, pub); err != nil {
+	if _, err := k.saveOwnKeys(me, raw); err != nil {
+		return err
+	}
+	if _, err := k.setPin(me, pub, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "end-to-end keys for %s restored on this device\nfingerprint: %s\n", me, pub.Fingerprint())
@@ -442,7 +578,7 @@ func (k *keyring) show(ctx context.Context, who string, stdout io.Writer) error 
 	fmt.Fprintf(stdout, "%s\nfingerprint: %s\n", addr, cur.Fingerprint())
 	switch {
 	case changed != nil:
-		fmt.Fprintln(stdout, changedWarning(addr, changed, cur))
+		fmt.Fprintln(stdout, "WARNING: "+keysChanged(addr, changed, cur))
 	case first:
 		fmt.Fprintln(stdout, "first seen now, and trusted from now on (trust on first use): compare this fingerprint with "+addr.User)
 	default:
@@ -451,12 +587,18 @@ func (k *keyring) show(ctx context.Context, who string, stdout io.Writer) error 
 	return nil
 }
 
-func (k *keyring) trust(ctx context.Context, who string, stdout io.Writer) error {
+// trust pins who's current keys if their fingerprint is the one the user
+// compared: the node cannot show one document to keys show and pin
+// another here.
+func (k *keyring) trust(ctx context.Context, who, fingerprint string, stdout io.Writer) error {
 	addr, cur, err := k.userKeys(ctx, who)
 	if err != nil {
 		return err
 	}
-	if err := k.setPin(addr, cur); err != nil {
+	if !sameFingerprint(fingerprint, cur.Fingerprint()) {
+		return fmt.Errorf("refused, nothing trusted: the keys your node gives now for %s have fingerprint %s, not the %s you compared", addr, cur.Fingerprint(), fingerprint)
+	}
+	if _, err := k.setPin(addr, cur, false); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "trusted %s\nfingerprint: %s\n", addr, cur.Fingerprint())
@@ -483,8 +625,7 @@ func (k *keyring) sendE2E(ctx context.Context, to, content string, tags []string
 		return err
 	}
 	if changed != nil {
-		return fmt.Errorf("refused: the keys of %s changed since you trusted them (trusted fingerprint %s, now %s); compare fingerprints with %s, then run fedctl keys trust %s",
-			addr, changed.Fingerprint, cur.Fingerprint(), addr.User, addr)
+		return errors.New("refused: " + keysChanged(addr, changed, cur))
 	}
 	id := fednode.NewID(time.Now())
 	sealed, err := e2e.Seal(id, me, addr, content, tags, []*e2e.PublicKeys{cur}, own)
@@ -499,37 +640,56 @@ func (k *keyring) sendE2E(ctx context.Context, to, content string, tags []string
 }
 
 // reveal replaces an E2E message's content and tags with what it opens
-// to, marked "[e2e] ", or with "[e2e: could not decrypt: reason]"; it
-// warns once per sender whose keys changed. Other messages pass as they are.
+// to, marked "[e2e] ", or "[e2e: UNTRUSTED KEY (why)] " when it was
+// signed by a key that is not the sender's trusted one, or with
+// "[e2e: could not decrypt: reason]". Other messages pass as they are.
 func (k *keyring) reveal(ctx context.Context, m *client.Message) {
 	if m.E2E == nil {
 		return
 	}
-	content, tags, err := k.open(ctx, m)
-	if err != nil {
+	content, tags, untrusted, err := k.open(ctx, m)
+	switch {
+	case err != nil:
 		m.Content, m.Tags = "[e2e: could not decrypt: "+reason(err)+"]", []string{}
-	} else {
+	case untrusted != "":
+		m.Content, m.Tags = "[e2e: UNTRUSTED KEY ("+untrusted+")] "+content, tags
+	default:
 		m.Content, m.Tags = "[e2e] "+content, tags
 	}
 	m.E2E = nil
 }
 
-func (k *keyring) open(ctx context.Context, m *client.Message) (string, []string, error) {
+// open opens m. untrusted is not empty when m verifies only with a key
+// that is not the sender's pinned one (its sender's node may have swapped
+// the sender's keys to forge it): it says what changed and what to do.
+func (k *keyring) open(ctx context.Context, m *client.Message) (content string, tags []string, untrusted string, err error) {
 	me, err := k.whoami(ctx)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	from, err := fednode.ParseAddress(m.From, me.Domain)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	to, err := fednode.ParseAddress(m.To, me.Domain)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	own, err := k.ownKeys(ctx)
 	if err != nil {
-		return "", nil, errors.New("this device has no end-to-end keys")
+		return "", nil, "", errors.New("this device has no end-to-end keys")
+	}
+	pins, err := k.loadPins()
+	if err != nil {
+		return "", nil, "", err
+	}
+	// Signed by the pinned key (before a later key change, too): the pin
+	// verifies it, whatever the sender's node serves now or fails to.
+	if p, ok := pins[from.String()]; ok && p.SigKeyID == m.E2E.SigKey {
+		if pinned, perr := e2e.ParsePublicKeys(p.EncKey, p.SigKey); perr == nil {
+			content, tags, err = e2e.Open(m.ID, from, to, m.E2E, own, pinned)
+			return content, tags, "", err
+		}
 	}
 	// tail runs long: a sender may have made new keys since the fetch.
 	if r, ok := k.docs[from.String()]; ok && time.Since(r.at) > time.Minute && (r.keys == nil || r.keys.SigKeyID() != m.E2E.SigKey) {
@@ -537,23 +697,23 @@ func (k *keyring) open(ctx context.Context, m *client.Message) (string, []string
 	}
 	sender, err := k.document(ctx, from)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
 	_, changed, err := k.trustState(from, sender)
 	if err != nil {
-		return "", nil, err
+		return "", nil, "", err
 	}
-	if changed != nil && !k.warned[from.String()] {
-		k.warned[from.String()] = true
-		fmt.Fprintln(k.stderr, changedWarning(from, changed, sender))
+	if content, tags, err = e2e.Open(m.ID, from, to, m.E2E, own, sender); err != nil {
+		return "", nil, "", err
 	}
-	// A message signed before a key change verifies with the pinned keys.
-	if changed != nil && m.E2E.SigKey == changed.SigKeyID {
-		if old, err := e2e.ParsePublicKeys(changed.EncKey, changed.SigKey); err == nil {
-			sender = old
+	if changed != nil {
+		untrusted = keysChanged(from, changed, sender)
+		if !k.warned[from.String()] {
+			k.warned[from.String()] = true
+			fmt.Fprintln(k.stderr, "WARNING: "+untrusted)
 		}
 	}
-	return e2e.Open(m.ID, from, to, m.E2E, own, sender)
+	return content, tags, untrusted, nil
 }
 
 // reason says why a message could not be opened, for a person.

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fednode/fednode/client"
 	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/e2e"
 	"github.com/fednode/fednode/internal/syncbuf"
@@ -41,9 +43,7 @@ func fixedE2EKeys(t *testing.T) {
 // that is warned about and refused until trusted.
 func TestFedctlE2E(t *testing.T) {
 	fixedE2EKeys(t)
-	cfg := daemon.DefaultConfig()
-	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
-	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	cfg := e2eNodeConfig(t)
 	srv := openNode(t, cfg)
 	defer srv.Close()
 
@@ -180,11 +180,28 @@ func TestFedctlE2E(t *testing.T) {
 		t.Fatalf("a device without keys: %v", m)
 	}
 
-	// bob makes new keys: a key change for alice.
-	if out := must("bob", "bob-laptop", "", "keys", "init"); !strings.Contains(out, "replacing your published keys") {
-		t.Fatalf("keys init over published keys must say it is a key change: %q", out)
+	// bob makes new keys: a key change for alice. Without --replace, init
+	// refuses (a second device meant restore) and leaves everything as it was.
+	if _, _, err := fedctl("bob", "bob-laptop", "", "keys", "init"); err == nil || !strings.Contains(err.Error(), "--replace") || !strings.Contains(err.Error(), bobFP) {
+		t.Fatalf("keys init over published keys without --replace: %v", err)
+	}
+	if fp := fingerprint(t, must("bob", "bob-laptop", "", "keys", "show")); fp != bobFP {
+		t.Fatalf("a refused init changed bob's keys: %s, was %s", fp, bobFP)
+	}
+	if out := must("bob", "bob-laptop", "", "keys", "init", "--replace"); !strings.Contains(out, "replacing your published keys") {
+		t.Fatalf("keys init --replace must say it is a key change: %q", out)
 	}
 	newFP := fingerprint(t, must("bob", "bob-laptop", "", "keys", "show"))
+	// bob (or his node, having swapped his keys) sends alice messages
+	// signed by the new key: each one is marked, not only the first.
+	var forged [2]string
+	for i := range forged {
+		var r struct{ ID string }
+		if err := json.Unmarshal([]byte(must("bob", "bob-laptop", "", "send", "--e2e", "alice", fmt.Sprintf("new key %d", i))), &r); err != nil {
+			t.Fatal(err)
+		}
+		forged[i] = r.ID
+	}
 	if _, _, err := fedctl("alice", "alice-laptop", "", "send", "--e2e", "bob", "after the change"); err == nil || !strings.Contains(err.Error(), "keys of bob@") || !strings.Contains(err.Error(), "keys trust") {
 		t.Fatalf("send --e2e to changed keys must be refused: %v", err)
 	}
@@ -201,7 +218,25 @@ func TestFedctlE2E(t *testing.T) {
 	if m := findMessage(t, out, reply.ID); m["content"] != "[e2e] a reply from bob" {
 		t.Fatalf("bob's reply signed before the change reads as %v", m)
 	}
-	if out := must("alice", "alice-laptop", "", "keys", "trust", "bob"); !strings.Contains(out, newFP) {
+	for i, id := range forged {
+		c, _ := findMessage(t, out, id)["content"].(string)
+		if !strings.HasPrefix(c, "[e2e: UNTRUSTED KEY (the keys of bob@") || !strings.Contains(c, bobFP) || !strings.Contains(c, newFP) ||
+			!strings.Contains(c, "--fingerprint") || !strings.HasSuffix(c, fmt.Sprintf(")] new key %d", i)) {
+			t.Fatalf("message %d signed by bob's untrusted new key reads as %q", i, c)
+		}
+	}
+	// keys trust pins only the keys whose fingerprint alice compared.
+	if _, _, err := fedctl("alice", "alice-laptop", "", "keys", "trust", "bob"); err == nil || !strings.Contains(err.Error(), "--fingerprint") {
+		t.Fatalf("keys trust without --fingerprint: %v", err)
+	}
+	if _, _, err := fedctl("alice", "alice-laptop", "", "keys", "trust", "bob", "--fingerprint", bobFP); err == nil ||
+		!strings.Contains(err.Error(), bobFP) || !strings.Contains(err.Error(), newFP) {
+		t.Fatalf("keys trust with another fingerprint must be refused, saying both: %v", err)
+	}
+	if out := must("alice", "alice-laptop", "", "keys", "show", "bob"); !strings.Contains(out, "WARNING") {
+		t.Fatalf("a refused trust pinned the keys: %q", out)
+	}
+	if out := must("alice", "alice-laptop", "", "keys", "trust", "--fingerprint", strings.ToUpper(strings.ReplaceAll(newFP, " ", "")), "bob"); !strings.Contains(out, newFP) {
 		t.Fatalf("keys trust: %q", out)
 	}
 	if out := must("alice", "alice-laptop", "", "keys", "show", "bob"); !strings.Contains(out, "trusted: the same keys") {
@@ -217,6 +252,42 @@ func TestFedctlE2E(t *testing.T) {
 	if !strings.Contains(inbox, "[e2e: could not decrypt: not encrypted to this device's key]") {
 		t.Fatalf("the message to bob's old keys must say why it cannot be read:\n%s", inbox)
 	}
+
+	// bob's keys go from his node: messages signed by the key alice pins
+	// still verify against the pin.
+	if out, _, err := run2(srv.URL(), envFor("bob", "bob-laptop"), nil, "keys", "show"); err != nil || !strings.Contains(out, newFP) {
+		t.Fatalf("%q %v", out, err)
+	}
+	deleteKeys(t, srv.URL(), filepath.Join(dir, "bob.token"))
+	out = must("alice", "alice-laptop", "", "inbox")
+	for i, id := range forged {
+		if m := findMessage(t, out, id); m["content"] != fmt.Sprintf("[e2e] new key %d", i) {
+			t.Fatalf("bob's message %d, signed by the pinned key, after his keys are gone: %v", i, m)
+		}
+	}
+}
+
+// deleteKeys removes the published keys of the user whose token is in
+// tokenFile (fedctl has no command for it).
+func deleteKeys(t *testing.T, url, tokenFile string) {
+	t.Helper()
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client.Client{BaseURL: url, Token: strings.TrimSpace(string(tok))}
+	if err := c.DeleteKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// e2eNodeConfig is a node for the end-to-end tests: on a free port, in a
+// temporary DATA_DIR, with cheap passwords.
+func e2eNodeConfig(t *testing.T) daemon.Config {
+	cfg := daemon.DefaultConfig()
+	cfg.ListenAddr, cfg.DataDir = "127.0.0.1:0", t.TempDir()
+	cfg.Password = node.PasswordParams{MemoryKiB: 64, Time: 1, Threads: 1}
+	return cfg
 }
 
 // run2 runs fedctl with extra environment variables.

@@ -4,7 +4,8 @@
 //	fedctl login USERNAME           (password from standard input; saves the token)
 //	fedctl send TO CONTENT [TAG...]
 //	fedctl send --e2e TO CONTENT [TAG...]  (end-to-end encrypted)
-//	fedctl keys init [--backup] | restore | show [ADDRESS] | trust ADDRESS
+//	fedctl keys init [--backup] [--replace] | restore | show [ADDRESS]
+//	fedctl keys trust ADDRESS --fingerprint FP
 //	fedctl inbox [-after CURSOR] [-limit N]
 //	fedctl tail [-after CURSOR]     (follows the live socket, reconnecting)
 //	fedctl logout
@@ -36,9 +37,10 @@
 // End-to-end encryption (keys.go): this device's private keys are in
 // FEDCTL_E2E_KEYS and the keys it trusts in FEDCTL_KNOWN_KEYS (both mode
 // 0600 under $HOME/.config/fednode by default); inbox and tail show E2E
-// messages decrypted, marked "[e2e] ", and warn when a sender's keys
-// changed; send --e2e refuses a recipient whose keys changed until keys
-// trust accepts them. A backup passphrase is read like a password, or from
+// messages decrypted, marked "[e2e] ", or "[e2e: UNTRUSTED KEY (…)] " when
+// signed by a key that is not the sender's trusted one; send --e2e refuses
+// a recipient whose keys changed until keys trust --fingerprint accepts
+// them. A backup passphrase is read like a password, or from
 // FEDCTL_PASSPHRASE_FILE.
 package main
 
