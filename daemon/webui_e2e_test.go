@@ -298,10 +298,11 @@ func hashIs(w string) string {
 func TestWebUIE2E(t *testing.T) {
 	browser := newBrowser(t)
 	logA, logB := &syncbuf.Buffer{}, &syncbuf.Buffer{}
-	// alice's node keeps "bob has no keys" for a second, not 30, so that
-	// her page sees his keys as soon as he makes them.
-	shortNotFound := func(c *daemon.Config) { c.PeerUserKeysNotFoundTTL = time.Second }
-	a, b := startNode(t, fastRetry, logTo{logA}, shortNotFound), startNode(t, fastRetry, logTo{logB}, shortNotFound)
+	// alice's node keeps bob's key answers (his keys, or "none") for a
+	// second, not a minute or 30 s, so that her page sees each change of
+	// his keys (made, replaced, removed) at once.
+	shortTTL := func(c *daemon.Config) { c.PeerUserKeysTTL, c.PeerUserKeysNotFoundTTL = time.Second, time.Second }
+	a, b := startNode(t, fastRetry, logTo{logA}, shortTTL), startNode(t, fastRetry, logTo{logB}, shortTTL)
 	a.register("alice", "password-alice")
 	b.register("bob", "password-bob")
 	alice, bob := "alice@"+a.srv.Domain(), "bob@"+b.srv.Domain()
@@ -504,6 +505,7 @@ func TestWebUIE2E(t *testing.T) {
 	if r := b.do("DELETE", "/api/keys", bobToken, nil); r.Status != 204 {
 		t.Fatalf("delete bob's keys: %d %s", r.Status, r.Raw)
 	}
+	time.Sleep(1100 * time.Millisecond) // A's copy of bob's keys (shortTTL) runs out
 	ta.do("reload", chromedp.Reload())
 	ta.waitFor("the keys-gone warning", `document.querySelector('[data-e2e=gone] .fp.old') && document.querySelector('[data-e2e=gone] .fp.old').textContent === `+js(newFP), waitLive)
 	ta.screenshot("e2e-keys-gone")
