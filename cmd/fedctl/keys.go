@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -46,13 +48,23 @@ var generateKeys = e2e.GenerateKeys
 
 // pin is what fedctl trusts of one address's keys (trust on first use):
 // the ids, the fingerprint, and the keys themselves, so that messages
-// signed before a later key change still verify.
+// signed before a later key change still verify; and the signing keys it
+// trusted before, each until the document that replaced it (PROTOCOL §5.5).
 type pin struct {
-	EncKeyID    string `json:"enc_key_id"`
-	SigKeyID    string `json:"sig_key_id"`
-	Fingerprint string `json:"fingerprint"`
-	EncKey      []byte `json:"enc_key"`
-	SigKey      []byte `json:"sig_key"`
+	EncKeyID    string    `json:"enc_key_id"`
+	SigKeyID    string    `json:"sig_key_id"`
+	Fingerprint string    `json:"fingerprint"`
+	EncKey      []byte    `json:"enc_key"`
+	SigKey      []byte    `json:"sig_key"`
+	Previous    []earlier `json:"previous,omitempty"`
+}
+
+// earlier is a signing key trusted before a key change: it vouches for
+// messages made before Until (their id's time) only.
+type earlier struct {
+	SigKeyID string    `json:"sig_key_id"`
+	SigKey   []byte    `json:"sig_key"`
+	Until    time.Time `json:"until"`
 }
 
 func pinOf(p *e2e.PublicKeys) pin {
@@ -81,10 +93,14 @@ type keyring struct {
 }
 
 type docResult struct {
-	keys *e2e.PublicKeys
-	err  error
-	at   time.Time
+	keys      *e2e.PublicKeys
+	createdAt time.Time // the document's created_at
+	err       error
+	at        time.Time
 }
+
+// errNoKeys is document's error when the user publishes no keys.
+var errNoKeys = errors.New("has not published end-to-end keys")
 
 func newKeyring(c *client.Client, stdin io.Reader, stderr io.Writer, getenv func(string) string) (*keyring, error) {
 	keysFile, err := configFile(getenv, "FEDCTL_E2E_KEYS", "e2e-keys.json")
@@ -228,12 +244,23 @@ func (k *keyring) loadPins() (map[string]pin, error) {
 
 // setPin pins p as addr's keys; with onlyFirst, only when addr has no pin
 // in the file (another fedctl may have pinned it since this run read the
-// pins). It returns the pin now in force.
-func (k *keyring) setPin(addr fednode.Address, p *e2e.PublicKeys, onlyFirst bool) (pin, error) {
+// pins). A replaced signing key is kept as an earlier one, trusted for
+// messages made before since, the replacing document's created_at. It
+// returns the pin now in force.
+func (k *keyring) setPin(addr fednode.Address, p *e2e.PublicKeys, onlyFirst bool, since time.Time) (pin, error) {
 	pins, err := updateJSONFile(k.knownFile, func(pins map[string]pin) {
-		if _, ok := pins[addr.String()]; !ok || !onlyFirst {
-			pins[addr.String()] = pinOf(p)
+		old, ok := pins[addr.String()]
+		if ok && onlyFirst {
+			return
 		}
+		np := pinOf(p)
+		if ok {
+			np.Previous = old.Previous
+			if old.SigKeyID != np.SigKeyID {
+				np.Previous = append(np.Previous, earlier{SigKeyID: old.SigKeyID, SigKey: old.SigKey, Until: since})
+			}
+		}
+		pins[addr.String()] = np
 	})
 	if err != nil {
 		return pin{}, err
@@ -260,7 +287,7 @@ func (k *keyring) trustState(addr fednode.Address, cur *e2e.PublicKeys) (first b
 		old, ok = pins[addr.String()]
 	}
 	if !ok {
-		if old, err = k.setPin(addr, cur, true); err != nil {
+		if old, err = k.setPin(addr, cur, true, time.Time{}); err != nil {
 			return false, nil, err
 		}
 		first = old.SigKeyID == cur.SigKeyID() && old.EncKeyID == cur.EncKeyID()
@@ -290,13 +317,16 @@ func (k *keyring) document(ctx context.Context, addr fednode.Address) (*e2e.Publ
 	}
 	doc, err := k.c.UserKeys(ctx, addr.String())
 	var keys *e2e.PublicKeys
+	var createdAt time.Time
 	switch {
 	case client.IsNotFound(err):
-		err = fmt.Errorf("%s has not published end-to-end keys", addr)
+		err = fmt.Errorf("%s %w", addr, errNoKeys)
 	case err == nil:
-		keys, err = e2e.VerifyDocument(&doc, addr)
+		if keys, err = e2e.VerifyDocument(&doc, addr); err == nil {
+			createdAt, _ = time.Parse(time.RFC3339Nano, doc.CreatedAt) // Check parsed it
+		}
 	}
-	k.docs[addr.String()] = docResult{keys, err, time.Now()}
+	k.docs[addr.String()] = docResult{keys, createdAt, err, time.Now()}
 	return keys, err
 }
 
@@ -476,7 +506,7 @@ func (k *keyring) init(ctx context.Context, withBackup, replace bool, stdout io.
 			return fmt.Errorf("publishing the new keys: %w; your node does not show them published now (%v): this device keeps the new keys all the same, in case they arrive; run fedctl keys show to see what is published, then fedctl keys init --replace to try again", err, publishedNow(now, cerr))
 		}
 	}
-	if _, err := k.setPin(me, pub, false); err != nil {
+	if _, err := k.setPin(me, pub, false, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "end-to-end keys for %s published\nfingerprint: %s\n", me, pub.Fingerprint())
@@ -540,7 +570,7 @@ func (k *keyring) restore(ctx context.Context, stdout io.Writer) error {
 	if _, err := k.saveOwnKeys(me, raw); err != nil {
 		return err
 	}
-	if _, err := k.setPin(me, pub, false); err != nil {
+	if _, err := k.setPin(me, pub, false, time.Now()); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "end-to-end keys for %s restored on this device\nfingerprint: %s\n", me, pub.Fingerprint())
@@ -598,7 +628,7 @@ func (k *keyring) trust(ctx context.Context, who, fingerprint string, stdout io.
 	if !sameFingerprint(fingerprint, cur.Fingerprint()) {
 		return fmt.Errorf("refused, nothing trusted: the keys your node gives now for %s have fingerprint %s, not the %s you compared", addr, cur.Fingerprint(), fingerprint)
 	}
-	if _, err := k.setPin(addr, cur, false); err != nil {
+	if _, err := k.setPin(addr, cur, false, k.docs[addr.String()].createdAt); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "trusted %s\nfingerprint: %s\n", addr, cur.Fingerprint())
@@ -683,17 +713,37 @@ func (k *keyring) open(ctx context.Context, m *client.Message) (content string, 
 	if err != nil {
 		return "", nil, "", err
 	}
-	// Signed by the pinned key (before a later key change, too): the pin
-	// verifies it, whatever the sender's node serves now or fails to.
-	if p, ok := pins[from.String()]; ok && p.SigKeyID == m.E2E.SigKey {
-		if pinned, perr := e2e.ParsePublicKeys(p.EncKey, p.SigKey); perr == nil {
-			content, tags, err = e2e.Open(m.ID, from, to, m.E2E, own, pinned)
-			return content, tags, "", err
-		}
-	}
 	// tail runs long: a sender may have made new keys since the fetch.
 	if r, ok := k.docs[from.String()]; ok && time.Since(r.at) > time.Minute && (r.keys == nil || r.keys.SigKeyID() != m.E2E.SigKey) {
 		delete(k.docs, from.String())
+	}
+	made, _ := fednode.IDTime(m.ID)
+	if p, ok := pins[from.String()]; ok {
+		if p.SigKeyID == m.E2E.SigKey {
+			return k.openPinned(ctx, m, from, to, own, p.SigKey, func() string {
+				// The pinned key vouches for what was made before the
+				// sender published other keys, or none (PROTOCOL §5.5);
+				// a node that cannot answer now changes nothing.
+				cur, derr := k.document(ctx, from)
+				switch {
+				case errors.Is(derr, errNoKeys):
+					return fmt.Sprintf("signed by the key you trusted for %s, who publishes no end-to-end keys now; ask %s", from, from.User)
+				case derr == nil && cur.SigKeyID() != p.SigKeyID && !made.Before(k.docs[from.String()].createdAt):
+					return keysChanged(from, &p, cur)
+				}
+				return ""
+			})
+		}
+		for _, e := range p.Previous {
+			if e.SigKeyID == m.E2E.SigKey {
+				return k.openPinned(ctx, m, from, to, own, e.SigKey, func() string {
+					if made.Before(e.Until) {
+						return ""
+					}
+					return fmt.Sprintf("signed by a key of %s that was replaced on %s, in a message made after that", from, e.Until.UTC().Format(time.RFC3339))
+				})
+			}
+		}
 	}
 	sender, err := k.document(ctx, from)
 	if err != nil {
@@ -714,6 +764,23 @@ func (k *keyring) open(ctx context.Context, m *client.Message) (content string, 
 		}
 	}
 	return content, tags, untrusted, nil
+}
+
+// openPinned opens m with a signing key fedctl trusted (its own pin, or
+// an earlier one); untrusted, asked only once m opens, says why that key
+// does not vouch for m, or nothing.
+func (k *keyring) openPinned(ctx context.Context, m *client.Message, from, to fednode.Address, own *e2e.Keys, sigSPKI []byte, untrusted func() string) (string, []string, string, error) {
+	sig, err := x509.ParsePKIXPublicKey(sigSPKI)
+	pub, ok := sig.(*ecdsa.PublicKey)
+	if err != nil || !ok {
+		return "", nil, "", fmt.Errorf("the pinned key of %s does not parse: %v", from, err)
+	}
+	// Open takes the sender's public keys; only the signing key is used.
+	content, tags, err := e2e.Open(m.ID, from, to, m.E2E, own, &e2e.PublicKeys{Sig: pub, SigSPKI: sigSPKI})
+	if err != nil {
+		return "", nil, "", err
+	}
+	return content, tags, untrusted(), nil
 }
 
 // reason says why a message could not be opened, for a person.

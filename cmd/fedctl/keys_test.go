@@ -252,16 +252,22 @@ func TestFedctlE2E(t *testing.T) {
 	if !strings.Contains(inbox, "[e2e: could not decrypt: not encrypted to this device's key]") {
 		t.Fatalf("the message to bob's old keys must say why it cannot be read:\n%s", inbox)
 	}
+	// Trusting the new keys keeps the old signing key for what it signed
+	// before the change: bob's earlier reply still reads, with no warning.
+	if m := findMessage(t, must("alice", "alice-laptop", "", "inbox"), reply.ID); m["content"] != "[e2e] a reply from bob" {
+		t.Fatalf("bob's reply signed before the change, after alice trusts his new keys: %v", m)
+	}
 
 	// bob's keys go from his node: messages signed by the key alice pins
-	// still verify against the pin.
+	// still verify against the pin, but say that he publishes no keys now
+	// (PROTOCOL §5.5: keys that disappear are a key change).
 	if out, _, err := run2(srv.URL(), envFor("bob", "bob-laptop"), nil, "keys", "show"); err != nil || !strings.Contains(out, newFP) {
 		t.Fatalf("%q %v", out, err)
 	}
 	deleteKeys(t, srv.URL(), filepath.Join(dir, "bob.token"))
 	out = must("alice", "alice-laptop", "", "inbox")
 	for i, id := range forged {
-		if m := findMessage(t, out, id); m["content"] != fmt.Sprintf("[e2e] new key %d", i) {
+		if m := findMessage(t, out, id); m["content"] != fmt.Sprintf("[e2e: UNTRUSTED KEY (signed by the key you trusted for %s, who publishes no end-to-end keys now; ask bob)] new key %d", m["from"], i) {
 			t.Fatalf("bob's message %d, signed by the pinned key, after his keys are gone: %v", i, m)
 		}
 	}
