@@ -32,14 +32,15 @@ func openForAdmin(ctx context.Context, cfg Config) (backend, error) {
 		return backend{}, err
 	}
 	be, err := openBackend(ctx, cfg, time.Now, log, vc)
-	if vc != nil {
-		if err != nil {
-			vc.Close()
-		} else {
-			be.closers = append(be.closers, func() error { vc.Close(); return nil })
-		}
+	if vc == nil {
+		return be, err
 	}
-	return be, err
+	if err != nil {
+		vc.Close()
+		return backend{}, err
+	}
+	be.closers = append(be.closers, func() error { vc.Close(); return nil })
+	return be, nil
 }
 
 // Promote gives an existing user the admin role.

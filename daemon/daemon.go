@@ -172,11 +172,9 @@ func Open(ctx context.Context, cfg Config, opt Options) (_ *Daemon, err error) {
 	if vc != nil {
 		deps.Ready = map[string]func(context.Context) error{"vault": vc.Health}
 	}
-	if be.sealer != nil {
-		deps.Collectors = append(deps.Collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fednode_store_damaged_records_total",
-			Help: "Stored messages that failed to open (damaged or tampered with) since the node started; none of them was served."},
-			func() float64 { return float64(be.sealer.Damaged()) }))
-	}
+	deps.Collectors = append(deps.Collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "fednode_store_damaged_records_total",
+		Help: "Stored messages that failed to open (damaged or tampered with) since the node started; none of them was served."},
+		func() float64 { return float64(be.sealer.Damaged()) }))
 	cfg.MetricsSeparate = cfg.MetricsAddr != ""
 	srv, err := node.New(ctx, cfg.Config, deps)
 	if err != nil {
@@ -293,7 +291,7 @@ type backend struct {
 	broker  node.Broker
 	closers []func() error
 	redis   bool
-	sealer  *atrest.Sealer // nil for a store opened without one
+	sealer  *atrest.Sealer // seals and opens the store's messages at rest
 }
 
 func (b backend) close() error {
@@ -312,7 +310,6 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 	if err != nil {
 		return backend{}, err
 	}
-	be.sealer = sealer
 	if err := check(ctx, be.store); err != nil {
 		be.close()
 		return backend{}, err
@@ -328,7 +325,7 @@ func openBackendSealed(ctx context.Context, cfg Config, now func() time.Time, lo
 		if err != nil {
 			return backend{}, storeError(cfg, err)
 		}
-		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker()}, nil
+		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker(), sealer: sealer}, nil
 	}
 	goredis.SetLogger(redisLogger{log})
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}

@@ -554,10 +554,11 @@ func optionalListenAddr(addr, main string) error {
 	if addr == "" {
 		return nil
 	}
-	if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" {
 		return fmt.Errorf("%q is not host:port", addr)
 	}
-	if _, port, _ := net.SplitHostPort(addr); addr == main && port != "0" {
+	if addr == main && port != "0" {
 		return errors.New("must not be LISTEN_ADDR")
 	}
 	return nil
@@ -571,8 +572,8 @@ func minLength(s string, n int) error {
 }
 
 func secretLength(s string) error {
-	if s != "" && len(s) < node.MinSecretLen {
-		return fmt.Errorf("must be at least %d characters (generate one with: openssl rand -base64 48)", node.MinSecretLen)
+	if err := minLength(s, node.MinSecretLen); err != nil {
+		return fmt.Errorf("%w (generate one with: openssl rand -base64 48)", err)
 	}
 	return nil
 }

@@ -178,8 +178,7 @@ func (k *keyring) whoami(ctx context.Context) (fednode.Address, error) {
 	if err != nil {
 		return fednode.Address{}, err
 	}
-	user, domain, _ := strings.Cut(m.Address, "@")
-	k.me, err = fednode.ParseAddress(user, domain)
+	k.me, err = fednode.ParseAddress(m.Address, "")
 	return k.me, err
 }
 

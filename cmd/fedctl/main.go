@@ -223,10 +223,9 @@ func admin(ctx context.Context, c *client.Client, args []string, out *json.Encod
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
-	if userCommands[args[0]] {
-		return adminUsers(ctx, c, args, out, stderr)
-	}
 	switch args[0] {
+	case "users", "user", "suspend", "unsuspend", "unlock", "grant-admin", "revoke-admin", "delete-user":
+		return adminUsers(ctx, c, args, out, stderr)
 	case "federation":
 		if len(args) == 1 {
 			p, err := c.FederationPolicy(ctx)

@@ -20,10 +20,6 @@ const usersUsage = `
        fedctl admin grant-admin NAME | revoke-admin NAME
        fedctl admin delete-user NAME -yes   (irreversible; the name stays reserved)`
 
-// userCommands are the admin commands adminUsers runs.
-var userCommands = map[string]bool{"users": true, "user": true, "suspend": true, "unsuspend": true,
-	"unlock": true, "grant-admin": true, "revoke-admin": true, "delete-user": true}
-
 // adminUsers runs the user management commands: a user (or page of users)
 // is printed as one JSON object a line, the next page's cursor on stderr.
 func adminUsers(ctx context.Context, c *client.Client, args []string, out *json.Encoder, stderr io.Writer) error {
