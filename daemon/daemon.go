@@ -310,6 +310,7 @@ func openBackend(ctx context.Context, cfg Config, now func() time.Time, log *slo
 	if err != nil {
 		return backend{}, err
 	}
+	be.sealer = sealer // for every kind of store, in one place
 	if err := check(ctx, be.store); err != nil {
 		be.close()
 		return backend{}, err
@@ -325,7 +326,7 @@ func openBackendSealed(ctx context.Context, cfg Config, now func() time.Time, lo
 		if err != nil {
 			return backend{}, storeError(cfg, err)
 		}
-		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker(), sealer: sealer}, nil
+		return backend{store: store, limiter: ratelimit.NewMemory(now), broker: node.NewLocalBroker()}, nil
 	}
 	goredis.SetLogger(redisLogger{log})
 	opt := redis.Options{URL: cfg.RedisURL, Password: cfg.RedisPassword, Cluster: cfg.RedisCluster, Namespace: cfg.RedisNamespace, CAFile: cfg.RedisTLSCAFile}
