@@ -5,7 +5,6 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/fednode/fednode"
 	"github.com/fednode/fednode/daemon"
+	"github.com/fednode/fednode/e2e"
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/internal/testkeys"
 )
@@ -57,12 +57,9 @@ func (k userKeys) sign(t testing.TB, id, from, to string, e *fednode.E2E) *fedno
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	h := sha256.Sum256(fednode.E2ESignedBytes(id, f, d, e))
-	r, s, err := ecdsa.Sign(rand.Reader, k.priv, h[:])
-	if err != nil {
+	if err := e2e.Sign(id, f, d, e, k.priv); err != nil {
 		t.Fatal(err)
 	}
-	e.Signature = append(r.FillBytes(make([]byte, 32)), s.FillBytes(make([]byte, 32))...)
 	return e
 }
 

@@ -55,12 +55,8 @@ func (u *e2eUser) addr() fednode.Address {
 func newE2EUser(t *testing.T, n *testNode, name string) *e2eUser {
 	t.Helper()
 	u := &e2eUser{n: n, name: name, token: n.user(name)}
-	k, err := e2e.GenerateKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.keys = k
-	pub := k.Public()
+	u.keys = newE2EKeys(t)
+	pub := u.keys.Public()
 	if r := n.do("PUT", "/api/keys", u.token, map[string]any{"enc_key": pub.EncSPKI, "sig_key": pub.SigSPKI}); r.Status != 200 {
 		t.Fatalf("publish %s's keys: %d %s", name, r.Status, r.Raw)
 	}
@@ -84,20 +80,6 @@ func (u *e2eUser) keysOf(t *testing.T, addr fednode.Address) *e2e.PublicKeys {
 		t.Fatalf("%s's key document: %v", addr, err)
 	}
 	return pub
-}
-
-// payload decodes a served message's e2e member.
-func payload(t *testing.T, m map[string]any) *fednode.E2E {
-	t.Helper()
-	raw, err := json.Marshal(m["e2e"])
-	if err != nil || m["e2e"] == nil {
-		t.Fatalf("message %v has no e2e payload (%v)", m["id"], err)
-	}
-	var e fednode.E2E
-	if err := json.Unmarshal(raw, &e); err != nil {
-		t.Fatal(err)
-	}
-	return &e
 }
 
 // TestE2ECanaryAcrossNodes: alice on node A sends an end-to-end encrypted
@@ -160,15 +142,15 @@ func TestE2ECanaryAcrossNodes(t *testing.T) {
 				t.Fatalf("bob's mailbox holds %v", got)
 			}
 			aliceKeys := bob.keysOf(t, alice.addr()) // through B, signed by A
-			content, tags, err := e2e.Open(id, alice.addr(), bob.addr(), payload(t, got), bob.keys, aliceKeys)
+			content, tags, err := e2e.Open(id, alice.addr(), bob.addr(), e2eOf(t, got), bob.keys, aliceKeys)
 			if err != nil || content != e2eCanary || len(tags) != 1 || tags[0] != e2eCanaryTag {
 				t.Fatalf("bob's client opens %q %v: %v", content, tags, err)
 			}
 			own := alice.n.do("GET", "/api/messages/"+id, alice.token, nil)
-			if content, _, err := e2e.Open(id, alice.addr(), bob.addr(), payload(t, own.Body), alice.keys, alice.keys.Public()); err != nil || content != e2eCanary {
+			if content, _, err := e2e.Open(id, alice.addr(), bob.addr(), e2eOf(t, own.Body), alice.keys, alice.keys.Public()); err != nil || content != e2eCanary {
 				t.Fatalf("alice's client opens her own copy: %q %v", content, err)
 			}
-			if _, _, err := e2e.Open(id, alice.addr(), bob.addr(), payload(t, got), newE2EKeys(t), aliceKeys); err == nil {
+			if _, _, err := e2e.Open(id, alice.addr(), bob.addr(), e2eOf(t, got), newE2EKeys(t), aliceKeys); err == nil {
 				t.Fatal("a third key opened the message")
 			}
 

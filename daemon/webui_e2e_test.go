@@ -24,6 +24,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fednode/fednode"
+	fcrypto "github.com/fednode/fednode/crypto"
 	"github.com/fednode/fednode/daemon"
 	"github.com/fednode/fednode/e2e"
 	"github.com/fednode/fednode/internal/syncbuf"
@@ -636,13 +637,16 @@ func TestWebUIE2EProtocolVectors(t *testing.T) {
 // (and own), as a client would: for plaintexts e2e.Seal does not make.
 func sealRaw(t *testing.T, id string, from, to fednode.Address, plain []byte, recipient *e2e.PublicKeys, own *e2e.Keys) *fednode.E2E {
 	t.Helper()
-	dataKey, nonce := make([]byte, 32), make([]byte, fednode.E2ENonceLen)
-	rand.Read(dataKey)
+	dataKey, err := fcrypto.NewDataKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce := make([]byte, fednode.E2ENonceLen)
 	rand.Read(nonce)
 	e := &fednode.E2E{V: fednode.E2EVersion, SigKey: own.Public().SigKeyID(), Nonce: nonce}
 	var ids []string
 	for _, p := range []*e2e.PublicKeys{recipient, own.Public()} {
-		w, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, p.Enc, dataKey, nil)
+		w, err := fcrypto.WrapKey(p.Enc, dataKey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -650,14 +654,9 @@ func sealRaw(t *testing.T, id string, from, to fednode.Address, plain []byte, re
 		ids = append(ids, p.EncKeyID())
 	}
 	e.Ciphertext = gcmSeal(t, dataKey, nonce, plain, fednode.E2EAAD(id, from, to, e.SigKey, ids))
-	digest := sha256.Sum256(fednode.E2ESignedBytes(id, from, to, e))
-	r, s, err := ecdsa.Sign(rand.Reader, own.Sig, digest[:])
-	if err != nil {
+	if err := e2e.Sign(id, from, to, e, own.Sig); err != nil {
 		t.Fatal(err)
 	}
-	e.Signature = make([]byte, fednode.E2ESignatureLen)
-	r.FillBytes(e.Signature[:32])
-	s.FillBytes(e.Signature[32:])
 	return e
 }
 

@@ -125,13 +125,9 @@ func clone(e *fednode.E2E) *fednode.E2E {
 // signed, so that the checks after the signature are reached too.
 func resign(t *testing.T, e *fednode.E2E, k *ecdsa.PrivateKey) {
 	t.Helper()
-	d := sha256.Sum256(fednode.E2ESignedBytes(testID, alice, bob, e))
-	r, s, err := ecdsa.Sign(nil, k, d[:])
-	if err != nil {
+	if err := Sign(testID, alice, bob, e, k); err != nil {
 		t.Fatal(err)
 	}
-	r.FillBytes(e.Signature[:32])
-	s.FillBytes(e.Signature[32:])
 }
 
 // TestOpenRefusesEveryByteFlip flips each byte of the nonce, ciphertext,

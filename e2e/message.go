@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 
 	"github.com/fednode/fednode"
 	fcrypto "github.com/fednode/fednode/crypto"
@@ -70,7 +71,7 @@ func sealWith(dataKey, nonce []byte, id string, from, to fednode.Address, conten
 	var ids []string
 	for _, r := range append(append([]*PublicKeys{}, recipients...), me) {
 		kid := r.EncKeyID()
-		if contains(ids, kid) {
+		if slices.Contains(ids, kid) {
 			continue
 		}
 		w, err := fcrypto.WrapKey(r.Enc, dataKey)
@@ -89,14 +90,24 @@ func sealWith(dataKey, nonce []byte, id string, from, to fednode.Address, conten
 	if err := e.Validate(); err != nil {  // too many recipients, content too long
 		return nil, fmt.Errorf("%w: %s", ErrInvalid, fednode.ErrorMessage(err))
 	}
-	digest := sha256.Sum256(fednode.E2ESignedBytes(id, from, to, e))
-	r, s, err := ecdsa.Sign(rand.Reader, own.Sig, digest[:])
-	if err != nil {
-		return nil, fmt.Errorf("e2e: sign: %w", err)
+	if err := Sign(id, from, to, e, own.Sig); err != nil {
+		return nil, err
 	}
+	return e, nil
+}
+
+// Sign sets e's signature: key's ECDSA P-256 SHA-256 signature over
+// fednode.E2ESignedBytes(id, from, to, e), as r||s (PROTOCOL §5.3).
+func Sign(id string, from, to fednode.Address, e *fednode.E2E, key *ecdsa.PrivateKey) error {
+	digest := sha256.Sum256(fednode.E2ESignedBytes(id, from, to, e))
+	r, s, err := ecdsa.Sign(rand.Reader, key, digest[:])
+	if err != nil {
+		return fmt.Errorf("e2e: sign: %w", err)
+	}
+	e.Signature = make([]byte, 2*sigHalf)
 	r.FillBytes(e.Signature[:sigHalf])
 	s.FillBytes(e.Signature[sigHalf:])
-	return e, nil
+	return nil
 }
 
 func encodePlaintext(content string, tags []string) ([]byte, error) {
@@ -111,15 +122,6 @@ func encodePlaintext(content string, tags []string) ([]byte, error) {
 		tags = []string{}
 	}
 	return json.Marshal(plaintext{Content: content, Tags: tags})
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func newGCM(key []byte) (cipher.AEAD, error) {
