@@ -275,15 +275,21 @@ func AlgorithmAllowed(alg string) bool {
 	return alg == "" || alg == "hs2019" || alg == "rsa-sha256"
 }
 
+// setHostDate sets the Host and Date a signed request covers. go-fed reads
+// host from the header map, so Host is set there too.
+func setHostDate(r *http.Request, now time.Time) {
+	r.Host = r.URL.Host
+	r.Header.Set("Host", r.URL.Host)
+	r.Header.Set("Date", now.UTC().Format(http.TimeFormat))
+}
+
 // SignRequest prepares r (a POST of body to a peer) for sending: it sets
 // Host, Date and Content-Type, and signs (request-target), host, date and
 // digest with the keyring's current signing key. A keyring that holds its
 // key in memory signs through go-fed/httpsig; any other is given the signing
 // string built here, which is byte for byte what go-fed would sign.
 func SignRequest(ctx context.Context, kr keys.Keyring, domain string, r *http.Request, body []byte, now time.Time) error {
-	r.Host = r.URL.Host
-	r.Header.Set("Host", r.URL.Host) // go-fed reads host from the header map
-	r.Header.Set("Date", now.UTC().Format(http.TimeFormat))
+	setHostDate(r, now)
 	r.Header.Set("Content-Type", "application/json")
 	keyID := func(kid string) string { return KeyID(domain, kid) }
 	if hs, ok := kr.(keys.HTTPSigner); ok {

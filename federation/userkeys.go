@@ -105,9 +105,7 @@ func VerifyUserKeys(d fednode.UserKeyDocument, address string, peer *Peer) error
 // and Date and signs SignedGetHeaders with the keyring's current signing
 // key, as node domain.
 func SignGet(ctx context.Context, kr keys.Keyring, domain string, r *http.Request, now time.Time) error {
-	r.Host = r.URL.Host
-	r.Header.Set("Host", r.URL.Host)
-	r.Header.Set("Date", now.UTC().Format(http.TimeFormat))
+	setHostDate(r, now)
 	return signHeaders(ctx, kr, r, SignedGetHeaders, func(kid string) string { return KeyID(domain, kid) })
 }
 

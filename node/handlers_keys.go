@@ -185,15 +185,7 @@ func (s *Server) handleUserKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if addr.Domain == s.cfg.NodeDomain {
-		k, err := s.localUserKeys(r, addr.User)
-		if err == nil {
-			var doc fednode.UserKeyDocument
-			if doc, err = s.localKeyDocument(r, addr.User, k); err == nil {
-				writeJSON(w, http.StatusOK, doc)
-				return
-			}
-		}
-		writeError(w, r, s.log, err)
+		s.writeLocalKeyDocument(w, r, addr.User)
 		return
 	}
 	if !s.policy.Allowed(addr.Domain) {
@@ -221,14 +213,21 @@ func (s *Server) handleFederationUserKeys(w http.ResponseWriter, r *http.Request
 		writeError(w, r, s.log, err)
 		return
 	}
-	name := mux.Vars(r)["name"]
+	s.writeLocalKeyDocument(w, r, mux.Vars(r)["name"])
+}
+
+// writeLocalKeyDocument answers the signed key document of the local user
+// name, to a local user or to a peer.
+func (s *Server) writeLocalKeyDocument(w http.ResponseWriter, r *http.Request, name string) {
 	k, err := s.localUserKeys(r, name)
-	if err == nil {
-		var doc fednode.UserKeyDocument
-		if doc, err = s.localKeyDocument(r, name, k); err == nil {
-			writeJSON(w, http.StatusOK, doc)
-			return
-		}
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
 	}
-	writeError(w, r, s.log, err)
+	doc, err := s.localKeyDocument(r, name, k)
+	if err != nil {
+		writeError(w, r, s.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, doc)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -131,9 +130,9 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageSize {
-			writeError(w, r, s.log, fednode.FieldError(fednode.EInvalidParam, "limit", "limit must be 1 to %d", maxPageSize))
+		n, err := parseLimit(v)
+		if err != nil {
+			writeError(w, r, s.log, err)
 			return
 		}
 		q.Limit = n
@@ -194,9 +193,8 @@ func (s *Server) handleSuspend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := s.now().UTC()
-	u, err := s.updateUser(r.Context(), a.name, func(u *fednode.User) error {
+	u, err := s.updateUser(r.Context(), a.name, func(u *fednode.User) {
 		u.SuspendedAt, u.SuspendedBy, u.SuspendReason = now, a.by, req.Reason
-		return nil
 	})
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -218,9 +216,8 @@ func (s *Server) handleUnsuspend(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	u, err := s.updateUser(r.Context(), a.name, func(u *fednode.User) error {
+	u, err := s.updateUser(r.Context(), a.name, func(u *fednode.User) {
 		u.SuspendedAt, u.SuspendedBy, u.SuspendReason = time.Time{}, "", ""
-		return nil
 	})
 	if err != nil {
 		writeError(w, r, s.log, err)
@@ -301,7 +298,7 @@ func (s *Server) handleRole(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	u, err := s.updateUser(r.Context(), a.name, func(u *fednode.User) error { u.Role = req.Role; return nil })
+	u, err := s.updateUser(r.Context(), a.name, func(u *fednode.User) { u.Role = req.Role })
 	if err != nil {
 		writeError(w, r, s.log, err)
 		return
@@ -340,12 +337,10 @@ func (s *Server) otherActiveAdmin(ctx context.Context, name string) (bool, error
 // updateUser applies fn to a user and returns it as stored, then tells
 // every replica to forget the user's cached tokens, so that the change
 // (a role, a suspension) is served from the store at once.
-func (s *Server) updateUser(ctx context.Context, name string, fn func(*fednode.User) error) (fednode.User, error) {
+func (s *Server) updateUser(ctx context.Context, name string, fn func(*fednode.User)) (fednode.User, error) {
 	var out fednode.User
 	err := s.store.UpdateUser(ctx, name, func(u *fednode.User) error {
-		if err := fn(u); err != nil {
-			return err
-		}
+		fn(u)
 		out = *u
 		return nil
 	})
