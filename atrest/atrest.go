@@ -284,16 +284,23 @@ func (s *Sealer) unseal(ctx context.Context, raw []byte, aadOf func(keyID string
 func (s *Sealer) OpenMessage(ctx context.Context, m fednode.Message) (fednode.Message, error) {
 	out, err := s.openMessage(ctx, m)
 	if err != nil {
-		if unavailable(err) { // the key service, not the record
-			return fednode.Message{}, fmt.Errorf("at rest: message %s: %w", m.ID, err)
-		}
-		s.damaged.Add(1)
-		if s.OnDamage != nil {
-			s.OnDamage(m.ID, err)
-		}
-		return fednode.Message{}, fmt.Errorf("%w: %w: message %s: %v", fednode.ErrStoreFailed, ErrDamaged, m.ID, err)
+		return fednode.Message{}, s.failed(m.ID, "message "+m.ID, err)
 	}
 	return out, nil
+}
+
+// failed classifies err, why the record id (what, for people) did not
+// open: the key service away is not damage; anything else is damage,
+// counted and reported, and wraps fednode.ErrStoreFailed and ErrDamaged.
+func (s *Sealer) failed(id, what string, err error) error {
+	if unavailable(err) { // the key service, not the record
+		return fmt.Errorf("at rest: %s: %w", what, err)
+	}
+	s.damaged.Add(1)
+	if s.OnDamage != nil {
+		s.OnDamage(id, err)
+	}
+	return fmt.Errorf("%w: %w: %s: %v", fednode.ErrStoreFailed, ErrDamaged, what, err)
 }
 
 // unavailable reports whether err says the data key could not be unwrapped

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/fednode/fednode"
 )
 
 // Records other than messages: a user's end-to-end key backup
@@ -51,14 +49,7 @@ func (s *Sealer) OpenRecord(ctx context.Context, kind, name string, sealed []byt
 		out, err = s.unseal(ctx, sealed, func(keyID string) []byte { return recordAAD(kind, name, keyID) })
 	}
 	if err != nil {
-		if unavailable(err) {
-			return nil, fmt.Errorf("at rest: %s of %s: %w", kind, name, err)
-		}
-		s.damaged.Add(1)
-		if s.OnDamage != nil {
-			s.OnDamage(kind+":"+name, err)
-		}
-		return nil, fmt.Errorf("%w: %w: %s of %s: %v", fednode.ErrStoreFailed, ErrDamaged, kind, name, err)
+		return nil, s.failed(kind+":"+name, kind+" of "+name, err)
 	}
 	return out, nil
 }

@@ -33,13 +33,16 @@ func (d *Store) open(ctx context.Context, op string, m fednode.Message) (fednode
 		return m, nil
 	}
 	out, err := d.sealer.OpenMessage(ctx, m)
+	d.noteDamage(op, "record", err) // damage, or the key service away (fednode.ErrUnavailable): not served either way
+	return out, err
+}
+
+// noteDamage fails the store when err says a sealed record (what) did not
+// open: it logs it once, and readiness reports it.
+func (d *Store) noteDamage(op, what string, err error) {
 	if errors.Is(err, fednode.ErrDamaged) {
-		d.fail(op, "a read found a damaged record: "+err.Error(), nil) // logs it once; readiness reports it
+		d.fail(op, "a read found a damaged "+what+": "+err.Error(), nil)
 	}
-	if err != nil { // damage, or the key service away (fednode.ErrUnavailable): not served either way
-		return out, err
-	}
-	return out, nil
 }
 
 // openEntries opens every message of es in place.

@@ -196,7 +196,7 @@ func checkTx(ctx context.Context, tx *bbolt.Tx, rep *Report, scope recordScope) 
 		return nil
 	})
 	nested(ctx, tx, rep, bBlocks, func(_ *bbolt.Bucket, _, v []byte) error { var b fednode.Block; return undecodable(v, &b) })
-	records(ctx, tx, rep, bUserKeys, func(_, v []byte) error { var k fednode.UserKeys; return undecodable(v, &k) })
+	records(ctx, tx, rep, bUserKeys, func(_, v []byte) error { var k fednode.StoredUserKeys; return undecodable(v, &k) })
 	if scope == allRecords {
 		nested(ctx, tx, rep, bConvMessages, func(_ *bbolt.Bucket, k, v []byte) error {
 			if len(k) < 9 || len(v) < 2 || !hasMessage(v[1:]) {

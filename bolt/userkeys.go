@@ -2,7 +2,6 @@ package bolt
 
 import (
 	"context"
-	"errors"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -41,9 +40,7 @@ func (d *Store) UserKeys(ctx context.Context, username string) (fednode.UserKeys
 		return fednode.UserKeys{}, err
 	}
 	k, err := fednode.OpenUserKeys(ctx, d.sealer, name, r)
-	if errors.Is(err, fednode.ErrDamaged) {
-		d.fail("user keys", "a read found a damaged key backup: "+err.Error(), nil)
-	}
+	d.noteDamage("user keys", "key backup", err)
 	return k, err
 }
 

@@ -103,20 +103,8 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 	if len(raw) == 0 {
 		t.Fatal("the backend's raw bytes are empty: the test would prove nothing")
 	}
-	for _, secret := range e2eSecrets(e2e.E2E) {
-		for i := 0; i+canaryWindow <= len(secret); i += canaryWindow / 2 {
-			if w := secret[i : i+canaryWindow]; bytes.Contains(raw, []byte(w)) {
-				t.Fatalf("%q, part of an end-to-end payload, appears at rest", w)
-			}
-		}
-	}
-	for _, secret := range []string{b64(backup.Ciphertext), b64(backup.Salt)} {
-		for i := 0; i+canaryWindow <= len(secret); i += canaryWindow / 2 {
-			if w := secret[i : i+canaryWindow]; bytes.Contains(raw, []byte(w)) {
-				t.Fatalf("%q, part of a key backup, appears at rest", w)
-			}
-		}
-	}
+	absentAtRest(t, raw, e2eSecrets(e2e.E2E), canaryWindow/2, "an end-to-end payload")
+	absentAtRest(t, raw, []string{b64(backup.Ciphertext), b64(backup.Salt)}, canaryWindow/2, "a key backup")
 	if k, err := s.UserKeys(ctx, "hank"); err != nil || !reflect.DeepEqual(k.Backup, backup) {
 		t.Fatalf("the key backup read back as %+v, %v", k.Backup, err)
 	}
@@ -126,13 +114,7 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 	if es, err := s.Mailbox(ctx, "gina", 0, 10); err != nil || len(es) != 1 || !sameE2E(es[0].Message, e2e) {
 		t.Fatalf("the end-to-end message in the mailbox: %+v, %v", es, err)
 	}
-	for _, secret := range []string{canary, canaryTag} {
-		for i := 0; i+canaryWindow <= len(secret); i++ {
-			if w := secret[i : i+canaryWindow]; bytes.Contains(raw, []byte(w)) {
-				t.Fatalf("%q, part of the canary, appears at rest", w)
-			}
-		}
-	}
+	absentAtRest(t, raw, []string{canary, canaryTag}, 1, "the canary")
 
 	intact := func(got fednode.Message, id string) {
 		t.Helper()
@@ -211,6 +193,19 @@ func RunAtRest(t *testing.T, open func(t *testing.T) AtRest) {
 		got, err := read()
 		if !errors.Is(err, atrest.ErrDamaged) || got.Content != "" {
 			t.Fatalf("%s of a damaged record: %+v, %v; want atrest.ErrDamaged and nothing served", name, got, err)
+		}
+	}
+}
+
+// absentAtRest fails when any canaryWindow bytes of a secret, taken every
+// step bytes, appear in raw: the bytes the backend holds at rest.
+func absentAtRest(t *testing.T, raw []byte, secrets []string, step int, what string) {
+	t.Helper()
+	for _, secret := range secrets {
+		for i := 0; i+canaryWindow <= len(secret); i += step {
+			if w := secret[i : i+canaryWindow]; bytes.Contains(raw, []byte(w)) {
+				t.Fatalf("%q, part of %s, appears at rest", w, what)
+			}
 		}
 	}
 }
