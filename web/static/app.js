@@ -685,7 +685,6 @@ async function block(target) {
     await api('POST', '/api/blocks', target);
     announce(`Blocked ${target.address || target.domain}: their new messages are refused.`);
     showError($threadErr, null);
-    $threadErr.textContent = '';
     $threadErr.append(h('span', { class: 'ok', text: `Blocked ${target.address || target.domain}.` }));
   } catch (err) { alertThread(err); }
 }
@@ -958,9 +957,9 @@ async function openMessage(m) {
     if (m.from === S.me.address) {
       sender = mine;
     } else {
-      let p = await peerKeys(m.from, false);
-      if (p.pub && p.pub.sigID !== m.e2e.sig_key) p = await peerKeys(m.from, true);
       const sigID = m.e2e && m.e2e.sig_key;
+      let p = await peerKeys(m.from, false);
+      if (p.pub && p.pub.sigID !== sigID) p = await peerKeys(m.from, true);
       const pinned = E2E.pinnedSigner(S.me.address, m.from, sigID);
       if (pinned) {
         sender = pinned;

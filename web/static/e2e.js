@@ -109,7 +109,13 @@ export function idTime(id) {
 
 // aad is fednode.E2EAAD: lines joined by "\n", no final newline.
 export function aad(id, from, to, sigKeyID, keyIDs) {
-  return te.encode(['fednode-e2e/1', id, from, to, sigKeyID, ...keyIDs].join('\n'));
+  return te.encode(aadLines(id, from, to, sigKeyID, keyIDs).join('\n'));
+}
+
+// aadLines are the lines of fednode.E2EAAD, stated once for the AAD and
+// for the signed bytes.
+function aadLines(id, from, to, sigKeyID, keyIDs) {
+  return ['fednode-e2e/1', id, from, to, sigKeyID, ...keyIDs];
 }
 
 // signedBytes is fednode.E2ESignedBytes: the AAD, then the nonce, the
@@ -118,7 +124,7 @@ export function signedBytes(id, from, to, e) {
   // Each value is decoded and encoded again, so that the bytes signed are
   // the canonical encoding Go's E2ESignedBytes writes.
   const std = (x, what) => b64(unb64(x, what));
-  const head = ['fednode-e2e/1', id, from, to, e.sig_key, ...e.keys.map((k) => k.key_id)];
+  const head = aadLines(id, from, to, e.sig_key, e.keys.map((k) => k.key_id));
   return te.encode([...head, std(e.nonce, 'nonce'), std(e.ciphertext, 'ciphertext'), ...e.keys.map((k) => std(k.wrapped, 'wrapped'))].join('\n'));
 }
 
