@@ -300,9 +300,12 @@ func TestWebUIE2E(t *testing.T) {
 	browser := newBrowser(t)
 	logA, logB := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	// alice's node keeps bob's key answers (his keys, or "none") for a
-	// second, not a minute or 30 s, so that her page sees each change of
-	// his keys (made, replaced, removed) at once.
-	shortTTL := func(c *daemon.Config) { c.PeerUserKeysTTL, c.PeerUserKeysNotFoundTTL = time.Second, time.Second }
+	// millisecond, not a minute or 30 s, so that her page sees each change
+	// of his keys (made, replaced, removed) at once: with a second, a
+	// reload just after bob made his keys could still be told "none".
+	shortTTL := func(c *daemon.Config) {
+		c.PeerUserKeysTTL, c.PeerUserKeysNotFoundTTL = time.Millisecond, time.Millisecond
+	}
 	a, b := startNode(t, fastRetry, logTo{logA}, shortTTL), startNode(t, fastRetry, logTo{logB}, shortTTL)
 	a.register("alice", "password-alice")
 	b.register("bob", "password-bob")
