@@ -26,7 +26,7 @@ func (s *Store) seal(ctx context.Context, m fednode.Message) (fednode.Message, e
 // sealed or does not open is an error (atrest.ErrDamaged, which the sealer
 // logs and counts), never served.
 func (s *Store) open(ctx context.Context, m fednode.Message) (fednode.Message, error) {
-	if s.sealer == nil || s.inClear {
+	if s.sealer == nil {
 		return m, nil
 	}
 	return s.sealer.OpenMessage(ctx, m)

@@ -297,7 +297,7 @@ func (s *Store) indexMailbox(ctx context.Context, owner string) error {
 		for i, z := range zs {
 			ids[i], _ = z.Member.(string)
 		}
-		msgs, err := s.Messages(ctx, ids)
+		msgs, err := s.records(ctx, ids) // addresses and time: nothing sealed
 		if err != nil {
 			return err
 		}

@@ -137,6 +137,22 @@ func (s *Store) Message(ctx context.Context, id string) (_ fednode.Message, err 
 // node shares its hash tag, so its slot. Ids not stored are absent.
 func (s *Store) Messages(ctx context.Context, ids []string) (_ map[string]fednode.Message, err error) {
 	defer wrap(&err, "messages")
+	out, err := s.records(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for id, m := range out {
+		if out[id], err = s.open(ctx, m); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// records returns the stored records of the messages with the given ids,
+// as stored (sealed): for what reads only a record's id, addresses, time
+// and status, which are never sealed (indexing, deleting a user).
+func (s *Store) records(ctx context.Context, ids []string) (map[string]fednode.Message, error) {
 	out := make(map[string]fednode.Message, len(ids))
 	if len(ids) == 0 {
 		return out, nil
@@ -156,9 +172,6 @@ func (s *Store) Messages(ctx context.Context, ids []string) (_ map[string]fednod
 		var m fednode.Message
 		if err := decodeReply(v, &m); err != nil {
 			return nil, fmt.Errorf("message %s: %w", ids[i], err)
-		}
-		if m, err = s.open(ctx, m); err != nil {
-			return nil, err
 		}
 		out[ids[i]] = m
 	}

@@ -44,10 +44,6 @@ var migrations = []migration{
 	{name: "seal messages at rest", apply: sealMessages},
 }
 
-// sealedSchema is the first schema version whose message records are all
-// sealed at rest.
-const sealedSchema = 3
-
 // indexQueuedJobs writes the obidx entry of every queued job.
 func indexQueuedJobs(ctx context.Context, s *Store) error {
 	peers, err := s.c.SMembers(ctx, s.key("obpeers")).Result()
@@ -206,10 +202,8 @@ func (s *Store) runSteps(ctx context.Context, steps []migration, me string, log 
 	if err != nil {
 		return err
 	}
-	defer func() { s.inClear = false }()
 	for ; v < len(steps); v++ {
 		start := time.Now()
-		s.inClear = v < sealedSchema-1
 		if err := steps[v].apply(ctx, s); err != nil {
 			if cause := context.Cause(ctx); cause != nil {
 				err = fmt.Errorf("%w: %w", err, cause)

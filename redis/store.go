@@ -57,9 +57,6 @@ type Store struct {
 
 	usersIndexed atomic.Bool // uidx is known to be built (see useradmin.go)
 	sealer       Sealer
-	// inClear is set while the upgrade runs steps from before records
-	// were sealed (schema < 2 → 3): their records are read as they are.
-	inClear bool
 }
 
 var _ fednode.Store = (*Store)(nil)

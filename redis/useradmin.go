@@ -205,7 +205,7 @@ func (s *Store) purgeMailbox(ctx context.Context, name, domain string) (int, err
 				ids = append(ids, id)
 			}
 		}
-		msgs, err := s.Messages(ctx, ids)
+		msgs, err := s.records(ctx, ids) // addresses only: nothing sealed
 		if err != nil {
 			return deleted, err
 		}
