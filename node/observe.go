@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -24,6 +25,7 @@ const routeUnmatched = "unmatched"
 type requestInfo struct {
 	id    string
 	route string
+	addr  netip.Addr // the client, once identify resolved it
 }
 
 type requestInfoKey struct{}
@@ -96,7 +98,11 @@ func (o *observer) wrap(next http.Handler) http.Handler {
 		if o.metrics != nil {
 			o.metrics.observe(route, method, rec.status, elapsed)
 		}
-		client := o.ips.Addr(r).String()
+		addr := info.addr
+		if !addr.IsValid() { // answered before identify (a probe, the metrics listener)
+			addr = o.ips.Addr(r)
+		}
+		client := addr.String()
 		o.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 			slog.String("request_id", id), slog.String("client", client), slog.String("method", r.Method),
 			slog.String("route", route), slog.String("path", r.URL.Path), slog.Int("status", rec.status),

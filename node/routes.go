@@ -9,6 +9,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/fednode/fednode"
+	"github.com/fednode/fednode/clientip"
 	"github.com/fednode/fednode/federation"
 	"github.com/fednode/fednode/web"
 )
@@ -189,7 +190,11 @@ func (s *Server) authenticateLimited(w http.ResponseWriter, r *http.Request, tok
 // for the limits and bans after it.
 func (s *Server) identify(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(newContextWithClient(r.Context(), s.ips.Key(r))))
+		addr := s.ips.Addr(r)
+		if info := requestInfoFromContext(r.Context()); info != nil {
+			info.addr = addr // the access log reads it; no second resolution
+		}
+		next.ServeHTTP(w, r.WithContext(newContextWithClient(r.Context(), clientip.KeyOf(addr))))
 	})
 }
 
