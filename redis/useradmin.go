@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	"strings"
 
 	goredis "github.com/redis/go-redis/v9"
 
@@ -88,24 +87,20 @@ func (s *Store) indexUsers(ctx context.Context) error {
 		s.usersIndexed.Store(true)
 		return nil
 	}
-	pre := s.key("u") + ":"
-	scan := func(ctx context.Context, c goredis.Cmdable) error {
-		it := c.Scan(ctx, 0, pre+"*", 1000).Iterator()
-		for it.Next(ctx) {
-			if err := s.c.ZAdd(ctx, s.key("uidx"), goredis.Z{Member: strings.TrimPrefix(it.Val(), pre)}).Err(); err != nil {
-				return err
-			}
-		}
-		return it.Err()
-	}
-	var err error
-	if cc, ok := s.c.(*goredis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *goredis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, s.c)
-	}
+	names, err := s.scanKeys(ctx, s.key("u")+":") // every key of the namespace is in one slot
 	if err != nil {
 		return fmt.Errorf("index users: %w", err)
+	}
+	for len(names) > 0 {
+		n := min(len(names), 1000)
+		zs := make([]goredis.Z, n)
+		for i, name := range names[:n] {
+			zs[i] = goredis.Z{Member: name}
+		}
+		if err := s.c.ZAdd(ctx, s.key("uidx"), zs...).Err(); err != nil {
+			return fmt.Errorf("index users: %w", err)
+		}
+		names = names[n:]
 	}
 	if err := s.c.Set(ctx, s.key("uidxdone"), "1", 0).Err(); err != nil {
 		return err
